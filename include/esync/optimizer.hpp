@@ -1,0 +1,51 @@
+#pragma once
+// The optimiser on flat buffers: one kernel call updates every parameter of the model, because
+// parameters and gradients are views into one contiguous buffer each (DESIGN §1). The same
+// object serves esync local, the SSGD step after the allreduce, and ESync's local steps.
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "esync/kernels.hpp"
+
+namespace esync {
+
+struct OptimizerConfig {
+  std::string kind = "momentum";  // sgd | momentum | adam
+  float lr = 0.02f;
+  float momentum = 0.9f;  // used by "momentum"
+  float weight_decay = 0.0f;
+  bool nesterov = false;
+  float beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f;  // adam
+};
+
+class FlatOptimizer {
+ public:
+  FlatOptimizer(OptimizerConfig cfg, std::size_t n);
+  // One step on n elements at learning rate lr (the schedule's value for this step).
+  void step(float* w, const float* g, float lr);
+  const OptimizerConfig& config() const { return cfg_; }
+  std::int64_t steps() const { return steps_; }
+  // Named state buffers for checkpoints (momentum, or Adam's m and v) and the step counter.
+  std::vector<std::pair<std::string, std::vector<float>*>> state();
+  void set_steps(std::int64_t s) { steps_ = s; }
+
+ private:
+  OptimizerConfig cfg_;
+  std::size_t n_;
+  std::int64_t steps_ = 0;
+  std::vector<float> buf_a_, buf_b_;
+};
+
+// Learning-rate schedule: none, cosine (to 0 at total_steps), exponential (x gamma per epoch).
+struct LrSchedule {
+  std::string kind = "none";
+  float base_lr = 0.02f;
+  std::int64_t total_steps = 1;
+  std::int64_t steps_per_epoch = 1;
+  float gamma = 0.9f;
+  float at(std::int64_t step) const;
+};
+
+}  // namespace esync

@@ -1,0 +1,42 @@
+// Device helpers for tests and benchmarks: allocation, copies, device count. Every call checked.
+#include "launch.cuh"
+
+namespace esync::kernels::cuda {
+
+int device_count() {
+  int n = 0;
+  // No driver or no device is not an error here: the caller skips GPU work and says so.
+  if (cudaGetDeviceCount(&n) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return 0;
+  }
+  return n;
+}
+
+void* device_alloc(std::size_t bytes) {
+  void* p = nullptr;
+  if (bytes) CUDA_CHECK(cudaMalloc(&p, bytes));
+  return p;
+}
+
+void device_free(void* p) {
+  if (p) CUDA_CHECK(cudaFree(p));
+}
+
+void copy_to_device(void* dst, const void* src, std::size_t bytes) {
+  if (bytes) CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice));
+}
+
+void copy_to_host(void* dst, const void* src, std::size_t bytes) {
+  if (bytes) CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost));
+}
+
+void copy_device_to_device(void* dst, const void* src, std::size_t bytes, Stream stream) {
+  if (bytes)
+    CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice,
+                               reinterpret_cast<cudaStream_t>(stream)));
+}
+
+void synchronize() { CUDA_CHECK(cudaDeviceSynchronize()); }
+
+}  // namespace esync::kernels::cuda

@@ -1,0 +1,9 @@
+#pragma once
+// One entry point per subcommand: (argc, argv) with argv[0] the subcommand name.
+namespace esync::cli {
+int cmd_local(int argc, char** argv);
+int cmd_bench(int argc, char** argv);
+int cmd_version(int argc, char** argv);
+int bench_kernels(int argc, char** argv);
+int bench_step(int argc, char** argv);
+}  // namespace esync::cli

@@ -1,0 +1,66 @@
+#include "cli/options.hpp"
+
+#include <cstdio>
+#include <sstream>
+#include <thread>
+
+#include "esync/error.hpp"
+
+namespace esync::cli {
+
+bool parse(cxxopts::Options& opts, int argc, char** argv, cxxopts::ParseResult& out) {
+  opts.add_options()("h,help", "Show this help");
+  try {
+    out = opts.parse(argc, argv);
+  } catch (const std::exception& e) {
+    ESYNC_THROW(ConfigError, e.what(), " (see --help)");
+  }
+  if (out.count("help")) {
+    std::printf("%s\n", opts.help().c_str());
+    return false;
+  }
+  if (!out.unmatched().empty()) ESYNC_THROW(ConfigError, "unexpected argument '", out.unmatched()[0], "' (see --help)");
+  return true;
+}
+
+std::vector<std::int64_t> parse_shape(const std::string& s, const std::string& flag) {
+  std::vector<std::int64_t> out;
+  std::stringstream ss(s);
+  std::string part;
+  while (std::getline(ss, part, 'x')) {
+    try {
+      std::size_t used = 0;
+      const long long v = std::stoll(part, &used);
+      if (used != part.size() || v <= 0) throw std::invalid_argument(part);
+      out.push_back(v);
+    } catch (const std::exception&) {
+      ESYNC_THROW(ConfigError, flag, " '", s, "' is not a shape like 1x28x28");
+    }
+  }
+  ESYNC_CHECK_T(ConfigError, !out.empty(), flag, " is empty");
+  return out;
+}
+
+std::vector<double> parse_list(const std::string& s, const std::string& flag) {
+  std::vector<double> out;
+  std::stringstream ss(s);
+  std::string part;
+  while (std::getline(ss, part, ',')) {
+    try {
+      std::size_t used = 0;
+      out.push_back(std::stod(part, &used));
+      if (used != part.size()) throw std::invalid_argument(part);
+    } catch (const std::exception&) {
+      ESYNC_THROW(ConfigError, flag, " '", s, "' is not a comma-separated list of numbers");
+    }
+  }
+  ESYNC_CHECK_T(ConfigError, !out.empty(), flag, " is empty");
+  return out;
+}
+
+int default_threads() {
+  const unsigned n = std::thread::hardware_concurrency();
+  return n > 0 ? static_cast<int>(n) : 1;
+}
+
+}  // namespace esync::cli

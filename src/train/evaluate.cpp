@@ -1,0 +1,28 @@
+#include "train/evaluate.hpp"
+
+#include "train/flat_model.hpp"
+
+namespace esync::train {
+
+EvalResult evaluate(Net& net, const Split& split, std::int64_t classes, std::int64_t batch) {
+  const bool was_training = net.is_training();
+  net.set_training(false);
+  torch::NoGradGuard ng;
+  double loss_sum = 0;
+  std::int64_t correct = 0;
+  const std::int64_t n = split.size();
+  for (std::int64_t i = 0; i < n; i += batch) {
+    const auto len = std::min(batch, n - i);
+    auto x = split.inputs(i, len), y = split.y.narrow(0, i, len);
+    auto out = net.forward(x);
+    loss_sum += loss_fn(out, y, classes).item<double>() * double(len);
+    if (classes > 0) correct += out.argmax(1).eq(y).sum().item<std::int64_t>();
+  }
+  net.set_training(was_training);
+  EvalResult r;
+  r.loss = n > 0 ? loss_sum / double(n) : 0.0;
+  r.acc = classes > 0 && n > 0 ? double(correct) / double(n) : -1.0;
+  return r;
+}
+
+}  // namespace esync::train

@@ -1,0 +1,58 @@
+#include "train/local_state.hpp"
+
+#include <unistd.h>
+
+#include <cstring>
+
+#include "esync/checkpoint.hpp"
+#include "esync/error.hpp"
+
+namespace esync::train {
+
+std::string host_name() {
+  char buf[256] = {};
+  ::gethostname(buf, sizeof buf - 1);
+  return buf;
+}
+
+void save_checkpoint(const LocalConfig& cfg, FlatModel& fm, FlatOptimizer& opt, const LocalState& st) {
+  Checkpoint ck;
+  ck.meta = {{"format", "esync-local"}, {"config", cfg.to_json()}, {"step", st.step},
+             {"samples", st.samples}, {"opt_steps", opt.steps()}, {"num_flat", fm.size()}};
+  if (!std::isnan(st.f0)) ck.meta["f0"] = st.f0;
+  const auto flat = fm.flat().contiguous();
+  ck.tensors.emplace_back("flat", std::vector<float>(flat.data_ptr<float>(), flat.data_ptr<float>() + flat.numel()));
+  for (auto& [name, buf] : opt.state()) ck.tensors.emplace_back(name, *buf);
+  ck.save(cfg.save);
+}
+
+LocalState resume_from(const LocalConfig& cfg, FlatModel& fm, FlatOptimizer& opt) {
+  const Checkpoint ck = Checkpoint::load(cfg.resume);
+  ESYNC_CHECK_T(IoError, ck.meta.value("format", "") == "esync-local", cfg.resume,
+                ": not a checkpoint of esync local");
+  // The parts of the configuration that define the state must match; the rest may change.
+  const auto& was = ck.meta.at("config");
+  const auto now = cfg.to_json();
+  for (const char* key : {"model", "dataset", "optimizer"}) {
+    ESYNC_CHECK_T(ConfigError, was.value(key, nlohmann::json()) == now.value(key, nlohmann::json()),
+                  cfg.resume, ": checkpoint was written with ", key, "=", was.value(key, nlohmann::json()).dump(),
+                  " but this run has ", key, "=", now.value(key, nlohmann::json()).dump());
+  }
+  const auto& flat = ck.tensor("flat");
+  ESYNC_CHECK_T(ConfigError, static_cast<std::int64_t>(flat.size()) == fm.size(), cfg.resume,
+                ": checkpoint holds ", flat.size(), " values but the model has ", fm.size());
+  std::memcpy(fm.data(), flat.data(), flat.size() * sizeof(float));
+  for (auto& [name, buf] : opt.state()) {
+    const auto& saved = ck.tensor(name);
+    ESYNC_CHECK_T(IoError, saved.size() == buf->size(), cfg.resume, ": optimizer state ", name, " has the wrong size");
+    *buf = saved;
+  }
+  opt.set_steps(ck.meta.at("opt_steps").get<std::int64_t>());
+  LocalState st;
+  st.step = ck.meta.at("step").get<std::int64_t>();
+  st.samples = ck.meta.at("samples").get<std::int64_t>();
+  st.f0 = ck.meta.value("f0", NAN);
+  return st;
+}
+
+}  // namespace esync::train

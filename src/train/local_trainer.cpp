@@ -1,0 +1,127 @@
+// esync local: single-device training on the flat buffer.
+//   every step: batch from this epoch's permutation (seeded by seed + epoch, so a resumed run
+//   sees the same order), zero the flat gradient, forward, backward (autograd accumulates into
+//   the flat gradient), one flat optimiser kernel call at the schedule's learning rate.
+//   evaluation: at step 0, then every --eval-every steps or at each epoch end.
+//   checkpoint: at each epoch end and at the end, atomically.
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Parallel.h>
+
+#include <cmath>
+#include <cstdio>
+
+#include "esync/checkpoint.hpp"
+#include "esync/clock.hpp"
+#include "esync/error.hpp"
+#include "esync/jsonl_log.hpp"
+#include "esync/progress.hpp"
+#include "train/evaluate.hpp"
+#include "train/flat_model.hpp"
+#include "train/local_state.hpp"
+#include "train/threads.hpp"
+
+namespace esync::train {
+
+nlohmann::json run_local(const LocalConfig& cfg) {
+  ESYNC_CHECK_T(ConfigError, cfg.device == "cpu" || torch::cuda::is_available(), "--device ", cfg.device,
+                ": this LibTorch has no CUDA support or no GPU is visible (use --device cpu)");
+  ESYNC_CHECK_T(ConfigError, cfg.device == "cpu", "--device ", cfg.device,
+                ": CUDA training is built by launch/device-build.sh, not in this build");
+  ESYNC_CHECK_T(ConfigError, cfg.batch > 0, "--batch must be > 0");
+  ESYNC_CHECK_T(ConfigError, cfg.epochs > 0 || cfg.steps > 0, "--epochs or --steps must be > 0");
+  set_compute_threads(cfg.threads);
+
+  const Dataset ds = load_dataset(cfg.data);
+  torch::manual_seed(cfg.seed);
+  FlatModel fm(make_model(cfg.model, ds.sample_shape, ds.num_classes));
+  FlatOptimizer opt(cfg.opt, static_cast<std::size_t>(fm.num_params()));
+  const std::int64_t n = ds.train.size();
+  const std::int64_t steps_per_epoch = (n + cfg.batch - 1) / cfg.batch;
+  const std::int64_t total_steps = cfg.steps > 0 ? cfg.steps : cfg.epochs * steps_per_epoch;
+  const LrSchedule sched{cfg.lr_schedule, cfg.opt.lr, total_steps, steps_per_epoch, cfg.lr_gamma};
+  (void)sched.at(0);  // validates the schedule name before any work
+
+  LocalState st;
+  if (!cfg.resume.empty()) st = resume_from(cfg, fm, opt);
+  JsonlLog log = cfg.log_dir.empty() ? JsonlLog() : JsonlLog(cfg.log_dir, "local", 0, !cfg.resume.empty());
+  log.write("start", {{"rank", 0}, {"host", host_name()}, {"device", cfg.device}, {"mode", "local"},
+                      {"config", cfg.to_json()}, {"num_params", fm.num_params()}, {"resumed_step", st.step}});
+
+  const double t0 = mono_s();
+  double train_s = 0;
+  nlohmann::json evals = nlohmann::json::array();
+  auto do_eval = [&](std::int64_t epoch) {
+    const auto r = evaluate(fm.net(), ds.test, ds.num_classes);
+    if (std::isnan(st.f0)) st.f0 = r.loss;
+    nlohmann::json e = {{"round", st.step}, {"epoch", epoch}, {"samples_seen", st.samples},
+                        {"loss", r.loss}, {"wall_s", mono_s() - t0}};
+    if (r.acc >= 0) e["acc"] = r.acc;
+    if (!std::isnan(ds.f_star)) {
+      e["gap"] = r.loss - ds.f_star;
+      e["rel_gap"] = (r.loss - ds.f_star) / (st.f0 - ds.f_star);
+    }
+    log.write("eval", e);
+    evals.push_back(e);
+    return r;
+  };
+  if (st.step == 0) do_eval(0);
+
+  Progress progress("local " + cfg.model, (total_steps - st.step) * cfg.batch);
+  auto gen = at::detail::createCPUGenerator(cfg.seed);
+  torch::Tensor perm;
+  double loss_ema = NAN;
+  std::int64_t done_samples = 0;
+  const std::int64_t first_step = st.step;
+  try {
+    while (st.step < total_steps) {
+      const std::int64_t epoch = st.step / steps_per_epoch, pos = st.step % steps_per_epoch;
+      if (pos == 0 || !perm.defined()) {
+        gen.set_current_seed(cfg.seed + static_cast<std::uint64_t>(epoch));
+        perm = at::randperm(n, gen);
+      }
+      const double ts = mono_s();
+      const auto len = std::min(cfg.batch, n - pos * cfg.batch);
+      const auto idx = perm.narrow(0, pos * cfg.batch, len);
+      const auto x = ds.train.inputs(idx), y = ds.train.y.index_select(0, idx);
+      fm.zero_grad();
+      auto loss = loss_fn(fm.net().forward(x), y, ds.num_classes);
+      loss.backward();
+      opt.step(fm.data(), fm.grad_data(), sched.at(st.step));
+      const double lv = loss.item<double>();
+      const double dt = mono_s() - ts;
+      train_s += dt;
+      ++st.step;
+      st.samples += len;
+      done_samples += len;
+      loss_ema = std::isnan(loss_ema) ? lv : 0.95 * loss_ema + 0.05 * lv;
+      if (cfg.log_every > 0 && st.step % cfg.log_every == 0)
+        log.write("step", {{"round", 0}, {"k", st.step}, {"loss", lv}, {"samples", st.samples},
+                           {"compute_s", dt}, {"injected_s", 0.0}});
+      if (!cfg.quiet) progress.update(done_samples, "epoch " + std::to_string(epoch + 1) + " loss " + std::to_string(loss_ema).substr(0, 6));
+      const bool epoch_end = st.step % steps_per_epoch == 0 || st.step == total_steps;
+      const std::int64_t epoch_now = (st.step + steps_per_epoch - 1) / steps_per_epoch;
+      if ((cfg.eval_every > 0 && st.step % cfg.eval_every == 0) || (cfg.eval_every <= 0 && epoch_end) ||
+          st.step == total_steps) {
+        const auto r = do_eval(epoch_now);
+        if (!cfg.quiet && epoch_end) {
+          progress.finish("epoch " + std::to_string(epoch_now) + " test loss " + std::to_string(r.loss) +
+                          (r.acc >= 0 ? " acc " + std::to_string(r.acc) : ""));
+        }
+      }
+      if (epoch_end && !cfg.save.empty()) save_checkpoint(cfg, fm, opt, st);
+    }
+  } catch (const std::exception& e) {
+    log.write("end", {{"status", "error"}, {"error", e.what()}});
+    throw;
+  }
+  const double sps = train_s > 0 ? double(done_samples) / train_s : 0.0;
+  nlohmann::json summary = {{"model", cfg.model}, {"dataset", ds.name}, {"num_params", fm.num_params()},
+                            {"steps", st.step - first_step}, {"samples", done_samples},
+                            {"train_s", train_s}, {"wall_s", mono_s() - t0}, {"samples_per_s", sps},
+                            {"evals", evals}, {"final", evals.back()}};
+  if (!std::isnan(ds.f_star)) summary["f_star"] = ds.f_star, summary["f0"] = st.f0;
+  log.write("end", {{"status", "ok"}, {"samples_per_s", sps}, {"final", evals.back()}});
+  return summary;
+}
+
+}  // namespace esync::train

@@ -1,0 +1,52 @@
+// make_model: the one place that maps a model name to its constructor.
+#include <filesystem>
+
+#include "esync/error.hpp"
+#include "train/models/net.hpp"
+
+namespace esync::train {
+
+std::vector<torch::Tensor> Net::flat_buffers() {
+  std::vector<torch::Tensor> out;
+  for (auto& b : buffers())
+    if (b.is_floating_point()) out.push_back(b);
+  return out;
+}
+
+std::int64_t flat_features(const std::function<torch::Tensor(torch::Tensor)>& body,
+                           const std::vector<std::int64_t>& sample_shape) {
+  torch::NoGradGuard ng;
+  std::vector<std::int64_t> shape = {1};
+  shape.insert(shape.end(), sample_shape.begin(), sample_shape.end());
+  return body(torch::zeros(shape)).numel();
+}
+
+static std::int64_t numel_of(const std::vector<std::int64_t>& shape) {
+  std::int64_t n = 1;
+  for (auto s : shape) n *= s;
+  return n;
+}
+
+std::shared_ptr<Net> make_model(const std::string& name, const std::vector<std::int64_t>& sample_shape,
+                                std::int64_t classes) {
+  const bool image = sample_shape.size() == 3;
+  auto need_image = [&] {
+    ESYNC_CHECK_T(ConfigError, image && classes > 0, "model '", name,
+                  "' needs an image classification dataset (C x H x W input)");
+  };
+  if (name == "linreg") {
+    ESYNC_CHECK_T(ConfigError, classes == 0, "model linreg is for least squares (--dataset least-squares)");
+    return make_linreg(numel_of(sample_shape));
+  }
+  ESYNC_CHECK_T(ConfigError, classes > 0 || name.ends_with(".pt"), "model '", name,
+                "' is a classifier; use --model linreg with least squares");
+  if (name == "mlp") return make_mlp(numel_of(sample_shape), classes);
+  if (name == "lenet5") return need_image(), make_lenet5(sample_shape, classes);
+  if (name == "cnn") return need_image(), make_cnn(sample_shape, classes);
+  if (name == "resnet18") return need_image(), make_resnet18(sample_shape[0], classes);
+  if (name.ends_with(".pt") || std::filesystem::exists(name)) return load_torchscript(name);
+  ESYNC_THROW(ConfigError, "unknown model '", name,
+              "' (expected linreg, mlp, lenet5, cnn, resnet18 or a TorchScript .pt path)");
+}
+
+}  // namespace esync::train

@@ -1,0 +1,127 @@
+// Core: checkpoints (round trip, atomicity, corruption), JSONL log, schedules, flat optimiser.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "esync/checkpoint.hpp"
+#include "esync/error.hpp"
+#include "esync/jsonl_log.hpp"
+#include "esync/optimizer.hpp"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::path temp_dir(const std::string& name) {
+  auto d = fs::temp_directory_path() / ("esync-test-" + name + "-" + std::to_string(::getpid()));
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+
+TEST(Checkpoint, RoundTripAndOverwrite) {
+  const auto dir = temp_dir("ck");
+  esync::Checkpoint ck;
+  ck.meta = {{"step", 7}, {"config", {{"model", "lenet5"}}}};
+  ck.tensors.emplace_back("flat", std::vector<float>{1, 2, 3});
+  ck.tensors.emplace_back("empty", std::vector<float>{});
+  const auto path = (dir / "a.ck").string();
+  ck.save(path);
+  ck.tensors[0].second = {4, 5, 6};
+  ck.save(path);  // overwrite through temp + rename
+  EXPECT_FALSE(fs::exists(path + ".tmp"));
+  const auto back = esync::Checkpoint::load(path);
+  EXPECT_EQ(back.meta["step"], 7);
+  EXPECT_EQ(back.tensor("flat"), (std::vector<float>{4, 5, 6}));
+  EXPECT_TRUE(back.tensor("empty").empty());
+  EXPECT_THROW(back.tensor("nope"), esync::IoError);
+}
+
+TEST(Checkpoint, CorruptOrTruncatedIsIoError) {
+  const auto dir = temp_dir("ckbad");
+  esync::Checkpoint ck;
+  ck.tensors.emplace_back("flat", std::vector<float>(100, 1.5f));
+  const auto path = (dir / "b.ck").string();
+  ck.save(path);
+  {  // flip one byte in the tensor data
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(-20, std::ios::end);
+    f.put('\x7f');
+  }
+  try {
+    esync::Checkpoint::load(path);
+    FAIL() << "corrupt checkpoint loaded";
+  } catch (const esync::IoError& e) {
+    EXPECT_NE(std::string(e.what()).find("checksum"), std::string::npos) << e.what();
+    EXPECT_EQ(e.exit_code(), 2);
+  }
+  fs::resize_file(path, 10);
+  EXPECT_THROW(esync::Checkpoint::load(path), esync::IoError);
+  EXPECT_THROW(esync::Checkpoint::load((dir / "missing.ck").string()), esync::IoError);
+}
+
+TEST(JsonlLog, OneObjectPerLineWithEvAndTime) {
+  const auto dir = temp_dir("log");
+  {
+    esync::JsonlLog log(dir.string(), "worker", 3);
+    log.write("start", {{"rank", 3}});
+    log.write("eval", {{"acc", 0.5}});
+  }
+  std::ifstream in(dir / "worker-3.jsonl");
+  std::string line;
+  int n = 0;
+  while (std::getline(in, line)) {
+    const auto j = nlohmann::json::parse(line);
+    EXPECT_TRUE(j.contains("ev") && j.contains("t"));
+    ++n;
+  }
+  EXPECT_EQ(n, 2);
+  esync::JsonlLog off;  // disabled log ignores writes
+  EXPECT_FALSE(off.enabled());
+  off.write("x", {});
+}
+
+TEST(LrSchedule, CosineExponentialNone) {
+  esync::LrSchedule s{"cosine", 1.0f, 100, 10, 0.5f};
+  EXPECT_FLOAT_EQ(s.at(0), 1.0f);
+  EXPECT_NEAR(s.at(50), 0.5f, 1e-6);
+  EXPECT_NEAR(s.at(100), 0.0f, 1e-6);
+  s.kind = "exponential";
+  EXPECT_FLOAT_EQ(s.at(9), 1.0f);
+  EXPECT_FLOAT_EQ(s.at(25), 0.25f);
+  s.kind = "none";
+  EXPECT_FLOAT_EQ(s.at(77), 1.0f);
+  s.kind = "bogus";
+  EXPECT_THROW(s.at(0), esync::ConfigError);
+}
+
+TEST(FlatOptimizer, MomentumMatchesHandComputation) {
+  esync::OptimizerConfig c;
+  c.kind = "momentum";
+  c.momentum = 0.5f;
+  esync::FlatOptimizer opt(c, 2);
+  std::vector<float> w = {1, 2}, g = {1, -1};
+  opt.step(w.data(), g.data(), 0.1f);  // buf = g; w -= 0.1 g
+  opt.step(w.data(), g.data(), 0.1f);  // buf = 0.5 g + g = 1.5 g
+  EXPECT_NEAR(w[0], 1 - 0.1 - 0.15, 1e-6);
+  EXPECT_NEAR(w[1], 2 + 0.1 + 0.15, 1e-6);
+  EXPECT_EQ(opt.steps(), 2);
+  EXPECT_EQ(opt.state().size(), 1u);
+  c.kind = "rmsprop";
+  EXPECT_THROW(esync::FlatOptimizer(c, 2), esync::ConfigError);
+}
+
+TEST(Error, CarriesWhereAndExitCode) {
+  try {
+    ESYNC_CHECK_T(esync::ConfigError, 1 + 1 == 3, "bad flag ", 42);
+    FAIL();
+  } catch (const esync::Error& e) {
+    EXPECT_EQ(std::string(e.what()), "bad flag 42");
+    EXPECT_NE(e.where().find("test_core.cpp:"), std::string::npos);
+    EXPECT_EQ(e.exit_code(), 2);
+  }
+}
+
+}  // namespace
