@@ -68,7 +68,7 @@ float delay_adaptive_lr(float lr, int workers, std::int64_t staleness);
 namespace cpu {
 ESYNC_KERNEL_DECLS()
 // Elements below which the CPU kernels stay on the calling thread (a fork-join costs ~µs).
-constexpr std::size_t kParallelThreshold = std::size_t{1} << 15;
+constexpr std::size_t kParallelThreshold = std::size_t{1} << 18;
 }  // namespace cpu
 
 namespace cuda {

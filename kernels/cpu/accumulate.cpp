@@ -6,14 +6,12 @@
 namespace esync::kernels::cpu {
 
 void axpy(float* __restrict out, float a, const float* __restrict x, std::size_t n) {
-  ESYNC_PARALLEL_FOR
-  for (std::size_t i = 0; i < n; ++i) out[i] += a * x[i];
+  parallel_for(n, [=](std::size_t i) { out[i] += a * x[i]; });
 }
 
 void weighted_sum(float* out, const float* const* xs, const float* w, int k, std::size_t n) {
   if (k <= 0) {
-    ESYNC_PARALLEL_FOR
-    for (std::size_t i = 0; i < n; ++i) out[i] = 0.0f;
+    parallel_for(n, [=](std::size_t i) { out[i] = 0.0f; });
     return;
   }
   // Up to four inputs per pass: one pass reads 4 inputs and writes out once, so K inputs cost
@@ -30,41 +28,32 @@ void weighted_sum(float* out, const float* const* xs, const float* w, int k, std
     const bool first = base == 0;
     switch (m) {
       case 1:
-        ESYNC_PARALLEL_FOR
-        for (std::size_t i = 0; i < n; ++i) out[i] = (first ? 0.0f : out[i]) + wa * a[i];
+        parallel_for(n, [=](std::size_t i) { out[i] = (first ? 0.0f : out[i]) + wa * a[i]; });
         break;
       case 2:
-        ESYNC_PARALLEL_FOR
-        for (std::size_t i = 0; i < n; ++i) out[i] = (first ? 0.0f : out[i]) + wa * a[i] + wb * b[i];
+        parallel_for(n, [=](std::size_t i) { out[i] = (first ? 0.0f : out[i]) + wa * a[i] + wb * b[i]; });
         break;
       case 3:
-        ESYNC_PARALLEL_FOR
-        for (std::size_t i = 0; i < n; ++i)
-          out[i] = (first ? 0.0f : out[i]) + wa * a[i] + wb * b[i] + wc * c[i];
+        parallel_for(n, [=](std::size_t i) { out[i] = (first ? 0.0f : out[i]) + wa * a[i] + wb * b[i] + wc * c[i]; });
         break;
       default:
-        ESYNC_PARALLEL_FOR
-        for (std::size_t i = 0; i < n; ++i)
-          out[i] = (first ? 0.0f : out[i]) + wa * a[i] + wb * b[i] + wc * c[i] + wd * d[i];
+        parallel_for(n, [=](std::size_t i) { out[i] = (first ? 0.0f : out[i]) + wa * a[i] + wb * b[i] + wc * c[i] + wd * d[i]; });
     }
   }
 }
 
 void scale(float* x, float a, std::size_t n) {
-  ESYNC_PARALLEL_FOR
-  for (std::size_t i = 0; i < n; ++i) x[i] *= a;
+  parallel_for(n, [=](std::size_t i) { x[i] *= a; });
 }
 
 void esync_delta(float* __restrict out, const float* __restrict w_local,
                  const float* __restrict w_ref, float weight, std::size_t n) {
-  ESYNC_PARALLEL_FOR
-  for (std::size_t i = 0; i < n; ++i) out[i] = weight * (w_local[i] - w_ref[i]);
+  parallel_for(n, [=](std::size_t i) { out[i] = weight * (w_local[i] - w_ref[i]); });
 }
 
 void esync_apply(float* w, const float* w_ref, const float* __restrict delta_sum, float global_lr,
                  std::size_t n) {
-  ESYNC_PARALLEL_FOR
-  for (std::size_t i = 0; i < n; ++i) w[i] = w_ref[i] + global_lr * delta_sum[i];
+  parallel_for(n, [=](std::size_t i) { w[i] = w_ref[i] + global_lr * delta_sum[i]; });
 }
 
 }  // namespace esync::kernels::cpu

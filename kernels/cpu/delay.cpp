@@ -20,30 +20,27 @@ namespace cpu {
 
 void dc_compensate(float* out, const float* g, const float* __restrict w,
                    const float* __restrict w_bak, std::size_t n, float lambda) {
-  ESYNC_PARALLEL_FOR
-  for (std::size_t i = 0; i < n; ++i) {
+  parallel_for(n, [=](std::size_t i) {
     const float gi = g[i];
     out[i] = elem::dc_term(gi, w[i], w_bak[i], lambda);
-  }
+  });
 }
 
 void dc_compensate_adaptive(float* out, const float* g, const float* __restrict w,
                             const float* __restrict w_bak, float* __restrict ms, std::size_t n,
                             float lambda0, float m, float eps) {
-  ESYNC_PARALLEL_FOR
-  for (std::size_t i = 0; i < n; ++i) {
+  parallel_for(n, [=](std::size_t i) {
     const float gi = g[i];
     const float msi = m * ms[i] + (1.0f - m) * gi * gi;
     ms[i] = msi;
     out[i] = elem::dc_term(gi, w[i], w_bak[i], lambda0 / std::sqrt(msi + eps));
-  }
+  });
 }
 
 void delay_adaptive_apply(float* __restrict w, const float* __restrict g, float lr, int workers,
                           std::int64_t staleness, std::size_t n) {
   const float eta = delay_adaptive_lr(lr, workers, staleness);
-  ESYNC_PARALLEL_FOR
-  for (std::size_t i = 0; i < n; ++i) w[i] -= eta * g[i];
+  parallel_for(n, [=](std::size_t i) { w[i] -= eta * g[i]; });
 }
 
 }  // namespace cpu

@@ -14,26 +14,23 @@ void sgd_update(float* __restrict w, const float* __restrict g, float* __restric
                 std::size_t n, const SgdParams& p) {
   const float lr = p.lr, wd = p.weight_decay, mu = p.momentum;
   if (mu == 0.0f) {
-    ESYNC_PARALLEL_FOR
-    for (std::size_t i = 0; i < n; ++i) w[i] -= lr * (g[i] + wd * w[i]);
+    parallel_for(n, [=](std::size_t i) { w[i] -= lr * (g[i] + wd * w[i]); });
     return;
   }
   if (p.nesterov) {
-    ESYNC_PARALLEL_FOR
-    for (std::size_t i = 0; i < n; ++i) {
+    parallel_for(n, [=](std::size_t i) {
       const float gi = g[i] + wd * w[i];
       const float b = mu * buf[i] + gi;
       buf[i] = b;
       w[i] -= lr * (gi + mu * b);
-    }
+    });
     return;
   }
-  ESYNC_PARALLEL_FOR
-  for (std::size_t i = 0; i < n; ++i) {
+  parallel_for(n, [=](std::size_t i) {
     const float b = mu * buf[i] + g[i] + wd * w[i];
     buf[i] = b;
     w[i] -= lr * b;
-  }
+  });
 }
 
 void adam_update(float* __restrict w, const float* __restrict g, float* __restrict m,
@@ -44,15 +41,14 @@ void adam_update(float* __restrict w, const float* __restrict g, float* __restri
   const float step_size = p.lr / bc1;
   const float inv_sqrt_bc2 = 1.0f / std::sqrt(bc2);
   const float decay = 1.0f - p.lr * p.weight_decay;
-  ESYNC_PARALLEL_FOR
-  for (std::size_t i = 0; i < n; ++i) {
+  parallel_for(n, [=](std::size_t i) {
     const float gi = g[i];
     const float mi = b1 * m[i] + (1.0f - b1) * gi;
     const float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
     m[i] = mi;
     v[i] = vi;
     w[i] = w[i] * decay - step_size * mi / (std::sqrt(vi) * inv_sqrt_bc2 + eps);
-  }
+  });
 }
 
 }  // namespace esync::kernels::cpu

@@ -17,8 +17,12 @@ namespace {
 template <typename F>
 void for_blocks(std::size_t n, F f) {
   constexpr std::size_t kBlock = std::size_t{1} << 14;
+  if (n < kParallelThreshold) {  // see parallel.hpp: no OpenMP region for small inputs
+    f(std::size_t{0}, n);
+    return;
+  }
   const std::size_t blocks = (n + kBlock - 1) / kBlock;
-#pragma omp parallel for schedule(static) if (n >= kParallelThreshold)
+#pragma omp parallel for schedule(static)
   for (std::size_t b = 0; b < blocks; ++b) f(b * kBlock, std::min(n, (b + 1) * kBlock));
 }
 
