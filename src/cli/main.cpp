@@ -19,6 +19,7 @@ void usage() {
       "usage: esync <command> [options]   (esync <command> --help for its options)\n\n"
       "commands:\n"
       "  local      train on one device, no network\n"
+      "  coordinator  the state server (registration, rendezvous, K per round)\n"
       "  bench      micro-benchmarks: kernels, step\n"
       "  version    print version and build features\n",
       ESYNC_VERSION);
@@ -37,6 +38,7 @@ int main(int argc, char** argv) {
       {"local", esync::cli::cmd_local},
       {"bench", esync::cli::cmd_bench},
       {"version", esync::cli::cmd_version},
+      {"coordinator", esync::cli::cmd_coordinator},
   };
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
     usage();

@@ -1,0 +1,59 @@
+#pragma once
+// The collectives layer (DESIGN §1, comm): one small interface over gloo (CPU or mixed groups)
+// and, when CUDA is built, NCCL. A synchronisation is one flat float buffer handed to
+// allreduce_sum / broadcast, so the interface knows nothing of models or training. Ranks meet
+// through a key-value Store: in-process for tests, the coordinator's KV messages in a job.
+//
+// Every call blocks for at most CollectiveOptions::timeout. Failures surface as esync
+// exceptions: TimeoutError (rendezvous key missing, peer silent), PeerLostError (a connection
+// closed or reset), Error (anything else). After any failure the Collective is broken: every
+// later call throws at once, and the caller builds a new one under a fresh prefix.
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace esync::comm {
+
+// Key-value rendezvous store. Keys are written once; values are opaque bytes.
+class Store {
+ public:
+  virtual ~Store() = default;
+  virtual void set(const std::string& key, const std::vector<char>& value) = 0;
+  // Blocks until the key exists or the timeout passes; throws esync::TimeoutError naming the key.
+  virtual std::vector<char> get(const std::string& key, std::chrono::milliseconds timeout) = 0;
+};
+
+// In-process and thread-safe: the store for tests that run ranks as threads.
+std::shared_ptr<Store> make_memory_store();
+
+class Collective {
+ public:
+  virtual ~Collective() = default;
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+  // In place: data becomes the element-wise sum over all ranks. n == 0 is a no-op.
+  virtual void allreduce_sum(float* data, std::size_t n) = 0;
+  // In place: every rank's data becomes root's. n == 0 is a no-op.
+  virtual void broadcast(float* data, std::size_t n, int root) = 0;
+  virtual void barrier() = 0;
+  virtual std::string name() const = 0;
+};
+
+struct CollectiveOptions {
+  std::string backend = "gloo";  // "gloo", or "nccl" in CUDA builds
+  int rank = 0;
+  int size = 1;
+  std::string bind_host = "127.0.0.1";  // the address peers connect to; loopback unless told
+  // Namespace for this group's keys in the store: groups rebuilt after a failure, or several
+  // groups over one store, must each use their own prefix.
+  std::string prefix = "comm";
+  std::chrono::milliseconds timeout{30000};  // rendezvous and every operation
+};
+
+// Picks the backend by name; an unknown or unbuilt backend throws esync::ConfigError.
+// Blocks until all `size` ranks have met through the store (or the timeout passes).
+std::unique_ptr<Collective> make_collective(const CollectiveOptions& opts, std::shared_ptr<Store> store);
+
+}  // namespace esync::comm

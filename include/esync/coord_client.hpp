@@ -1,0 +1,42 @@
+#pragma once
+// A worker's connection to the state server: one DEALER socket, request/reply, every wait
+// bounded by a timeout whose error names what was awaited and from where.
+#include <chrono>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace esync::coord {
+
+struct Welcome {
+  int rank = 0;
+  int world = 1;
+  std::string policy;
+  nlohmann::json job;
+};
+
+class CoordinatorClient {
+ public:
+  // endpoint: "HOST:PORT" or "tcp://HOST:PORT".
+  CoordinatorClient(const std::string& endpoint, std::string token, std::chrono::milliseconds timeout);
+  ~CoordinatorClient();
+  // Registers (rank -1: any free rank); throws ConfigError if the coordinator rejects us.
+  Welcome register_worker(const std::string& device, const std::string& host, int rank = -1);
+  void kv_set(const std::string& key, const std::string& value);
+  std::string kv_get(const std::string& key, std::chrono::milliseconds wait);  // TimeoutError if absent
+  // Assign policy: report the round just finished (k_done steps, mean compute-only step time)
+  // and receive K for the next round.
+  int report(std::uint64_t round, int k_done, double step_s);
+  // Poll policy: announce the round's first step, then ask after every step.
+  void poll_start(std::uint64_t round);
+  bool poll_ready(std::uint64_t round, double step_s);
+  void heartbeat();
+  void goodbye(const std::string& status);
+  const std::string& endpoint() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace esync::coord

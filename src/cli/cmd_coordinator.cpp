@@ -1,0 +1,71 @@
+// esync coordinator: the state server as a process. The job token comes from ESYNC_TOKEN (or
+// is generated and printed once, for the launcher to hand to workers); Ctrl-C stops it.
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+
+#include "cli/commands.hpp"
+#include "cli/options.hpp"
+#include "esync/coordinator.hpp"
+#include "esync/error.hpp"
+#include "esync/wire.hpp"
+
+namespace esync::cli {
+namespace {
+std::atomic<bool> g_stop{false};
+void on_signal(int) { g_stop = true; }
+}  // namespace
+
+int cmd_coordinator(int argc, char** argv) {
+  cxxopts::Options o("esync coordinator", "The state server: registration, rendezvous, local-iteration assignment.");
+  o.add_options()
+    ("workers", "Number of workers in the job", cxxopts::value<int>()->default_value("1"))
+    ("bind", "Address to listen on (default loopback only)", cxxopts::value<std::string>()->default_value("127.0.0.1"))
+    ("port", "Port (0: a free one, printed)", cxxopts::value<int>()->default_value("0"))
+    ("policy", "assign | poll", cxxopts::value<std::string>()->default_value("assign"))
+    ("k-base", "Local steps of the slowest worker per round (assign)", cxxopts::value<int>()->default_value("1"))
+    ("k-max", "Upper bound on local steps per round", cxxopts::value<int>()->default_value("64"))
+    ("heartbeat-timeout", "Seconds of silence before a worker is lost", cxxopts::value<double>()->default_value("10"))
+    ("job", "JSON file with the job configuration sent to every worker", cxxopts::value<std::string>()->default_value(""))
+    ("log-dir", "Write LOGDIR/coordinator-0.jsonl", cxxopts::value<std::string>()->default_value(""))
+    ("port-file", "Write the bound port to this file (for launchers)", cxxopts::value<std::string>()->default_value(""));
+  cxxopts::ParseResult r;
+  if (!parse(o, argc, argv, r)) return 0;
+  coord::CoordinatorConfig c;
+  c.workers = r["workers"].as<int>();
+  c.bind = r["bind"].as<std::string>();
+  c.port = r["port"].as<int>();
+  c.policy = r["policy"].as<std::string>();
+  c.k_base = r["k-base"].as<int>();
+  c.k_max = r["k-max"].as<int>();
+  c.heartbeat_timeout_s = r["heartbeat-timeout"].as<double>();
+  c.log_dir = r["log-dir"].as<std::string>();
+  if (const char* t = std::getenv("ESYNC_TOKEN")) c.token = t;
+  if (const auto job = r["job"].as<std::string>(); !job.empty()) {
+    std::ifstream in(job);
+    ESYNC_CHECK_T(IoError, in.good(), job, ": cannot open the job file");
+    try {
+      c.job = nlohmann::json::parse(in);
+    } catch (const std::exception& e) {
+      ESYNC_THROW(IoError, job, ": not valid JSON");
+    }
+  }
+  const bool generated = c.token.empty();
+  coord::Coordinator co(c);
+  if (generated) std::printf("ESYNC_TOKEN=%s\n", co.token().c_str());
+  std::printf("coordinator listening on %s:%d for %d workers (policy %s, token %s)\n", c.bind.c_str(), co.port(),
+              c.workers, c.policy.c_str(), wire::token_hint(co.token()).c_str());
+  std::fflush(stdout);
+  if (const auto pf = r["port-file"].as<std::string>(); !pf.empty()) std::ofstream(pf) << co.port() << "\n";
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  co.run(g_stop);
+  const auto s = co.stats();
+  std::printf("coordinator done: %llu messages, %llu malformed, %llu rejected, %llu workers lost\n",
+              static_cast<unsigned long long>(s.messages), static_cast<unsigned long long>(s.malformed),
+              static_cast<unsigned long long>(s.rejected), static_cast<unsigned long long>(s.lost));
+  return g_stop ? 130 : 0;
+}
+
+}  // namespace esync::cli

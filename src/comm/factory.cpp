@@ -1,0 +1,33 @@
+// Backend choice in one place (DESIGN §1): the only file of comm/ that may test
+// ESYNC_WITH_CUDA, so a CPU-only build is complete and never mentions NCCL elsewhere.
+#include "esync/collective.hpp"
+#include "esync/config.h"
+#include "esync/error.hpp"
+
+namespace esync::comm {
+
+// Defined in gloo_collective.cpp; not in the public header so callers go through the factory.
+std::unique_ptr<Collective> make_gloo_collective(const CollectiveOptions& opts, std::shared_ptr<Store> store);
+
+std::unique_ptr<Collective> make_collective(const CollectiveOptions& opts, std::shared_ptr<Store> store) {
+  if (opts.size < 1 || opts.rank < 0 || opts.rank >= opts.size) {
+    ESYNC_THROW(ConfigError, "collective: rank ", opts.rank, " is not in a world of size ", opts.size);
+  }
+  if (opts.timeout.count() <= 0) {
+    ESYNC_THROW(ConfigError, "collective: timeout must be positive, got ", opts.timeout.count(), " ms");
+  }
+  if (!store) ESYNC_THROW(ConfigError, "collective: no rendezvous store given");
+
+  if (opts.backend == "gloo") return make_gloo_collective(opts, std::move(store));
+  if (opts.backend == "nccl") {
+#if ESYNC_WITH_CUDA
+    ESYNC_THROW(ConfigError, "collective: backend 'nccl' is not implemented yet");
+#else
+    ESYNC_THROW(ConfigError,
+                "collective: backend 'nccl' needs a CUDA build (this one has ESYNC_WITH_CUDA=0)");
+#endif
+  }
+  ESYNC_THROW(ConfigError, "collective: unknown backend '", opts.backend, "' (known: gloo, nccl)");
+}
+
+}  // namespace esync::comm

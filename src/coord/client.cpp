@@ -1,0 +1,98 @@
+#include <unistd.h>
+
+#include "esync/coord_client.hpp"
+#include "esync/error.hpp"
+#include "esync/message.hpp"
+
+namespace esync::coord {
+
+using wire::MsgType;
+using nlohmann::json;
+
+struct CoordinatorClient::Impl {
+  zmq::context_t ctx{1};
+  zmq::socket_t sock{ctx, zmq::socket_type::dealer};
+  std::string endpoint, token;
+  std::chrono::milliseconds timeout;
+  std::uint32_t rank = 0;
+  std::uint64_t job_id = 1;
+
+  // One request, one reply of the expected type; anything else is a protocol error.
+  wire::Message call(MsgType type, std::uint64_t round, json body, MsgType want, std::chrono::milliseconds wait) {
+    auto m = wire::make(type, job_id, rank, round, std::move(body));
+    wire::send(sock, m);
+    auto r = wire::recv(sock, wait, /*router=*/false);
+    ESYNC_CHECK_T(TimeoutError, r.has_value(), "no reply from the coordinator at ", endpoint, " within ",
+                  wait.count() / 1000.0, " s waiting for ", wire::type_name(want));
+    if (r->header.type == MsgType::kReject)
+      ESYNC_THROW(ConfigError, "the coordinator at ", endpoint, " rejected us: ", r->body.value("error", "?"));
+    ESYNC_CHECK_T(ProtocolError, r->header.type == want, "expected ", wire::type_name(want), " from the coordinator, got ",
+                  wire::type_name(r->header.type));
+    return std::move(*r);
+  }
+};
+
+CoordinatorClient::CoordinatorClient(const std::string& endpoint, std::string token, std::chrono::milliseconds timeout)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->endpoint = endpoint.rfind("tcp://", 0) == 0 ? endpoint : "tcp://" + endpoint;
+  impl_->token = std::move(token);
+  impl_->timeout = timeout;
+  impl_->sock.set(zmq::sockopt::linger, 0);
+  try {
+    impl_->sock.connect(impl_->endpoint);
+  } catch (const zmq::error_t& e) {
+    ESYNC_THROW(ConfigError, "bad coordinator address '", endpoint, "': ", e.what());
+  }
+}
+
+CoordinatorClient::~CoordinatorClient() = default;
+const std::string& CoordinatorClient::endpoint() const { return impl_->endpoint; }
+
+Welcome CoordinatorClient::register_worker(const std::string& device, const std::string& host, int rank) {
+  auto r = impl_->call(MsgType::kRegister, 0, {{"token", impl_->token}, {"device", device}, {"host", host}, {"rank", rank}},
+                       MsgType::kWelcome, impl_->timeout);
+  Welcome w;
+  w.rank = r.body.at("rank").get<int>();
+  w.world = r.body.at("world").get<int>();
+  w.policy = r.body.value("policy", "assign");
+  w.job = r.body.value("job", json::object());
+  impl_->rank = static_cast<std::uint32_t>(w.rank);
+  impl_->job_id = r.header.job_id;
+  return w;
+}
+
+void CoordinatorClient::kv_set(const std::string& key, const std::string& value) {
+  impl_->call(MsgType::kKvSet, 0, {{"key", key}, {"value", value}}, MsgType::kAck, impl_->timeout);
+}
+
+std::string CoordinatorClient::kv_get(const std::string& key, std::chrono::milliseconds wait) {
+  // The coordinator answers when the key appears or when `wait` has passed; allow it a little
+  // longer than that before calling the coordinator itself silent.
+  auto r = impl_->call(MsgType::kKvGet, 0, {{"key", key}, {"wait_ms", wait.count()}}, MsgType::kKvValue,
+                       wait + impl_->timeout);
+  ESYNC_CHECK_T(TimeoutError, !r.body.value("missing", false), "key '", key, "' did not appear at the coordinator within ",
+                wait.count() / 1000.0, " s (a peer that never arrived?)");
+  return r.body.at("value").get<std::string>();
+}
+
+int CoordinatorClient::report(std::uint64_t round, int k_done, double step_s) {
+  auto r = impl_->call(MsgType::kReport, round, {{"k_done", k_done}, {"step_s", step_s}}, MsgType::kAssign, impl_->timeout);
+  return r.body.at("k").get<int>();
+}
+
+void CoordinatorClient::poll_start(std::uint64_t round) {
+  impl_->call(MsgType::kPoll, round, {{"phase", "start"}}, MsgType::kPollAnswer, impl_->timeout);
+}
+
+bool CoordinatorClient::poll_ready(std::uint64_t round, double step_s) {
+  auto r = impl_->call(MsgType::kPoll, round, {{"phase", "step"}, {"step_s", step_s}}, MsgType::kPollAnswer, impl_->timeout);
+  return r.body.at("ready").get<bool>();
+}
+
+void CoordinatorClient::heartbeat() { impl_->call(MsgType::kHeartbeat, 0, json::object(), MsgType::kAck, impl_->timeout); }
+
+void CoordinatorClient::goodbye(const std::string& status) {
+  impl_->call(MsgType::kShutdown, 0, {{"status", status}}, MsgType::kAck, impl_->timeout);
+}
+
+}  // namespace esync::coord

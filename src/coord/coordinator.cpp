@@ -1,0 +1,252 @@
+// The state server loop. One thread, one ROUTER socket; every request gets exactly one reply
+// (except key-value gets, answered when the key appears or their deadline passes), so workers
+// can use plain DEALER request/reply with a timeout.
+#include "esync/coordinator.hpp"
+
+#include <cstdio>
+#include <map>
+#include <vector>
+
+#include "esync/assignment.hpp"
+#include "esync/clock.hpp"
+#include "esync/error.hpp"
+#include "esync/jsonl_log.hpp"
+#include "esync/message.hpp"
+
+namespace esync::coord {
+
+using wire::MsgType;
+using nlohmann::json;
+
+struct Member {
+  std::string identity, device, host, state = "registered";
+  double last_seen = 0, step_s = 0;
+  int k = 0;
+  bool alive = true, done = false;
+};
+
+struct Waiter {
+  std::string identity, key;
+  std::uint32_t rank;
+  double deadline;
+};
+
+struct Coordinator::Impl {
+  CoordinatorConfig cfg;
+  zmq::context_t ctx{1};
+  zmq::socket_t sock{ctx, zmq::socket_type::router};
+  int port = 0;
+  std::vector<Member> members;
+  std::map<std::string, std::string> kv;
+  std::vector<Waiter> waiters;
+  std::unique_ptr<AssignPolicy> assign;
+  std::unique_ptr<PollPolicy> poll;
+  CoordinatorStats stats;
+  JsonlLog log;
+  double last_status = 0;
+
+  explicit Impl(CoordinatorConfig c) : cfg(std::move(c)) {
+    ESYNC_CHECK_T(ConfigError, cfg.workers >= 1, "the coordinator needs --workers >= 1");
+    if (cfg.token.empty()) cfg.token = wire::random_token();
+    if (cfg.policy == "assign")
+      assign = std::make_unique<AssignPolicy>(cfg.workers, cfg.k_base, cfg.k_max);
+    else if (cfg.policy == "poll")
+      poll = std::make_unique<PollPolicy>(cfg.workers);
+    else
+      ESYNC_THROW(ConfigError, "unknown --policy '", cfg.policy, "' (expected assign or poll)");
+    members.resize(static_cast<std::size_t>(cfg.workers));
+    sock.set(zmq::sockopt::linger, 0);
+    sock.set(zmq::sockopt::router_mandatory, 0);
+    const std::string ep = "tcp://" + cfg.bind + ":" + (cfg.port ? std::to_string(cfg.port) : "*");
+    try {
+      sock.bind(ep);
+    } catch (const zmq::error_t& e) {
+      ESYNC_THROW(ConfigError, "cannot bind the coordinator to ", ep, ": ", e.what());
+    }
+    const std::string last = sock.get(zmq::sockopt::last_endpoint);
+    port = std::stoi(last.substr(last.rfind(':') + 1));
+    if (!cfg.log_dir.empty()) log = JsonlLog(cfg.log_dir, "coordinator", 0);
+    log.write("start", {{"role", "coordinator"}, {"port", port}, {"workers", cfg.workers}, {"policy", cfg.policy},
+                        {"token", wire::token_hint(cfg.token)}, {"job", cfg.job}});
+  }
+
+  void reply(const std::string& identity, MsgType type, std::uint32_t rank, std::uint64_t round, json body = json::object()) {
+    auto m = wire::make(type, cfg.job_id, rank, round, std::move(body));
+    m.identity = identity;
+    wire::send(sock, m);
+  }
+
+  Member* member(const wire::Message& m) {
+    const auto r = m.header.rank;
+    ESYNC_CHECK_T(ProtocolError, r < members.size() && !members[r].identity.empty(), "message from unregistered rank ", r);
+    ESYNC_CHECK_T(ProtocolError, m.header.job_id == cfg.job_id, "job id ", m.header.job_id, " is not this job's");
+    auto& mem = members[r];
+    mem.last_seen = mono_s();
+    return &mem;
+  }
+
+  void on_register(const wire::Message& m) {
+    const auto& b = m.body;
+    const std::string token = b.value("token", "");
+    if (!wire::token_equal(token, cfg.token)) {
+      ++stats.rejected;
+      log.write("reject", {{"reason", "wrong token"}, {"host", b.value("host", "?")}});
+      std::fprintf(stderr, "coordinator: rejected a registration from %s: wrong job token\n", b.value("host", "?").c_str());
+      return reply(m.identity, MsgType::kReject, 0, 0, {{"error", "wrong job token"}});
+    }
+    int rank = b.value("rank", -1);
+    if (rank < 0)
+      for (int r = 0; r < cfg.workers && rank < 0; ++r)
+        if (members[static_cast<std::size_t>(r)].identity.empty()) rank = r;
+    if (rank < 0 || rank >= cfg.workers || !members[static_cast<std::size_t>(rank)].identity.empty()) {
+      ++stats.rejected;
+      return reply(m.identity, MsgType::kReject, 0, 0,
+                   {{"error", rank < 0 ? "the job is full (" + std::to_string(cfg.workers) + " workers)"
+                                       : "rank " + std::to_string(rank) + " is taken or out of range"}});
+    }
+    auto& mem = members[static_cast<std::size_t>(rank)];
+    mem.identity = m.identity;
+    mem.device = b.value("device", "cpu");
+    mem.host = b.value("host", "?");
+    mem.last_seen = mono_s();
+    ++stats.registered;
+    log.write("register", {{"rank", rank}, {"device", mem.device}, {"host", mem.host}});
+    reply(m.identity, MsgType::kWelcome, static_cast<std::uint32_t>(rank), 0,
+          {{"rank", rank}, {"world", cfg.workers}, {"job", cfg.job}, {"policy", cfg.policy}});
+  }
+
+  void answer_waiters(const std::string& key) {
+    for (auto it = waiters.begin(); it != waiters.end();) {
+      if (it->key == key) {
+        reply(it->identity, MsgType::kKvValue, it->rank, 0, {{"key", key}, {"value", kv[key]}});
+        it = waiters.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+
+  void handle(const wire::Message& m) {
+    ++stats.messages;
+    if (m.header.type == MsgType::kRegister) return on_register(m);
+    Member* mem = member(m);
+    const auto rank = m.header.rank;
+    switch (m.header.type) {
+      case MsgType::kHeartbeat:
+        return reply(m.identity, MsgType::kAck, rank, m.header.round);
+      case MsgType::kKvSet: {
+        const std::string key = m.body.at("key").get<std::string>();
+        kv[key] = m.body.at("value").get<std::string>();
+        reply(m.identity, MsgType::kAck, rank, 0);
+        return answer_waiters(key);
+      }
+      case MsgType::kKvGet: {
+        const std::string key = m.body.at("key").get<std::string>();
+        if (auto it = kv.find(key); it != kv.end())
+          return reply(m.identity, MsgType::kKvValue, rank, 0, {{"key", key}, {"value", it->second}});
+        waiters.push_back({m.identity, key, rank, mono_s() + m.body.value("wait_ms", 30000) / 1e3});
+        return;
+      }
+      case MsgType::kReport: {  // assign policy: end of round r (or the start of the job)
+        ESYNC_CHECK_T(ProtocolError, assign != nullptr, "report message, but the policy is ", cfg.policy);
+        const double step_s = m.body.value("step_s", 0.0);
+        if (step_s > 0) assign->report(static_cast<int>(rank), step_s);
+        mem->step_s = step_s > 0 ? assign->step_time(static_cast<int>(rank)) : mem->step_s;
+        mem->k = assign->plan()[rank];
+        mem->state = "round " + std::to_string(m.header.round);
+        log.write("assign", {{"rank", rank}, {"round", m.header.round}, {"k", mem->k}, {"step_s", mem->step_s},
+                             {"k_done", m.body.value("k_done", 0)}});
+        return reply(m.identity, MsgType::kAssign, rank, m.header.round, {{"k", mem->k}});
+      }
+      case MsgType::kPoll: {  // poll policy: after every local step, "ready?"
+        ESYNC_CHECK_T(ProtocolError, poll != nullptr, "poll message, but the policy is ", cfg.policy);
+        const double now = mono_s();
+        if (m.body.value("phase", "") == "start") {  // this worker begins round r (the first one opens it)
+          poll->join_round(static_cast<int>(rank), m.header.round, now);
+          return reply(m.identity, MsgType::kPollAnswer, rank, m.header.round, {{"ready", false}});
+        }
+        poll->step_done(static_cast<int>(rank), m.body.at("step_s").get<double>(), now);
+        const bool ready = poll->ready(static_cast<int>(rank), now);
+        mem->k = poll->steps(static_cast<int>(rank));
+        if (ready) log.write("assign", {{"rank", rank}, {"round", m.header.round}, {"k", mem->k}});
+        return reply(m.identity, MsgType::kPollAnswer, rank, m.header.round, {{"ready", ready}});
+      }
+      case MsgType::kShutdown:
+        mem->done = true;
+        mem->state = m.body.value("status", "done");
+        log.write("goodbye", {{"rank", rank}, {"status", mem->state}});
+        return reply(m.identity, MsgType::kAck, rank, 0);
+      default:
+        ESYNC_THROW(ProtocolError, "unexpected ", wire::type_name(m.header.type), " message at the coordinator");
+    }
+  }
+
+  void housekeeping() {
+    const double now = mono_s();
+    for (auto it = waiters.begin(); it != waiters.end();) {
+      if (now > it->deadline) {
+        reply(it->identity, MsgType::kKvValue, it->rank, 0, {{"key", it->key}, {"missing", true}});
+        it = waiters.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    for (std::size_t r = 0; r < members.size(); ++r) {
+      auto& mem = members[r];
+      if (mem.identity.empty() || mem.done || !mem.alive || now - mem.last_seen < cfg.heartbeat_timeout_s) continue;
+      mem.alive = false;
+      mem.state = "lost";
+      ++stats.lost;
+      log.write("lost", {{"rank", r}, {"host", mem.host}, {"silent_s", now - mem.last_seen}});
+      std::fprintf(stderr, "coordinator: lost worker %zu on %s (silent for %.1f s)\n", r, mem.host.c_str(), now - mem.last_seen);
+    }
+    if (cfg.status && now - last_status > 5.0) {
+      last_status = now;
+      std::string line = "coordinator:";
+      char buf[160];
+      for (std::size_t r = 0; r < members.size(); ++r) {
+        const auto& mem = members[r];
+        std::snprintf(buf, sizeof buf, " [%zu %s K=%d step=%.1fms %s]", r, mem.device.c_str(), mem.k, mem.step_s * 1e3,
+                      mem.identity.empty() ? "waiting" : mem.state.c_str());
+        line += buf;
+      }
+      std::fprintf(stderr, "%s\n", line.c_str());
+    }
+  }
+
+  bool finished() const {
+    if (stats.registered < static_cast<std::uint64_t>(cfg.workers)) return false;
+    for (const auto& mem : members)
+      if (!mem.done && mem.alive) return false;
+    return true;
+  }
+};
+
+Coordinator::Coordinator(CoordinatorConfig cfg) : impl_(std::make_unique<Impl>(std::move(cfg))) {}
+Coordinator::~Coordinator() = default;
+int Coordinator::port() const { return impl_->port; }
+const std::string& Coordinator::token() const { return impl_->cfg.token; }
+CoordinatorStats Coordinator::stats() const { return impl_->stats; }
+
+void Coordinator::run(const std::atomic<bool>& stop) {
+  auto& im = *impl_;
+  while (!stop.load() && !im.finished()) {
+    try {
+      if (auto m = wire::recv(im.sock, std::chrono::milliseconds(50), /*router=*/true)) im.handle(*m);
+    } catch (const ProtocolError& e) {
+      ++im.stats.malformed;
+      im.log.write("malformed", {{"error", e.what()}});
+    } catch (const ConfigError& e) {  // values the policies refuse (negative times, unknown round)
+      ++im.stats.malformed;
+      im.log.write("malformed", {{"error", e.what()}});
+    } catch (const json::exception& e) {
+      ++im.stats.malformed;
+      im.log.write("malformed", {{"error", std::string("bad body: ") + e.what()}});
+    }
+    im.housekeeping();
+  }
+  im.log.write("end", {{"status", "ok"}, {"messages", im.stats.messages}, {"malformed", im.stats.malformed},
+                       {"rejected", im.stats.rejected}, {"lost", im.stats.lost}});
+}
+
+}  // namespace esync::coord

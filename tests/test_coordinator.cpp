@@ -1,0 +1,161 @@
+// The state server over real ZeroMQ on 127.0.0.1 (random port), workers as threads:
+// registration and the token, key-value rendezvous, the assign policy end to end, heartbeats,
+// and malformed input that is counted and dropped while the job carries on.
+#include <gtest/gtest.h>
+
+#include <random>
+#include <thread>
+
+#include "esync/coord_client.hpp"
+#include "esync/coordinator.hpp"
+#include "esync/error.hpp"
+#include "esync/message.hpp"
+
+using namespace esync;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct Running {
+  explicit Running(coord::CoordinatorConfig cfg) : c(std::move(cfg)), t([this] { c.run(stop); }) {}
+  ~Running() {
+    stop = true;
+    t.join();
+  }
+  std::string endpoint() const { return "127.0.0.1:" + std::to_string(c.port()); }
+  coord::Coordinator c;
+  std::atomic<bool> stop{false};
+  std::thread t;
+};
+
+coord::CoordinatorConfig config(int workers) {
+  coord::CoordinatorConfig cfg;
+  cfg.workers = workers;
+  cfg.token = "secret-token-0123456789abcdef012";
+  cfg.job = {{"mode", "esync"}, {"model", "lenet5"}};
+  cfg.status = false;
+  return cfg;
+}
+
+TEST(Coordinator, RegistersRanksAndRejectsWrongToken) {
+  Running co(config(2));
+  coord::CoordinatorClient bad(co.endpoint(), "wrong-token-0123456789abcdef0123", 2000ms);
+  EXPECT_THROW(bad.register_worker("cpu", "h"), ConfigError);
+  coord::CoordinatorClient a(co.endpoint(), "secret-token-0123456789abcdef012", 2000ms);
+  coord::CoordinatorClient b(co.endpoint(), "secret-token-0123456789abcdef012", 2000ms);
+  const auto wb = b.register_worker("cpu", "h", 1);
+  const auto wa = a.register_worker("cuda:0", "h");
+  EXPECT_EQ(wb.rank, 1);
+  EXPECT_EQ(wa.rank, 0);
+  EXPECT_EQ(wa.world, 2);
+  EXPECT_EQ(wa.job["model"], "lenet5");
+  coord::CoordinatorClient c(co.endpoint(), "secret-token-0123456789abcdef012", 2000ms);
+  EXPECT_THROW(c.register_worker("cpu", "h"), ConfigError);  // the job is full
+  a.goodbye("ok");
+  b.goodbye("ok");
+  co.t.join();  // run() returns by itself once everyone said goodbye
+  co.t = std::thread([] {});
+  EXPECT_EQ(co.c.stats().rejected, 2u);
+}
+
+TEST(Coordinator, KeyValueRendezvousWaitsAndTimesOut) {
+  Running co(config(2));
+  const std::string tok = "secret-token-0123456789abcdef012";
+  coord::CoordinatorClient a(co.endpoint(), tok, 2000ms), b(co.endpoint(), tok, 2000ms);
+  a.register_worker("cpu", "h");
+  b.register_worker("cpu", "h");
+  std::thread setter([&] {
+    std::this_thread::sleep_for(200ms);
+    a.kv_set("nccl/id", "00ff");
+  });
+  EXPECT_EQ(b.kv_get("nccl/id", 5000ms), "00ff");  // blocks until a publishes it
+  setter.join();
+  try {
+    b.kv_get("never", 300ms);
+    FAIL();
+  } catch (const TimeoutError& e) {
+    EXPECT_NE(std::string(e.what()).find("never"), std::string::npos);
+  }
+}
+
+TEST(Coordinator, AssignPolicyOverTheWireGives421) {
+  Running co(config(3));
+  const std::string tok = "secret-token-0123456789abcdef012";
+  std::vector<std::unique_ptr<coord::CoordinatorClient>> w;
+  for (int i = 0; i < 3; ++i) {
+    w.push_back(std::make_unique<coord::CoordinatorClient>(co.endpoint(), tok, 2000ms));
+    w.back()->register_worker("cpu", "h", i);
+  }
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(w[static_cast<std::size_t>(i)]->report(0, 0, 0.0), 1);  // nothing known: K_base
+  const double step[3] = {0.01, 0.02, 0.04};  // speeds 4 : 2 : 1
+  std::vector<int> k(3);
+  for (int round = 1; round <= 3; ++round)
+    for (int i = 0; i < 3; ++i) k[static_cast<std::size_t>(i)] = w[static_cast<std::size_t>(i)]->report(round, 1, step[i]);
+  EXPECT_EQ(k, (std::vector<int>{4, 2, 1}));
+}
+
+TEST(Coordinator, MalformedInputIsCountedDroppedAndHarmless) {
+  Running co(config(1));
+  const std::string tok = "secret-token-0123456789abcdef012";
+  coord::CoordinatorClient good(co.endpoint(), tok, 2000ms);
+  good.register_worker("cpu", "h");
+  zmq::context_t ctx;
+  zmq::socket_t raw(ctx, zmq::socket_type::dealer);
+  raw.set(zmq::sockopt::linger, 0);
+  raw.connect("tcp://" + co.endpoint());
+  std::mt19937 rng(7);
+  auto header = [](wire::MsgType t, std::uint64_t payload, std::uint32_t rank = 0) {
+    wire::Header h;
+    h.type = t;
+    h.job_id = 1;
+    h.rank = rank;
+    h.payload_bytes = payload;
+    return wire::encode(h);
+  };
+  std::vector<std::vector<std::string>> bad;
+  for (int i = 0; i < 20; ++i) {  // random bytes
+    std::string junk(static_cast<std::size_t>(rng() % 100), '\0');
+    for (auto& c : junk) c = static_cast<char>(rng());
+    bad.push_back({junk, junk});
+  }
+  auto h = header(wire::MsgType::kHeartbeat, 2);
+  std::string hs(h.begin(), h.end());
+  bad.push_back({hs.substr(0, 20), "{}"});                  // truncated header
+  std::string wrong_magic = hs;
+  wrong_magic[0] ^= 0x55;
+  bad.push_back({wrong_magic, "{}"});
+  std::string wrong_version = hs;
+  wrong_version[4] = 9;
+  bad.push_back({wrong_version, "{}"});
+  bad.push_back({hs, "{} and more"});                       // size does not match the header
+  auto h2 = header(wire::MsgType::kKvSet, 3);
+  bad.push_back({std::string(h2.begin(), h2.end()), "{x}"});  // body is not JSON
+  auto h3 = header(wire::MsgType::kHeartbeat, 2, 77);
+  bad.push_back({std::string(h3.begin(), h3.end()), "{}"});   // a rank that never registered
+  auto h4 = header(wire::MsgType::kKvSet, 2);
+  bad.push_back({std::string(h4.begin(), h4.end()), "{}"});   // fields missing
+  for (const auto& frames : bad) {
+    for (std::size_t i = 0; i < frames.size(); ++i)
+      raw.send(zmq::buffer(frames[i]), i + 1 < frames.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
+  }
+  std::this_thread::sleep_for(300ms);
+  // The good worker is still served correctly.
+  good.kv_set("k", "v");
+  EXPECT_EQ(good.kv_get("k", 1000ms), "v");
+  EXPECT_EQ(co.c.stats().malformed, bad.size());
+}
+
+TEST(Coordinator, SilentWorkerIsDeclaredLost) {
+  auto cfg = config(1);
+  cfg.heartbeat_timeout_s = 0.3;
+  Running co(cfg);
+  coord::CoordinatorClient w(co.endpoint(), "secret-token-0123456789abcdef012", 2000ms);
+  w.register_worker("cpu", "h");
+  w.heartbeat();
+  std::this_thread::sleep_for(600ms);
+  co.t.join();  // the only worker is lost, so the job is over
+  co.t = std::thread([] {});
+  EXPECT_EQ(co.c.stats().lost, 1u);
+}
+
+}  // namespace
