@@ -31,6 +31,9 @@ class CoordinatorClient {
   void poll_start(std::uint64_t round);
   bool poll_ready(std::uint64_t round, double step_s);
   void heartbeat();
+  // Speak as an already registered rank (a second connection, e.g. for heartbeats).
+  void attach(int rank, std::uint64_t job_id);
+  std::uint64_t job_id() const;
   void goodbye(const std::string& status);
   const std::string& endpoint() const;
 

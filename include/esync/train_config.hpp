@@ -55,6 +55,18 @@ struct StepBenchConfig {
   std::string optimizer = "momentum";
 };
 
+struct WorkerOptions {
+  std::string coordinator;  // HOST:PORT
+  std::string token;        // the job token (ESYNC_TOKEN)
+  std::string device = "cpu";
+  int rank = -1;            // -1: the coordinator picks
+  double timeout_s = 60;    // every wait on the coordinator or on peers
+};
+
+// One device process of a distributed job: registers with the state server, takes the job
+// configuration from it, trains its shard in the job's mode, logs JSONL; returns a summary.
+nlohmann::json run_worker(const WorkerOptions& opt);
+
 // Times forward + backward + flat optimiser step on random input; returns samples/s and more.
 nlohmann::json run_step_bench(const StepBenchConfig& cfg);
 

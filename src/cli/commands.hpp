@@ -5,6 +5,8 @@ int cmd_local(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
 int cmd_version(int argc, char** argv);
 int cmd_coordinator(int argc, char** argv);
+int cmd_worker(int argc, char** argv);
+int cmd_run(int argc, char** argv);
 int bench_kernels(int argc, char** argv);
 int bench_step(int argc, char** argv);
 }  // namespace esync::cli

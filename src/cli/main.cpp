@@ -20,6 +20,8 @@ void usage() {
       "commands:\n"
       "  local      train on one device, no network\n"
       "  coordinator  the state server (registration, rendezvous, K per round)\n"
+      "  run        start coordinator, servers and workers on this host\n"
+      "  worker     one device process of a distributed job\n"
       "  bench      micro-benchmarks: kernels, step\n"
       "  version    print version and build features\n",
       ESYNC_VERSION);
@@ -34,11 +36,15 @@ int main(int argc, char** argv) {
   // Fashion-MNIST epoch). Keep freed memory in the heap instead.
   mallopt(M_MMAP_THRESHOLD, 256 << 20);
   mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  // Line-buffered even into a pipe, so `esync run` shows its children's lines as they happen.
+  setvbuf(stdout, nullptr, _IOLBF, 0);
   const std::map<std::string, int (*)(int, char**)> commands = {
       {"local", esync::cli::cmd_local},
       {"bench", esync::cli::cmd_bench},
       {"version", esync::cli::cmd_version},
       {"coordinator", esync::cli::cmd_coordinator},
+      {"worker", esync::cli::cmd_worker},
+      {"run", esync::cli::cmd_run},
   };
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
     usage();

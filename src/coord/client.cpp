@@ -89,6 +89,13 @@ bool CoordinatorClient::poll_ready(std::uint64_t round, double step_s) {
   return r.body.at("ready").get<bool>();
 }
 
+void CoordinatorClient::attach(int rank, std::uint64_t job_id) {
+  impl_->rank = static_cast<std::uint32_t>(rank);
+  impl_->job_id = job_id;
+}
+
+std::uint64_t CoordinatorClient::job_id() const { return impl_->job_id; }
+
 void CoordinatorClient::heartbeat() { impl_->call(MsgType::kHeartbeat, 0, json::object(), MsgType::kAck, impl_->timeout); }
 
 void CoordinatorClient::goodbye(const std::string& status) {

@@ -4,7 +4,7 @@
 
 namespace esync::train {
 
-FlatModel::FlatModel(std::shared_ptr<Net> net) : net_(std::move(net)) {
+FlatModel::FlatModel(std::shared_ptr<Net> net, std::int64_t grad_spare) : net_(std::move(net)) {
   auto params = net_->flat_params();
   auto buffers = net_->flat_buffers();
   for (const auto& p : params) {
@@ -14,7 +14,7 @@ FlatModel::FlatModel(std::shared_ptr<Net> net) : net_(std::move(net)) {
   for (const auto& b : buffers) n_buffers_ += b.numel();
   const auto opts = torch::TensorOptions().dtype(torch::kFloat32).device(params.empty() ? torch::kCPU : params[0].device());
   flat_ = torch::zeros({n_params_ + n_buffers_}, opts);
-  grad_ = torch::zeros({n_params_}, opts);
+  grad_ = torch::zeros({n_params_ + grad_spare}, opts);
   torch::NoGradGuard ng;
   std::int64_t off = 0;
   for (auto& p : params) {

@@ -12,7 +12,9 @@ namespace esync::train {
 
 class FlatModel {
  public:
-  explicit FlatModel(std::shared_ptr<Net> net);
+  // grad_spare: extra floats after the gradient, for control values that travel with it in one
+  // reduction (see synchronizer.hpp).
+  explicit FlatModel(std::shared_ptr<Net> net, std::int64_t grad_spare = 0);
   Net& net() { return *net_; }
   std::shared_ptr<Net> net_ptr() { return net_; }
   torch::Tensor& flat() { return flat_; }

@@ -31,7 +31,12 @@ void send(zmq::socket_t& s, Message& m) {
 
 std::optional<Message> recv(zmq::socket_t& s, std::chrono::milliseconds timeout, bool router, const Limits& limits) {
   zmq::pollitem_t item{s.handle(), 0, ZMQ_POLLIN, 0};
-  if (zmq::poll(&item, 1, timeout) == 0) return std::nullopt;
+  try {
+    if (zmq::poll(&item, 1, timeout) == 0) return std::nullopt;
+  } catch (const zmq::error_t& e) {
+    if (e.num() == EINTR) return std::nullopt;  // a signal (Ctrl-C): let the caller check its stop flag
+    throw;
+  }
   std::vector<zmq::message_t> frames;
   const auto got = zmq::recv_multipart(s, std::back_inserter(frames), zmq::recv_flags::dontwait);
   if (!got) return std::nullopt;

@@ -1,0 +1,31 @@
+#pragma once
+// Heartbeats from a worker to the state server on a thread and a connection of their own, so a
+// worker busy computing (or blocked in an allreduce) is still known to be alive, and a worker
+// learns within the timeout when the coordinator is gone.
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <string>
+#include <thread>
+
+namespace esync::coord {
+
+class Heartbeat {
+ public:
+  Heartbeat(const std::string& endpoint, const std::string& token, int rank, std::uint64_t job_id,
+            std::chrono::milliseconds interval, std::chrono::milliseconds timeout);
+  ~Heartbeat();
+  bool coordinator_lost() const { return lost_.load(); }
+  std::string error() const;
+
+ private:
+  std::atomic<bool> lost_{false};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::string error_;
+  std::thread thread_;
+};
+
+}  // namespace esync::coord

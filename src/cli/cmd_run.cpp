@@ -1,0 +1,242 @@
+// esync run: the single-host launcher (DESIGN §2). The flags become one validated job JSON in
+// LOGDIR/job.json; then the coordinator (a daemon that writes its port to a file), the PS shards
+// (daemons) and one worker per device, all this same binary, run as one ProcessGroup: their
+// output prefixed and interleaved, Ctrl-C forwarded, the first failure stopping the rest.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "cli/commands.hpp"
+#include "cli/options.hpp"
+#include "cli/process_group.hpp"
+#include "esync/error.hpp"
+#include "esync/heterogeneity.hpp"
+#include "esync/wire.hpp"
+
+namespace esync::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+bool all_digits(const std::string& s) {
+  return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos;
+}
+
+// "3" -> three cpu workers; "cpu,cpu,cuda:0" -> one worker per listed device.
+std::vector<std::string> parse_workers(const std::string& s) {
+  std::vector<std::string> devices;
+  if (all_digits(s)) {
+    const int n = std::atoi(s.c_str());
+    ESYNC_CHECK_T(ConfigError, n >= 1 && n <= 1024, "--workers ", s, ": need 1 to 1024 workers");
+    return std::vector<std::string>(static_cast<std::size_t>(n), "cpu");
+  }
+  for (std::size_t begin = 0; begin <= s.size();) {
+    const auto end = std::min(s.find(',', begin), s.size());
+    const std::string part = s.substr(begin, end - begin);
+    const bool ok = part == "cpu" || (part.rfind("cuda:", 0) == 0 && all_digits(part.substr(5)));
+    ESYNC_CHECK_T(ConfigError, ok, "--workers '", s, "': '", part,
+                  "' is not a device (a count like 3, or a list like cpu,cpu,cuda:0)");
+    devices.push_back(part);
+    begin = end + 1;
+  }
+  return devices;
+}
+
+void check_one_of(const std::string& v, const std::set<std::string>& allowed, const char* flag) {
+  if (allowed.count(v)) return;
+  std::string list;
+  for (const auto& a : allowed) list += (list.empty() ? "" : " | ") + a;
+  ESYNC_THROW(ConfigError, flag, " '", v, "': expected ", list);
+}
+
+std::string default_log_dir(const std::string& mode) {
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  ::localtime_r(&now, &tm);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
+  return "logs/run-" + mode + "-" + stamp;
+}
+
+// The coordinator writes "PORT\n" once it is bound; until then the file is absent or partial.
+int read_port(const fs::path& file) {
+  std::ifstream in(file);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (text.empty() || text.back() != '\n') return -1;
+  text.pop_back();
+  const int port = all_digits(text) ? std::atoi(text.c_str()) : -1;
+  return port > 0 && port < 65536 ? port : -1;
+}
+
+}  // namespace
+
+int cmd_run(int argc, char** argv) {
+  cxxopts::Options o("esync run", "Start coordinator, servers and workers as processes on this host.");
+  // Options read as a table, one a line.
+  // clang-format off
+  o.add_options()
+    ("workers", "A count of cpu workers (3) or one device per worker (cpu,cpu,cuda:0)", cxxopts::value<std::string>()->default_value("2"))
+    ("mode", "ssgd | asgd | dcasgd | esync | local-sgd", cxxopts::value<std::string>()->default_value("esync"))
+    ("dataset", "fashion-mnist | mnist | cifar10 | least-squares | synthetic", cxxopts::value<std::string>()->default_value("fashion-mnist"))
+    ("data-dir", "Dataset directory (default: the dataset's system location)", cxxopts::value<std::string>()->default_value(""))
+    ("ls-matrix", "Least squares matrix: uniform | normal", cxxopts::value<std::string>()->default_value("uniform"))
+    ("model", "linreg | mlp | lenet5 | cnn | resnet18 | path/to/module.pt", cxxopts::value<std::string>()->default_value("lenet5"))
+    ("batch", "Batch size per worker", cxxopts::value<std::int64_t>()->default_value("64"))
+    ("optimizer", "sgd | momentum | adam", cxxopts::value<std::string>()->default_value("momentum"))
+    ("lr", "Learning rate", cxxopts::value<double>()->default_value("0.02"))
+    ("momentum", "Momentum", cxxopts::value<double>()->default_value("0.9"))
+    ("local-lr", "Local learning rate (esync, local-sgd)", cxxopts::value<double>()->default_value("0.02"))
+    ("global-lr", "Global learning rate applied to the averaged update (esync, local-sgd)", cxxopts::value<double>()->default_value("1.0"))
+    ("k-fixed", "Local steps per round (local-sgd)", cxxopts::value<int>()->default_value("4"))
+    ("k-base", "Local steps of the slowest worker per round (esync, assign policy)", cxxopts::value<int>()->default_value("1"))
+    ("k-max", "Upper bound on local steps per round", cxxopts::value<int>()->default_value("64"))
+    ("policy", "assign | poll", cxxopts::value<std::string>()->default_value("assign"))
+    ("epochs", "Epochs", cxxopts::value<int>()->default_value("1"))
+    ("time-budget", "Stop after this many seconds (0: none)", cxxopts::value<double>()->default_value("0"))
+    ("partition", "iid | by-class | dirichlet", cxxopts::value<std::string>()->default_value("iid"))
+    ("dirichlet-alpha", "Concentration of the Dirichlet label skew", cxxopts::value<double>()->default_value("0.5"))
+    ("slowdown", "Per-rank slowdown factors >= 1, e.g. 1,2,4 (default: all 1)", cxxopts::value<std::string>()->default_value(""))
+    ("delay", "Injected delay per sync: none | constant:10ms | gaussian:10ms,3ms | exponential:10ms", cxxopts::value<std::string>()->default_value("none"))
+    ("slow-worker", "Rank that is made slow (-1: none)", cxxopts::value<int>()->default_value("-1"))
+    ("eval-every", "Evaluate every N seconds", cxxopts::value<double>()->default_value("5"))
+    ("servers", "Parameter-server shards (0: allreduce)", cxxopts::value<int>()->default_value("0"))
+    ("backend", "auto | gloo | nccl", cxxopts::value<std::string>()->default_value("auto"))
+    ("threads", "Intra-op threads per worker (default: cores / workers)", cxxopts::value<int>()->default_value("0"))
+    ("seed", "Random seed", cxxopts::value<std::uint64_t>()->default_value("42"))
+    ("log-dir", "Logs directory (default logs/run-<mode>-<timestamp>)", cxxopts::value<std::string>()->default_value(""))
+    ("timeout", "Stop everything after this many seconds", cxxopts::value<int>()->default_value("3600"))
+    ("heartbeat-timeout", "Seconds of silence before the coordinator declares a worker lost", cxxopts::value<double>()->default_value("10"));
+  // clang-format on
+  cxxopts::ParseResult r;
+  if (!parse(o, argc, argv, r)) return 0;
+  const auto str = [&](const char* flag) { return r[flag].as<std::string>(); };
+  const auto num = [&](const char* flag) { return r[flag].as<double>(); };
+
+  const auto devices = parse_workers(str("workers"));
+  const int n = static_cast<int>(devices.size());
+  const auto mode = str("mode");
+  check_one_of(mode, {"ssgd", "asgd", "dcasgd", "esync", "local-sgd"}, "--mode");
+  check_one_of(str("dataset"), {"fashion-mnist", "mnist", "cifar10", "least-squares", "synthetic"},
+               "--dataset");
+  check_one_of(str("ls-matrix"), {"uniform", "normal"}, "--ls-matrix");
+  check_one_of(str("optimizer"), {"sgd", "momentum", "adam"}, "--optimizer");
+  check_one_of(str("policy"), {"assign", "poll"}, "--policy");
+  check_one_of(str("partition"), {"iid", "by-class", "dirichlet"}, "--partition");
+  const auto backend = str("backend");
+  check_one_of(backend, {"auto", "gloo", "nccl"}, "--backend");
+  const bool all_cuda = std::all_of(devices.begin(), devices.end(), [](const auto& d) { return d != "cpu"; });
+  ESYNC_CHECK_T(ConfigError, backend != "nccl" || all_cuda,
+                "--backend nccl needs a cuda device for every worker");
+  for (const char* f : {"lr", "local-lr", "global-lr", "dirichlet-alpha", "heartbeat-timeout"})
+    ESYNC_CHECK_T(ConfigError, num(f) > 0, "--", f, " must be > 0");
+  const double momentum = num("momentum");
+  ESYNC_CHECK_T(ConfigError, momentum >= 0 && momentum < 1, "--momentum must be in [0, 1)");
+  ESYNC_CHECK_T(ConfigError, r["batch"].as<std::int64_t>() >= 1, "--batch must be >= 1");
+  const int k_base = r["k-base"].as<int>(), k_max = r["k-max"].as<int>();
+  ESYNC_CHECK_T(ConfigError, r["k-fixed"].as<int>() >= 1, "--k-fixed must be >= 1");
+  ESYNC_CHECK_T(ConfigError, k_base >= 1 && k_max >= k_base, "need 1 <= --k-base <= --k-max");
+  const int epochs = r["epochs"].as<int>();
+  const double budget = num("time-budget");
+  ESYNC_CHECK_T(ConfigError, epochs >= 0 && budget >= 0, "--epochs and --time-budget must be >= 0");
+  ESYNC_CHECK_T(ConfigError, epochs > 0 || budget > 0, "--epochs 0 needs a --time-budget");
+  std::vector<double> slowdown(devices.size(), 1.0);
+  if (const auto s = str("slowdown"); !s.empty()) slowdown = parse_list(s, "--slowdown");
+  ESYNC_CHECK_T(ConfigError, static_cast<int>(slowdown.size()) == n, "--slowdown has ", slowdown.size(),
+                " factors for ", n, " workers");
+  for (const double f : slowdown)
+    ESYNC_CHECK_T(ConfigError, f >= 1 && f <= 1e6, "--slowdown factor ", f, " must be >= 1");
+  const auto delay = str("delay");
+  (void)DelayModel(delay, 0);  // the workers parse it the same way: reject a bad spec here, once
+  const int slow_worker = r["slow-worker"].as<int>();
+  ESYNC_CHECK_T(ConfigError, slow_worker >= -1 && slow_worker < n, "--slow-worker ", slow_worker,
+                " is not a rank (0 to ", n - 1, ", or -1)");
+  ESYNC_CHECK_T(ConfigError, num("eval-every") >= 0, "--eval-every must be >= 0");
+  const int servers = r["servers"].as<int>();
+  ESYNC_CHECK_T(ConfigError, servers >= 0 && servers <= 256, "--servers must be 0 to 256");
+  int threads = r["threads"].as<int>();
+  ESYNC_CHECK_T(ConfigError, threads >= 0, "--threads must be >= 0");
+  if (threads == 0) threads = std::max(1, default_threads() / n);
+  const int timeout = r["timeout"].as<int>();
+  ESYNC_CHECK_T(ConfigError, timeout > 0, "--timeout must be > 0");
+  std::string log_dir = str("log-dir");
+  if (log_dir.empty()) log_dir = default_log_dir(mode);
+
+  // clang-format off
+  const nlohmann::json job = {
+      {"mode", mode}, {"dataset", str("dataset")}, {"data_dir", str("data-dir")}, {"ls_matrix", str("ls-matrix")},
+      {"model", str("model")}, {"batch", r["batch"].as<std::int64_t>()}, {"optimizer", str("optimizer")},
+      {"lr", num("lr")}, {"momentum", momentum}, {"local_lr", num("local-lr")}, {"global_lr", num("global-lr")},
+      {"k_fixed", r["k-fixed"].as<int>()}, {"epochs", epochs}, {"time_budget_s", budget},
+      {"partition", str("partition")}, {"dirichlet_alpha", num("dirichlet-alpha")}, {"slowdown", slowdown},
+      {"delay", delay}, {"slow_worker", slow_worker}, {"eval_every_s", num("eval-every")}, {"backend", backend},
+      {"threads", threads}, {"seed", r["seed"].as<std::uint64_t>()}, {"log_dir", log_dir}, {"devices", devices},
+      {"servers", servers}};
+  // clang-format on
+  std::error_code ec;
+  fs::create_directories(log_dir, ec);
+  ESYNC_CHECK_T(IoError, !ec, log_dir, ": cannot create the log directory: ", ec.message());
+  const fs::path job_file = fs::path(log_dir) / "job.json",
+                 port_file = fs::path(log_dir) / "coordinator.port";
+  std::ofstream job_out(job_file);
+  job_out << job.dump(2) << "\n";
+  ESYNC_CHECK_T(IoError, job_out.flush().good(), job_file.string(), ": cannot write the job file");
+  fs::remove(port_file, ec);  // a stale port from an earlier run in the same directory
+
+  const char* env_token = std::getenv("ESYNC_TOKEN");
+  const std::string token = env_token && *env_token ? env_token : wire::random_token();
+  const std::string exe = fs::read_symlink("/proc/self/exe").string();
+  std::printf("esync run: %d workers (%s), mode %s, logs in %s\n", n, str("workers").c_str(), mode.c_str(),
+              log_dir.c_str());
+  std::fflush(stdout);  // the group writes to the same fd, unbuffered
+
+  ProcessGroup group;
+  const auto finish = [&](int rc) {
+    if (rc == 0)
+      std::printf("esync run: done, logs in %s\n", log_dir.c_str());
+    else
+      std::fprintf(stderr, "esync run: stopped (exit %d), logs in %s\n", rc, log_dir.c_str());
+    return rc;
+  };
+  const std::vector<std::pair<std::string, std::string>> env = {{"ESYNC_TOKEN", token}};
+  char heartbeat[32];
+  std::snprintf(heartbeat, sizeof heartbeat, "%g", num("heartbeat-timeout"));
+  // clang-format off
+  group.start({"coordinator",
+               {exe, "coordinator", "--workers", std::to_string(n), "--port", "0",
+                "--port-file", port_file.string(), "--job", job_file.string(), "--log-dir", log_dir,
+                "--policy", str("policy"), "--k-base", std::to_string(k_base), "--k-max", std::to_string(k_max),
+                "--heartbeat-timeout", heartbeat},
+               env, true});
+  // clang-format on
+  int port = -1;
+  if (!group.wait_for([&] { return (port = read_port(port_file)) > 0; }, std::chrono::seconds(10))) {
+    // The group has named a failure or an interrupt already: collect the exit code.
+    if (!group.error().empty()) return finish(group.wait_all(std::chrono::seconds(10)));
+    ESYNC_CHECK(group.pid("coordinator") > 0, "the coordinator exited before writing its port");
+    ESYNC_THROW(TimeoutError, "the coordinator did not write its port to ", port_file.string(),
+                " within 10 s");
+  }
+  const std::string address = "127.0.0.1:" + std::to_string(port);
+  for (int i = 0; i < servers; ++i)
+    group.start({"server-" + std::to_string(i),
+                 {exe, "server", "--shard", std::to_string(i), "--coordinator", address},
+                 env,
+                 true});
+  for (int i = 0; i < n; ++i)
+    group.start({"worker-" + std::to_string(i),
+                 {exe, "worker", "--coordinator", address, "--device", devices[static_cast<std::size_t>(i)],
+                  "--rank", std::to_string(i)},
+                 env,
+                 false});
+  return finish(group.wait_all(std::chrono::seconds(timeout)));
+}
+
+}  // namespace esync::cli

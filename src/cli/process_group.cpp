@@ -1,0 +1,365 @@
+// ProcessGroup: fork/exec, one output pipe per child, a poll() loop that prints lines, reaps
+// children and runs the stop sequence (SIGTERM, grace, SIGKILL). See process_group.hpp.
+#include "cli/process_group.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <string_view>
+#include <tuple>
+
+#include "esync/error.hpp"
+
+extern char** environ;
+
+namespace esync::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+constexpr std::size_t kMaxLine = 64 * 1024;  // longer "lines" are printed in pieces: bounded memory
+
+class Fd {
+ public:
+  explicit Fd(int fd = -1) : fd_(fd) {}
+  Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+  Fd& operator=(Fd&& o) noexcept {
+    reset(std::exchange(o.fd_, -1));
+    return *this;
+  }
+  ~Fd() { reset(); }
+  int get() const { return fd_; }
+  void reset(int fd = -1) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = fd;
+  }
+
+ private:
+  int fd_;
+};
+
+std::pair<Fd, Fd> make_pipe() {
+  int p[2];
+  ESYNC_CHECK(::pipe2(p, O_CLOEXEC) == 0, "pipe: ", std::strerror(errno));
+  return {Fd(p[0]), Fd(p[1])};
+}
+
+void write_all(int fd, std::string_view s) {
+  while (!s.empty()) {
+    const ssize_t n = ::write(fd, s.data(), s.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;  // our own output is gone: nothing better to do than keep supervising
+    s.remove_prefix(static_cast<std::size_t>(n));
+  }
+}
+
+std::string signal_name(int sig) {
+  const char* abbrev = ::sigabbrev_np(sig);
+  return abbrev ? std::string("SIG") + abbrev : "signal " + std::to_string(sig);
+}
+
+// The handler only writes the signal number into a non-blocking self-pipe: poll() wakes at
+// once, and everything else happens in the loop, outside signal context.
+std::atomic<int> g_signal_fd{-1};
+extern "C" void on_signal(int sig) {
+  const int saved = errno;
+  const int fd = g_signal_fd.load();
+  const auto b = static_cast<unsigned char>(sig);
+  if (fd >= 0) {
+    [[maybe_unused]] const ssize_t n = ::write(fd, &b, 1);  // a full pipe: a wake-up is pending anyway
+  }
+  errno = saved;
+}
+
+// RAII installation of the handlers; the previous ones (and self-pipe) come back on destruction,
+// so groups may nest. SIGCHLD is always caught (prompt reaping); SIGINT/SIGTERM when forwarding.
+class SignalPipe {
+ public:
+  explicit SignalPipe(bool forward) {
+    std::tie(r_, w_) = make_pipe();
+    ::fcntl(r_.get(), F_SETFL, O_NONBLOCK);
+    ::fcntl(w_.get(), F_SETFL, O_NONBLOCK);  // a full pipe drops bytes instead of blocking
+    prev_fd_ = g_signal_fd.exchange(w_.get());
+    struct sigaction sa {};
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
+    sigemptyset(&sa.sa_mask);
+    for (std::size_t i = 0; i < kSignals.size(); ++i)
+      installed_[i] = (forward || kSignals[i] == SIGCHLD) && ::sigaction(kSignals[i], &sa, &old_[i]) == 0;
+  }
+  ~SignalPipe() {
+    for (std::size_t i = 0; i < kSignals.size(); ++i)
+      if (installed_[i]) ::sigaction(kSignals[i], &old_[i], nullptr);
+    g_signal_fd.store(prev_fd_);
+  }
+  int fd() const { return r_.get(); }
+  std::vector<int> drain() {
+    std::vector<int> out;
+    unsigned char buf[64];
+    for (ssize_t n; (n = ::read(r_.get(), buf, sizeof buf)) > 0;) out.insert(out.end(), buf, buf + n);
+    return out;
+  }
+
+ private:
+  static constexpr std::array<int, 3> kSignals{SIGINT, SIGTERM, SIGCHLD};
+  Fd r_, w_;
+  int prev_fd_ = -1;
+  std::array<struct sigaction, 3> old_{};
+  std::array<bool, 3> installed_{};
+};
+
+struct Child {
+  std::string name;
+  pid_t pid = -1;
+  bool daemon = false;
+  bool running = true;
+  Fd out;           // read end of the child's stdout+stderr pipe
+  std::string buf;  // bytes after the last newline
+};
+
+}  // namespace
+
+struct ProcessGroup::Impl {
+  enum class Stop { kNone, kDaemons, kFailure, kTimeout, kSignal, kDestroy };
+
+  explicit Impl(ProcessGroupOptions o) : opts(std::move(o)), signals(opts.forward_signals) {}
+  ~Impl() {
+    // Whatever still runs is killed and reaped, bounded: a process stuck in the kernel (D state)
+    // ignores even SIGKILL, and a destructor must not hang on it.
+    stop = Stop::kDestroy;  // these exits are ours, not failures
+    killed = true;
+    signal_all(SIGKILL);
+    const auto until = Clock::now() + milliseconds(2000);
+    while (any_running() && Clock::now() < until) step(Clock::now() + milliseconds(20), false);
+  }
+
+  ProcessGroupOptions opts;
+  SignalPipe signals;
+  std::vector<Child> kids;
+  std::size_t width = 0;
+  Stop stop = Stop::kNone;
+  Clock::time_point kill_at{};
+  bool killed = false;
+  int rc = 0;
+  std::string error;
+
+  bool any_running(bool daemons = true) const {
+    return std::any_of(kids.begin(), kids.end(),
+                       [&](const Child& c) { return c.running && (daemons || !c.daemon); });
+  }
+  std::string running_names() const {
+    std::string names;
+    for (const auto& c : kids)
+      if (c.running) names += (names.empty() ? "" : ", ") + c.name;
+    return names;
+  }
+  void message(const std::string& s) { write_all(opts.err_fd, opts.label + ": " + s + "\n"); }
+  void signal_all(int sig) {
+    for (const auto& c : kids)
+      if (c.running && ::kill(-c.pid, sig) != 0) ::kill(c.pid, sig);
+  }
+  void begin_stop(Stop why, int code, int sig) {
+    stop = why;
+    rc = code;
+    signal_all(sig);
+    kill_at = Clock::now() + opts.grace;
+  }
+
+  void emit(const Child& c, std::string_view line) {
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    std::string s = "[" + c.name + "]" + std::string(width - c.name.size() + 1, ' ');
+    s.append(line).push_back('\n');
+    write_all(opts.out_fd, s);  // one write per line: lines of different children never tear
+  }
+  // Reads what the pipe holds (all of it when draining a reaped child); prints complete lines.
+  void read_output(Child& c, bool drain) {
+    char buf[16384];
+    for (;;) {
+      const ssize_t n = ::read(c.out.get(), buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      const bool eof = n == 0 || (n < 0 && errno != EAGAIN);  // or a broken pipe: done with it
+      if (n > 0) c.buf.append(buf, static_cast<std::size_t>(n));
+      std::size_t begin = 0;
+      for (std::size_t nl; (nl = c.buf.find('\n', begin)) != std::string::npos; begin = nl + 1)
+        emit(c, std::string_view(c.buf).substr(begin, nl - begin));
+      c.buf.erase(0, begin);
+      if (c.buf.size() >= kMaxLine || (eof && !c.buf.empty())) {
+        emit(c, c.buf);  // an over-long line, or the unterminated last one
+        c.buf.clear();
+      }
+      if (eof) c.out.reset();
+      if (eof || n < 0 || !drain) return;
+    }
+  }
+
+  void reaped(Child& c, int status) {
+    c.running = false;
+    if (c.out.get() >= 0) read_output(c, true);  // its last words come before our verdict
+    c.out.reset();  // a grandchild still holding the pipe must not keep us waiting
+    // While stopping, exits are the ones we asked for; only the first failure is named.
+    if (stop != Stop::kNone || (WIFEXITED(status) && WEXITSTATUS(status) == 0)) return;
+    std::string why = WIFEXITED(status) ? "exit code " + std::to_string(WEXITSTATUS(status))
+                                        : "killed by signal " + signal_name(WTERMSIG(status));
+    if (WIFSIGNALED(status) && WCOREDUMP(status)) why += " (core dumped)";
+    error = c.name + " (pid " + std::to_string(c.pid) + ") failed: " + why;
+    message(error);
+    begin_stop(Stop::kFailure, kFailed, SIGTERM);
+  }
+
+  void on_parent_signal(int sig) {
+    if (stop == Stop::kNone || stop == Stop::kDaemons) {
+      error = "interrupted by " + signal_name(sig);
+      message(error + "; stopping (again to kill at once)");
+      begin_stop(Stop::kSignal, kInterrupted + sig, sig);  // the children see the same signal
+    } else {
+      kill_at = Clock::now();  // a second Ctrl-C: SIGKILL now
+    }
+  }
+
+  // One round of the loop: wait (at most until `until`, 100 ms, or the SIGKILL time) for output
+  // or a signal, print, reap. handle_signals is false in the destructor (nothing to forward).
+  void step(Clock::time_point until, bool handle_signals = true) {
+    std::vector<pollfd> fds{{signals.fd(), POLLIN, 0}};
+    std::vector<Child*> owners{nullptr};
+    for (auto& c : kids)
+      if (c.out.get() >= 0) fds.push_back({c.out.get(), POLLIN, 0}), owners.push_back(&c);
+    auto wake = std::min(until, Clock::now() + milliseconds(100));
+    if (stop != Stop::kNone && !killed) wake = std::min(wake, kill_at);
+    const auto ms = std::chrono::duration_cast<milliseconds>(wake - Clock::now()).count();
+    if (::poll(fds.data(), fds.size(), static_cast<int>(std::max<long long>(ms, 0) + 1)) > 0)
+      for (std::size_t i = 1; i < fds.size(); ++i)
+        if (fds[i].revents) read_output(*owners[i], false);
+    for (const int sig : signals.drain())
+      if (sig != SIGCHLD && handle_signals) on_parent_signal(sig);
+    for (auto& c : kids) {
+      if (!c.running) continue;
+      int status = 0;
+      const pid_t r = ::waitpid(c.pid, &status, WNOHANG);
+      if (r == c.pid || (r < 0 && errno == ECHILD)) reaped(c, status);  // ECHILD: reaped elsewhere
+    }
+  }
+};
+
+ProcessGroup::ProcessGroup(ProcessGroupOptions opts) : impl_(std::make_unique<Impl>(std::move(opts))) {}
+ProcessGroup::~ProcessGroup() = default;
+
+pid_t ProcessGroup::start(ChildSpec spec) {
+  auto& m = *impl_;
+  ESYNC_CHECK(!spec.name.empty() && !spec.argv.empty(), "a child needs a name and a program");
+  ESYNC_CHECK(pid(spec.name) < 0, "two children named ", spec.name);
+  // Everything the child touches is built before fork(): between fork and exec only
+  // async-signal-safe calls are allowed (another thread may hold the malloc lock).
+  std::vector<char*> argv;
+  for (auto& a : spec.argv) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::vector<std::string> env_store;
+  for (char** e = environ; *e; ++e) {
+    const std::string_view kv(*e);
+    const auto key = kv.substr(0, kv.find('='));
+    if (std::none_of(spec.env.begin(), spec.env.end(), [&](const auto& p) { return p.first == key; }))
+      env_store.emplace_back(kv);
+  }
+  for (const auto& [k, v] : spec.env) env_store.push_back(k + "=" + v);
+  std::vector<char*> envp;
+  for (auto& e : env_store) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  auto [out_r, out_w] = make_pipe();
+  auto [err_r, err_w] = make_pipe();  // exec failure report; closed by a successful exec
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  ESYNC_CHECK(pid >= 0, "fork for ", spec.name, ": ", std::strerror(errno));
+  if (pid == 0) {
+    ::setpgid(0, 0);
+    // SIGKILL when the parent (strictly: the forking thread) dies; if it died already, go.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(127);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    for (const int s : {SIGINT, SIGTERM, SIGPIPE, SIGCHLD}) ::signal(s, SIG_DFL);  // ignored stays ignored
+    ::dup2(out_w.get(), STDOUT_FILENO);
+    ::dup2(out_w.get(), STDERR_FILENO);
+    if (const int null = ::open("/dev/null", O_RDONLY); null >= 0) ::dup2(null, STDIN_FILENO);
+    ::execve(argv[0], argv.data(), envp.data());
+    const int e = errno;
+    [[maybe_unused]] auto n = ::write(err_w.get(), &e, sizeof e);
+    ::_exit(127);
+  }
+  ::setpgid(pid, pid);  // also in the parent: no window in which kill(-pid) misses the child
+  out_w.reset();
+  err_w.reset();
+  int e = 0;
+  pollfd pfd{err_r.get(), POLLIN, 0};
+  if (::poll(&pfd, 1, 10000) > 0 && ::read(err_r.get(), &e, sizeof e) == sizeof e) {
+    ::waitpid(pid, nullptr, 0);  // it _exits right after the report
+    ESYNC_THROW(Error, "cannot execute ", spec.argv[0], " for ", spec.name, ": ", std::strerror(e));
+  }
+  ::fcntl(out_r.get(), F_SETFL, O_NONBLOCK);
+  m.width = std::max(m.width, spec.name.size());
+  m.kids.push_back(Child{std::move(spec.name), pid, spec.daemon, true, std::move(out_r), {}});
+  return pid;
+}
+
+bool ProcessGroup::wait_for(const std::function<bool()>& ready, std::chrono::milliseconds timeout) {
+  auto& m = *impl_;
+  const auto until = Clock::now() + timeout;
+  for (;;) {
+    if (m.stop != Impl::Stop::kNone || !m.any_running()) return false;
+    if (ready()) return true;
+    if (Clock::now() >= until) return false;
+    m.step(until);
+  }
+}
+
+int ProcessGroup::wait_all(std::chrono::milliseconds timeout) {
+  auto& m = *impl_;
+  const auto deadline = Clock::now() + timeout;
+  auto reap_until = Clock::time_point::max();
+  while (m.any_running()) {
+    const auto now = Clock::now();
+    if (m.stop == Impl::Stop::kNone && now >= deadline) {
+      char secs[32];
+      std::snprintf(secs, sizeof secs, "%g", static_cast<double>(timeout.count()) / 1000.0);
+      m.error = std::string("timed out after ") + secs + " s (still running: " + m.running_names() + ")";
+      m.message(m.error);
+      m.begin_stop(Impl::Stop::kTimeout, kTimedOut, SIGTERM);
+    } else if (m.stop == Impl::Stop::kNone && !m.any_running(false)) {
+      m.begin_stop(Impl::Stop::kDaemons, 0, SIGTERM);  // the workers are done: stop the services
+    } else if (m.stop != Impl::Stop::kNone && !m.killed && now >= m.kill_at) {
+      m.message("sending SIGKILL to " + m.running_names() + " (still running " +
+                std::to_string(m.opts.grace.count()) + " ms after the stop signal)");
+      m.signal_all(SIGKILL);
+      m.killed = true;
+      reap_until = now + milliseconds(5000);
+    } else if (now >= reap_until) {
+      m.message("some children survive SIGKILL (stuck in the kernel?); giving up on them");
+      return m.rc != 0 ? m.rc : kFailed;
+    }
+    m.step(m.stop == Impl::Stop::kNone ? deadline : m.killed ? reap_until : m.kill_at);
+  }
+  return m.rc;
+}
+
+pid_t ProcessGroup::pid(const std::string& name) const {
+  for (const auto& c : impl_->kids)
+    if (c.name == name && c.running) return c.pid;
+  return -1;
+}
+
+bool ProcessGroup::kill(const std::string& name, int sig) {
+  const pid_t p = pid(name);
+  return p > 0 && (::kill(-p, sig) == 0 || ::kill(p, sig) == 0);
+}
+
+const std::string& ProcessGroup::error() const { return impl_->error; }
+
+}  // namespace esync::cli

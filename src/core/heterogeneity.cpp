@@ -1,0 +1,61 @@
+#include <algorithm>
+#include <thread>
+
+#include "esync/clock.hpp"
+#include "esync/error.hpp"
+#include "esync/heterogeneity.hpp"
+
+namespace esync {
+namespace {
+
+double parse_ms(const std::string& s, const std::string& spec) {
+  try {
+    std::size_t used = 0;
+    const double v = std::stod(s, &used);
+    const std::string unit = s.substr(used);
+    if (v >= 0 && (unit == "ms" || unit == "s" || unit == "us")) return unit == "ms" ? v / 1e3 : unit == "s" ? v : v / 1e6;
+  } catch (const std::exception&) {
+  }
+  ESYNC_THROW(ConfigError, "--delay '", spec, "': '", s, "' is not a duration like 10ms");
+}
+
+}  // namespace
+
+DelayModel::DelayModel(const std::string& spec, std::uint64_t seed) : rng_(seed) {
+  if (spec.empty() || spec == "none") return;
+  const auto colon = spec.find(':');
+  const std::string kind = spec.substr(0, colon), args = colon == std::string::npos ? "" : spec.substr(colon + 1);
+  const auto comma = args.find(',');
+  if (kind == "constant" && comma == std::string::npos) {
+    kind_ = Kind::kConstant;
+    a_ = parse_ms(args, spec);
+  } else if (kind == "exponential" && comma == std::string::npos) {
+    kind_ = Kind::kExponential;
+    a_ = parse_ms(args, spec);
+  } else if (kind == "gaussian" && comma != std::string::npos) {
+    kind_ = Kind::kGaussian;
+    a_ = parse_ms(args.substr(0, comma), spec);
+    b_ = parse_ms(args.substr(comma + 1), spec);
+  } else {
+    ESYNC_THROW(ConfigError, "--delay '", spec, "' (expected constant:10ms, gaussian:10ms,3ms or exponential:10ms)");
+  }
+}
+
+double DelayModel::sample_s() {
+  switch (kind_) {
+    case Kind::kNone: return 0.0;
+    case Kind::kConstant: return a_;
+    case Kind::kGaussian: return std::max(0.0, std::normal_distribution<double>(a_, b_)(rng_));
+    case Kind::kExponential: return a_ > 0 ? std::exponential_distribution<double>(1.0 / a_)(rng_) : 0.0;
+  }
+  return 0.0;
+}
+
+double sleep_s(double s) {
+  if (s <= 0) return 0.0;
+  const double t0 = mono_s();
+  std::this_thread::sleep_for(std::chrono::duration<double>(s));
+  return mono_s() - t0;
+}
+
+}  // namespace esync

@@ -1,0 +1,30 @@
+#pragma once
+// ESync and local-SGD share one round structure (model averaging after K local steps) and
+// differ only in where K comes from: the state server, or a constant.
+#include <functional>
+#include <vector>
+
+#include "esync/synchronizer.hpp"
+
+namespace esync::sync {
+
+class ModelAveraging : public Synchronizer {
+ public:
+  using Plan = std::function<int(std::uint64_t round, double mean_step_s)>;
+  using StopEarly = std::function<bool(std::uint64_t round, double step_s)>;
+  ModelAveraging(std::string mode, const SyncContext& ctx, Plan plan, StopEarly stop_early);
+  std::string mode() const override { return mode_; }
+  int begin_round(std::uint64_t round, const float* w, std::size_t n, double mean_step_s) override;
+  bool step_done(std::uint64_t round, double step_s) override { return stop_early_ && stop_early_(round, step_s); }
+  bool end_round(float* w, std::size_t n, double samples, bool stop, SyncStats& st) override;
+
+ private:
+  std::string mode_;
+  comm::Collective& c_;
+  float global_lr_;
+  Plan plan_;
+  StopEarly stop_early_;
+  std::vector<float> w_ref_, delta_;
+};
+
+}  // namespace esync::sync

@@ -1,0 +1,33 @@
+// SSGD: every step, g = sum_i n_i g_i / sum_i n_i through one allreduce (n_i: this step's
+// samples on worker i, so unequal per-device batches are weighted by samples), then every
+// worker applies the same optimiser step to the same weights.
+#include "esync/collective.hpp"
+#include "esync/error.hpp"
+#include "esync/kernels.hpp"
+#include "esync/synchronizer.hpp"
+
+namespace esync::sync {
+namespace {
+
+class Ssgd final : public Synchronizer {
+ public:
+  explicit Ssgd(const SyncContext& ctx) : c_(*ctx.collective) {}
+  std::string mode() const override { return "ssgd"; }
+  int begin_round(std::uint64_t, const float*, std::size_t, double) override { return 1; }
+  bool syncs_gradients() const override { return true; }
+  bool reduce_gradients(float* grad, std::size_t n, double samples, bool stop, SyncStats& st) override {
+    kernels::cpu::scale(grad, static_cast<float>(samples), n);
+    const bool consensus = reduce_with_control(c_, grad, n, samples, stop, st);
+    if (st.total_samples > 0) kernels::cpu::scale(grad, static_cast<float>(1.0 / st.total_samples), n);
+    return consensus;
+  }
+
+ private:
+  comm::Collective& c_;
+};
+
+}  // namespace
+
+std::unique_ptr<Synchronizer> make_ssgd(const SyncContext& ctx) { return std::make_unique<Ssgd>(ctx); }
+
+}  // namespace esync::sync

@@ -1,0 +1,168 @@
+// esync worker: the training loop of one device in a distributed job. The loop is the same for
+// every mode (see synchronizer.hpp); what differs is inside the Synchronizer.
+//   stop: when the samples processed by all workers reach epochs x training-set size, or any
+//   worker's time budget ran out (its stop vote); both are read from the reductions, so every
+//   rank takes the same decision at the same round and no collective is left unmatched.
+#include <ATen/Parallel.h>
+
+#include <cmath>
+
+#include "esync/clock.hpp"
+#include "esync/coord_store.hpp"
+#include "esync/error.hpp"
+#include "esync/heartbeat.hpp"
+#include "esync/heterogeneity.hpp"
+#include "esync/jsonl_log.hpp"
+#include "esync/synchronizer.hpp"
+#include "train/background_eval.hpp"
+#include "train/data/partition.hpp"
+#include "train/flat_model.hpp"
+#include "train/local_state.hpp"
+#include "train/sampler.hpp"
+#include "train/threads.hpp"
+
+namespace esync::train {
+
+using nlohmann::json;
+
+nlohmann::json run_worker(const WorkerOptions& opt) {
+  const auto timeout = std::chrono::milliseconds(static_cast<long>(opt.timeout_s * 1000));
+  auto client = std::make_shared<coord::CoordinatorClient>(opt.coordinator, opt.token, timeout);
+  const auto welcome = client->register_worker(opt.device, host_name(), opt.rank);
+  const json& job = welcome.job;
+  const int rank = welcome.rank, world = welcome.world;
+  const std::string mode = job.value("mode", "esync");
+  coord::Heartbeat heartbeat(opt.coordinator, opt.token, rank, client->job_id(), std::chrono::milliseconds(1000), timeout);
+  ESYNC_CHECK_T(ConfigError, opt.device == "cpu", "--device ", opt.device, ": CUDA workers need the CUDA build");
+  set_compute_threads(job.value("threads", 1));
+
+  JsonlLog log(job.value("log_dir", "logs"), "worker", rank);
+  log.write("start", {{"rank", rank}, {"world", world}, {"host", host_name()}, {"device", opt.device},
+                      {"mode", mode}, {"config", job}});
+  try {
+    DataOptions dopt;
+    dopt.name = job.value("dataset", "fashion-mnist");
+    dopt.dir = job.value("data_dir", "");
+    dopt.ls_matrix = job.value("ls_matrix", "uniform");
+    dopt.seed = job.value("seed", 42);
+    const Dataset ds = load_dataset(dopt);
+    std::vector<std::int64_t> labels;
+    if (ds.num_classes > 0) labels.assign(ds.train.y.data_ptr<std::int64_t>(), ds.train.y.data_ptr<std::int64_t>() + ds.train.size());
+    const auto shards = partition(labels, ds.train.size(), world, job.value("partition", "iid"),
+                                  job.value("dirichlet_alpha", 0.5), dopt.seed);
+    const auto& mine = shards[static_cast<std::size_t>(rank)];
+    ShardSampler sampler(torch::tensor(mine, torch::kInt64), job.value("batch", 64), dopt.seed + 7919u * (rank + 1));
+
+    const std::string model_name = job.value("model", "lenet5");
+    torch::manual_seed(dopt.seed);
+    FlatModel fm(make_model(model_name, ds.sample_shape, ds.num_classes), sync::kControlSlots);
+    comm::CollectiveOptions copt;
+    copt.backend = job.value("backend", "auto") == "auto" ? "gloo" : job.value("backend", "gloo");
+    copt.rank = rank;
+    copt.size = world;
+    copt.timeout = timeout;
+    auto coll = comm::make_collective(copt, std::make_shared<coord::CoordStore>(client));
+    coll->broadcast(fm.data(), static_cast<std::size_t>(fm.size()), 0);  // identical start on every rank
+
+    sync::SyncContext sctx{coll.get(), client.get(), welcome.policy, job.value("global_lr", 1.0f),
+                           job.value("k_fixed", 4), job.value("k_max", 64)};
+    auto syncer = sync::make_synchronizer(mode, sctx);
+    OptimizerConfig oc;
+    oc.kind = job.value("optimizer", "momentum");
+    oc.lr = syncer->syncs_gradients() ? job.value("lr", 0.02f) : job.value("local_lr", 0.02f);
+    oc.momentum = job.value("momentum", 0.9f);
+    FlatOptimizer optim(oc, static_cast<std::size_t>(fm.num_params()));
+
+    const auto slow = job.value("slowdown", std::vector<double>{});
+    const double slowdown = rank < static_cast<int>(slow.size()) ? slow[static_cast<std::size_t>(rank)] : 1.0;
+    DelayModel delay(job.value("delay", ""), dopt.seed + static_cast<std::uint64_t>(rank));
+    const double target = job.value("epochs", 1.0) * double(ds.train.size());
+    const double budget = job.value("time_budget_s", 0.0), eval_every = job.value("eval_every_s", 5.0);
+    const int log_every = job.value("log_every", 20);
+    std::unique_ptr<BackgroundEval> evaluator;
+    if (rank == 0) {
+      torch::manual_seed(dopt.seed);
+      evaluator = std::make_unique<BackgroundEval>(make_model(model_name, ds.sample_shape, ds.num_classes), ds.test,
+                                                   ds.num_classes, log);
+    }
+
+    const double t0 = mono_s();
+    double seen = 0, last_eval = -1e9, step_s = 0, compute_total = 0, injected_total = 0;
+    std::int64_t steps = 0, my_samples = 0;
+    sync::SyncStats st, total;
+    bool stop = false;
+    for (std::uint64_t round = 0; !stop; ++round) {
+      const int k = syncer->begin_round(round, fm.data(), static_cast<std::size_t>(fm.size()), step_s);
+      double round_compute = 0, round_device = 0, round_injected = 0, round_samples = 0;
+      int k_done = 0;
+      st.clear();
+      while (k_done < k) {
+        const auto idx = sampler.next();
+        const double ts = mono_s();
+        fm.zero_grad();
+        auto loss = loss_fn(fm.net().forward(ds.train.inputs(idx)), ds.train.y.index_select(0, idx), ds.num_classes);
+        loss.backward();
+        const double compute = mono_s() - ts;
+        round_samples += double(idx.size(0));
+        const bool vote = budget > 0 && mono_s() - t0 > budget;
+        if (syncer->syncs_gradients()) {
+          round_injected += sleep_s(delay.sample_s());
+          stop = syncer->reduce_gradients(fm.grad_data(), static_cast<std::size_t>(fm.num_params()), double(idx.size(0)), vote, st);
+          seen += st.total_samples;
+          stop = stop || seen >= target;
+        }
+        optim.step(fm.data(), fm.grad_data(), oc.lr);
+        // Emulate a device `slowdown` x slower: to the state server that is compute time (the
+        // device is slower), to the logs it is injected time, kept apart from real compute.
+        const double slept = sleep_s((slowdown - 1.0) * compute);
+        round_injected += slept;
+        round_device += compute + slept;
+        round_compute += compute;
+        ++k_done;
+        ++steps;
+        if (steps % log_every == 0)
+          log.write("step", {{"round", round}, {"k", k_done}, {"loss", loss.item<double>()}, {"samples", my_samples + round_samples},
+                             {"compute_s", compute}, {"injected_s", round_injected}});
+        if (stop || syncer->step_done(round, compute + slept)) break;
+      }
+      if (!syncer->syncs_gradients()) {
+        round_injected += sleep_s(delay.sample_s());
+        const bool vote = budget > 0 && mono_s() - t0 > budget;
+        stop = syncer->end_round(fm.data(), static_cast<std::size_t>(fm.size()), round_samples, vote, st);
+        seen += st.total_samples;
+        stop = stop || seen >= target;
+      }
+      step_s = k_done ? round_device / k_done : step_s;
+      my_samples += static_cast<std::int64_t>(round_samples);
+      compute_total += round_compute;
+      injected_total += round_injected;
+      total.comm_s += st.comm_s, total.wait_s += st.wait_s, total.bytes_sent += st.bytes_sent, total.bytes_recv += st.bytes_recv;
+      log.write("sync", {{"round", round}, {"k_done", k_done}, {"k_assigned", k}, {"comm_s", st.comm_s}, {"wait_s", st.wait_s},
+                         {"bytes_sent", st.bytes_sent}, {"bytes_recv", st.bytes_recv}, {"staleness", 0},
+                         {"compute_s", round_compute}, {"injected_s", round_injected}, {"samples", round_samples}});
+      if (evaluator && (stop || mono_s() - last_eval >= eval_every)) {
+        last_eval = mono_s();
+        evaluator->submit(fm.flat(), {{"round", round}, {"epoch", seen / double(ds.train.size())}, {"samples_seen", seen},
+                                      {"wall_s", mono_s() - t0}});
+      }
+    }
+    json final = evaluator ? evaluator->finish() : json::object();
+    const double wall = mono_s() - t0;
+    json summary = {{"rank", rank}, {"mode", mode}, {"steps", steps}, {"samples", my_samples}, {"wall_s", wall},
+                    {"samples_per_s", my_samples / wall}, {"compute_s", compute_total}, {"injected_s", injected_total},
+                    {"comm_s", total.comm_s}, {"wait_s", total.wait_s}, {"bytes_sent", total.bytes_sent}, {"final", final}};
+    log.write("end", {{"status", "ok"}, {"summary", summary}});
+    coll.reset();
+    client->goodbye("ok");
+    return summary;
+  } catch (const std::exception& e) {
+    log.write("end", {{"status", "error"}, {"error", e.what()}});
+    try {
+      client->goodbye(std::string("error: ") + e.what());
+    } catch (...) {
+    }
+    throw;
+  }
+}
+
+}  // namespace esync::train
