@@ -2,12 +2,15 @@
 
 #include <omp.h>
 
+#include <cmath>
+
 #include "train/evaluate.hpp"
 
 namespace esync::train {
 
-BackgroundEval::BackgroundEval(std::shared_ptr<Net> twin, const Split& test, std::int64_t classes, JsonlLog& log)
-    : model_(std::move(twin)), test_(test), classes_(classes), log_(log) {}
+BackgroundEval::BackgroundEval(std::shared_ptr<Net> twin, const Split& test, std::int64_t classes, JsonlLog& log,
+                               double f_star)
+    : model_(std::move(twin)), test_(test), classes_(classes), log_(log), f_star_(f_star) {}
 
 BackgroundEval::~BackgroundEval() {
   if (running_.valid()) running_.wait();
@@ -24,6 +27,11 @@ bool BackgroundEval::submit(const torch::Tensor& flat, nlohmann::json fields) {
     const auto r = evaluate(model_.net(), test_, classes_);
     fields["loss"] = r.loss;
     if (r.acc >= 0) fields["acc"] = r.acc;
+    if (!std::isnan(f_star_)) {
+      if (std::isnan(f0_)) f0_ = r.loss;  // only this thread touches f0_
+      fields["gap"] = r.loss - f_star_;
+      fields["rel_gap"] = (r.loss - f_star_) / (f0_ - f_star_);
+    }
     log_.write("eval", fields);
     return fields;
   });

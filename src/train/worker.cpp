@@ -83,7 +83,8 @@ nlohmann::json run_worker(const WorkerOptions& opt) {
     if (rank == 0) {
       torch::manual_seed(dopt.seed);
       evaluator = std::make_unique<BackgroundEval>(make_model(model_name, ds.sample_shape, ds.num_classes), ds.test,
-                                                   ds.num_classes, log);
+                                                   ds.num_classes, log, ds.f_star);
+      evaluator->submit(fm.flat(), {{"round", 0}, {"epoch", 0.0}, {"samples_seen", 0}, {"wall_s", 0.0}});
     }
 
     const double t0 = mono_s();
