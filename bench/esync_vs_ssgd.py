@@ -1,0 +1,84 @@
+#!/usr/bin/env python3
+"""ESync against SSGD (and optionally other modes) on the same heterogeneous set-up, in one run:
+Fashion-MNIST, LeNet-5, 3 CPU worker processes slowed down 1x, 2x, 4x (esync run --slowdown).
+Reports, per mode: wall time to each target accuracy (rank 0's evaluations), final accuracy,
+total samples/s (sum over workers), the state server's K per device (median over rounds), and
+the ratios against SSGD. Writes OUT/summary.json and prints a table.
+Usage: python3 bench/esync_vs_ssgd.py [--epochs 2] [--modes esync,ssgd,local-sgd] [--out results/distributed]"""
+import argparse, json, os, statistics, subprocess, sys, time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import esync_binary, print_table
+
+
+def events(path):
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if line:
+                yield json.loads(line)
+
+
+def time_to(evals, target):
+    for e in evals:
+        if e.get("acc", 0) >= target:
+            return e["wall_s"]
+    return None
+
+
+def run(mode, a):
+    log_dir = os.path.join(a.out, mode)
+    cmd = [esync_binary(), "run", "--workers", str(len(a.slowdown.split(","))), "--mode", mode,
+           "--slowdown", a.slowdown, "--epochs", f"{a.epochs:g}", "--k-base", str(a.k_base), "--threads", "1",
+           "--eval-every", f"{a.eval_every:g}", "--log-dir", log_dir, "--timeout", "1800"]
+    t0 = time.time()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL if a.quiet else None)
+    wall = time.time() - t0
+    evals = [e for e in events(os.path.join(log_dir, "worker-0.jsonl")) if e["ev"] == "eval"]
+    ends = []
+    for r in range(len(a.slowdown.split(","))):
+        ends += [e["summary"] for e in events(os.path.join(log_dir, f"worker-{r}.jsonl")) if e["ev"] == "end"]
+    ks = {}
+    for e in events(os.path.join(log_dir, "coordinator-0.jsonl")):
+        if e["ev"] == "assign" and e.get("round", 0) >= 2:
+            ks.setdefault(e["rank"], []).append(e["k"])
+    return {"mode": mode, "job_wall_s": wall, "final_acc": evals[-1].get("acc"),
+            "time_to": {str(t): time_to(evals, t) for t in a.targets},
+            "samples_per_s": sum(s["samples_per_s"] for s in ends),
+            "per_worker_samples_per_s": [s["samples_per_s"] for s in ends],
+            "k_median": [statistics.median(ks[r]) for r in sorted(ks)] if ks else None,
+            "evals": [(e["wall_s"], e.get("acc")) for e in evals]}
+
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--epochs", type=float, default=2)
+ap.add_argument("--modes", default="esync,ssgd")
+ap.add_argument("--slowdown", default="1,2,4")
+ap.add_argument("--k-base", type=int, default=2)
+ap.add_argument("--eval-every", type=float, default=2)
+ap.add_argument("--targets", default="0.8,0.85")
+ap.add_argument("--out", default="results/distributed")
+ap.add_argument("--quiet", action="store_true")
+a = ap.parse_args()
+a.targets = [float(t) for t in a.targets.split(",")]
+os.makedirs(a.out, exist_ok=True)
+res = [run(m, a) for m in a.modes.split(",")]
+base = next((r for r in res if r["mode"] == "ssgd"), None)
+rows = []
+for r in res:
+    t80 = r["time_to"][str(a.targets[0])]
+    row = [r["mode"], r["final_acc"], t80 if t80 is not None else "-", r["samples_per_s"], str(r["k_median"] or "-")]
+    if base:
+        b80 = base["time_to"][str(a.targets[0])]
+        r["time_ratio_vs_ssgd"] = t80 / b80 if t80 and b80 else None
+        r["throughput_ratio_vs_ssgd"] = r["samples_per_s"] / base["samples_per_s"]
+        row += [r["time_ratio_vs_ssgd"] or "-", r["throughput_ratio_vs_ssgd"]]
+    rows.append(row)
+cols = ["mode", "final_acc", f"time_to_{a.targets[0]}_s", "samples_per_s", "K per device"]
+if base:
+    cols += ["time vs ssgd", "samples/s vs ssgd"]
+doc = {"bench": "esync_vs_ssgd", "epochs": a.epochs, "slowdown": a.slowdown, "k_base": a.k_base, "runs": res}
+with open(os.path.join(a.out, "summary.json"), "w") as f:
+    json.dump(doc, f, indent=1)
+print_table(f"Fashion-MNIST lenet5, {len(a.slowdown.split(','))} CPU workers, slowdown {a.slowdown}, {a.epochs} epochs",
+            cols, rows, doc)
