@@ -26,7 +26,7 @@ int ModelAveraging::begin_round(std::uint64_t round, const float* w, std::size_t
 
 bool ModelAveraging::end_round(float* w, std::size_t n, double samples, bool stop, SyncStats& st) {
   ESYNC_CHECK(w_ref_.size() == n, "end_round without begin_round");
-  delta_.resize(n + kControlSlots);
+  delta_.resize(n + control_slots(c_.size()));
   kernels::cpu::esync_delta(delta_.data(), w, w_ref_.data(), static_cast<float>(samples), n);
   const bool consensus = reduce_with_control(c_, delta_.data(), n, samples, stop, st);
   const float scale = st.total_samples > 0 ? global_lr_ / static_cast<float>(st.total_samples) : 0.0f;

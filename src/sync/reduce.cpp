@@ -1,25 +1,40 @@
+#include <algorithm>
+#include <atomic>
+
 #include "esync/clock.hpp"
 #include "esync/collective.hpp"
 #include "esync/synchronizer.hpp"
 
 namespace esync::sync {
+namespace {
+// Arrival times travel as float32: relative to a base shared by all ranks they keep ~0.1 ms
+// resolution over hours, where absolute unix time would keep 128 s.
+std::atomic<double> g_time_base{0.0};
+}  // namespace
+
+void set_time_base(double unix_s) { g_time_base = unix_s; }
 
 bool reduce_with_control(comm::Collective& c, float* buf, std::size_t n, double samples, bool stop, SyncStats& st) {
-  buf[n] = static_cast<float>(samples);
-  buf[n + 1] = stop ? 1.0f : 0.0f;
+  const int world = c.size();
+  float* ctl = buf + n;
+  std::fill(ctl, ctl + control_slots(world), 0.0f);
+  ctl[0] = static_cast<float>(samples);
+  ctl[1] = stop ? 1.0f : 0.0f;
+  const double arrival = unix_s() - g_time_base.load();
+  ctl[2 + c.rank()] = static_cast<float>(arrival);
   const double t0 = mono_s();
-  c.barrier();  // time spent here is time waiting for the slowest peer, not communication
-  const double t1 = mono_s();
-  c.allreduce_sum(buf, n + kControlSlots);
-  const double t2 = mono_s();
-  st.wait_s += t1 - t0;
-  st.comm_s += t2 - t1;
-  const double m = c.size();
-  const auto bytes = static_cast<std::uint64_t>(2.0 * (m - 1) / m * double(n + kControlSlots) * sizeof(float));
+  c.allreduce_sum(buf, n + control_slots(world));
+  const double took = mono_s() - t0;
+  const double latest = *std::max_element(ctl + 2, ctl + 2 + world);
+  const double wait = std::clamp(latest - arrival, 0.0, took);
+  st.wait_s += wait;
+  st.comm_s += took - wait;
+  const double m = world;
+  const auto bytes = static_cast<std::uint64_t>(2.0 * (m - 1) / m * double(n + control_slots(world)) * sizeof(float));
   st.bytes_sent += bytes;
   st.bytes_recv += bytes;
-  st.total_samples = buf[n];
-  return buf[n + 1] > 0.5f;
+  st.total_samples = ctl[0];
+  return ctl[1] > 0.5f;
 }
 
 }  // namespace esync::sync

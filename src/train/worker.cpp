@@ -55,7 +55,7 @@ nlohmann::json run_worker(const WorkerOptions& opt) {
 
     const std::string model_name = job.value("model", "lenet5");
     torch::manual_seed(dopt.seed);
-    FlatModel fm(make_model(model_name, ds.sample_shape, ds.num_classes), sync::kControlSlots);
+    FlatModel fm(make_model(model_name, ds.sample_shape, ds.num_classes), static_cast<std::int64_t>(sync::control_slots(world)));
     comm::CollectiveOptions copt;
     copt.backend = job.value("backend", "auto") == "auto" ? "gloo" : job.value("backend", "gloo");
     copt.rank = rank;
@@ -63,6 +63,9 @@ nlohmann::json run_worker(const WorkerOptions& opt) {
     copt.timeout = timeout;
     auto coll = comm::make_collective(copt, std::make_shared<coord::CoordStore>(client));
     coll->broadcast(fm.data(), static_cast<std::size_t>(fm.size()), 0);  // identical start on every rank
+    float base = static_cast<float>(unix_s());  // one time origin for everyone's arrival stamps
+    coll->broadcast(&base, 1, 0);
+    sync::set_time_base(base);
 
     sync::SyncContext sctx{coll.get(), client.get(), welcome.policy, job.value("global_lr", 1.0f),
                            job.value("k_fixed", 4), job.value("k_max", 64)};

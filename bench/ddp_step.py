@@ -1,0 +1,69 @@
+#!/usr/bin/env python3
+"""PyTorch DDP (gloo backend) baseline for esync's SSGD: N processes on this host, LeNet-5 (the
+network of bench/pytorch_step.py), batch 64 per process, SGD momentum, fixed threads per
+process, random Fashion-MNIST-shaped input. Prints one JSON line with the total samples/s.
+Run with Debian's python3-torch: /usr/bin/python3 bench/ddp_step.py --world 2 --threads 1"""
+import argparse, json, os, socket, sys, time
+
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pytorch_step import LeNet5
+
+
+def worker(rank, a, port, out):
+    torch.set_num_threads(a.threads)
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=a.world)
+    torch.manual_seed(0)
+    model = torch.nn.parallel.DistributedDataParallel(LeNet5())
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    xs = [torch.randn(a.batch, 1, 28, 28) for _ in range(8)]
+    ys = [torch.randint(10, (a.batch,)) for _ in range(8)]
+
+    def step(i):
+        opt.zero_grad(set_to_none=True)
+        F.cross_entropy(model(xs[i % 8]), ys[i % 8]).backward()
+        opt.step()
+
+    for i in range(20):
+        step(i)
+    dist.barrier()
+    # A fixed step count: ranks that stopped on their own clocks would leave a peer inside an
+    # allreduce.
+    steps, t0 = a.steps, time.perf_counter()
+    for i in range(steps):
+        step(i)
+    dist.barrier()
+    el = time.perf_counter() - t0
+    if rank == 0:
+        out.put({"impl": "pytorch-ddp-gloo", "world": a.world, "batch": a.batch, "threads": a.threads,
+                 "steps": steps, "seconds": el, "samples_per_s": a.world * steps * a.batch / el})
+    dist.destroy_process_group()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--world", type=int, default=2)
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--steps", type=int, default=600)
+    a = ap.parse_args()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    procs = [ctx.Process(target=worker, args=(r, a, port, q)) for r in range(a.world)]
+    for p in procs:
+        p.start()
+    res = q.get(timeout=300)
+    for p in procs:
+        p.join(60)
+    print(json.dumps(res))
+
+
+if __name__ == "__main__":
+    main()
