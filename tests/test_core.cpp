@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "test_util.hpp"
 #include "esync/checkpoint.hpp"
 #include "esync/error.hpp"
 #include "esync/jsonl_log.hpp"
@@ -14,12 +15,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-fs::path temp_dir(const std::string& name) {
-  auto d = fs::temp_directory_path() / ("esync-test-" + name + "-" + std::to_string(::getpid()));
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
+using esync::test::temp_dir;
 
 TEST(Checkpoint, RoundTripAndOverwrite) {
   const auto dir = temp_dir("ck");

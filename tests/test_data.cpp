@@ -7,6 +7,7 @@
 #include <fstream>
 #include <set>
 
+#include "test_util.hpp"
 #include "esync/error.hpp"
 #include "train/data/dataset.hpp"
 #include "train/data/partition.hpp"
@@ -16,12 +17,7 @@ using namespace esync::train;
 
 namespace {
 
-fs::path temp_dir(const std::string& name) {
-  auto d = fs::temp_directory_path() / ("esync-data-" + name + "-" + std::to_string(::getpid()));
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
+using esync::test::temp_dir;
 
 std::string be32(std::uint32_t v) {
   return {char(v >> 24), char(v >> 16), char(v >> 8), char(v)};

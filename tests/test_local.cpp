@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "test_util.hpp"
 #include "esync/error.hpp"
 #include "esync/train_config.hpp"
 
@@ -15,12 +16,7 @@ using esync::train::LocalConfig;
 
 namespace {
 
-fs::path temp_dir(const std::string& name) {
-  auto d = fs::temp_directory_path() / ("esync-local-" + name + "-" + std::to_string(::getpid()));
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
+using esync::test::temp_dir;
 
 LocalConfig least_squares(std::int64_t steps) {
   LocalConfig c;
