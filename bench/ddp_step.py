@@ -8,28 +8,16 @@ import argparse, json, os, socket, sys, time
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pytorch_step import LeNet5
+from pytorch_step import LeNet5, make_step
 
 
 def worker(rank, a, port, out):
     torch.set_num_threads(a.threads)
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=a.world)
     torch.manual_seed(0)
-    model = torch.nn.parallel.DistributedDataParallel(LeNet5())
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    xs = [torch.randn(a.batch, 1, 28, 28) for _ in range(8)]
-    ys = [torch.randint(10, (a.batch,)) for _ in range(8)]
-
-    def step(i):
-        opt.zero_grad(set_to_none=True)
-        F.cross_entropy(model(xs[i % 8]), ys[i % 8]).backward()
-        opt.step()
-
-    for i in range(20):
-        step(i)
+    step = make_step(torch.nn.parallel.DistributedDataParallel(LeNet5()), a.batch)
     dist.barrier()
     # A fixed step count: ranks that stopped on their own clocks would leave a peer inside an
     # allreduce.

@@ -27,18 +27,11 @@ class LeNet5(nn.Module):
         return self.fc3(F.relu(self.fc2(F.relu(self.fc1(x)))))
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--seconds", type=float, default=5.0)
-    a = ap.parse_args()
-    torch.set_num_threads(a.threads)
-    torch.manual_seed(0)
-    model = LeNet5()
+def make_step(model, batch):
+    """One training step of `model` (momentum SGD) on a pool of 8 random batches, warmed up."""
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    xs = [torch.randn(a.batch, 1, 28, 28) for _ in range(8)]
-    ys = [torch.randint(10, (a.batch,)) for _ in range(8)]
+    xs = [torch.randn(batch, 1, 28, 28) for _ in range(8)]
+    ys = [torch.randint(10, (batch,)) for _ in range(8)]
 
     def step(i):
         opt.zero_grad(set_to_none=True)
@@ -47,6 +40,18 @@ def main():
 
     for i in range(20):
         step(i)
+    return step
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--seconds", type=float, default=5.0)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+    step = make_step(LeNet5(), a.batch)
     steps, t0 = 0, time.perf_counter()
     while True:
         step(steps)

@@ -21,7 +21,7 @@ class Heartbeat {
 
  private:
   std::atomic<bool> lost_{false};
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;
   std::string error_;

@@ -38,7 +38,7 @@ Heartbeat::~Heartbeat() {
 }
 
 std::string Heartbeat::error() const {
-  std::lock_guard<std::mutex> lk(const_cast<std::mutex&>(mu_));
+  std::lock_guard<std::mutex> lk(mu_);
   return error_;
 }
 
