@@ -95,6 +95,13 @@ nlohmann::json run_worker(const WorkerOptions& opt) {
     std::int64_t steps = 0, my_samples = 0;
     sync::SyncStats st, total;
     bool stop = false;
+    // Both stop rules in one place: this worker's vote goes into a reduction; the decision comes
+    // out of it (the consensus, or all workers' samples reaching the target), equal on every rank.
+    auto vote = [&] { return budget > 0 && mono_s() - t0 > budget; };
+    auto decide = [&](bool consensus) {
+      seen += st.total_samples;
+      return consensus || seen >= target;
+    };
     for (std::uint64_t round = 0; !stop; ++round) {
       const int k = syncer->begin_round(round, fm.data(), static_cast<std::size_t>(fm.size()), step_s);
       double round_compute = 0, round_device = 0, round_injected = 0, round_samples = 0;
@@ -108,12 +115,10 @@ nlohmann::json run_worker(const WorkerOptions& opt) {
         loss.backward();
         const double compute = mono_s() - ts;
         round_samples += double(idx.size(0));
-        const bool vote = budget > 0 && mono_s() - t0 > budget;
         if (syncer->syncs_gradients()) {
           round_injected += sleep_s(delay.sample_s());
-          stop = syncer->reduce_gradients(fm.grad_data(), static_cast<std::size_t>(fm.num_params()), double(idx.size(0)), vote, st);
-          seen += st.total_samples;
-          stop = stop || seen >= target;
+          stop = decide(syncer->reduce_gradients(fm.grad_data(), static_cast<std::size_t>(fm.num_params()),
+                                                 double(idx.size(0)), vote(), st));
         }
         optim.step(fm.data(), fm.grad_data(), oc.lr);
         // Emulate a device `slowdown` x slower: to the state server that is compute time (the
@@ -131,10 +136,7 @@ nlohmann::json run_worker(const WorkerOptions& opt) {
       }
       if (!syncer->syncs_gradients()) {
         round_injected += sleep_s(delay.sample_s());
-        const bool vote = budget > 0 && mono_s() - t0 > budget;
-        stop = syncer->end_round(fm.data(), static_cast<std::size_t>(fm.size()), round_samples, vote, st);
-        seen += st.total_samples;
-        stop = stop || seen >= target;
+        stop = decide(syncer->end_round(fm.data(), static_cast<std::size_t>(fm.size()), round_samples, vote(), st));
       }
       step_s = k_done ? round_device / k_done : step_s;
       my_samples += static_cast<std::int64_t>(round_samples);
