@@ -4,6 +4,7 @@ Fashion-MNIST, LeNet-5, 3 CPU worker processes slowed down 1x, 2x, 4x (esync run
 Reports, per mode: wall time to each target accuracy (rank 0's evaluations), final accuracy,
 total samples/s (sum over workers), the state server's K per device (median over rounds), and
 the ratios against SSGD. Writes OUT/summary.json and prints a table.
+A mode may carry flags after '+': asgd+delay-adaptive, esync+servers=2 (-> --servers 2).
 Usage: python3 bench/esync_vs_ssgd.py [--epochs 2] [--modes esync,ssgd,local-sgd] [--out results/distributed]"""
 import argparse, json, os, statistics, subprocess, sys, time
 
@@ -26,9 +27,18 @@ def time_to(evals, target):
     return None
 
 
+def mode_args(entry):
+    """'asgd+delay-adaptive+servers=2' -> ['--mode', 'asgd', '--delay-adaptive', '--servers', '2']"""
+    name, *flags = entry.split("+")
+    args = ["--mode", name]
+    for f in flags:
+        args += ["--" + f.split("=")[0]] + ([f.split("=", 1)[1]] if "=" in f else [])
+    return args
+
+
 def run(mode, a):
-    log_dir = os.path.join(a.out, mode)
-    cmd = [esync_binary(), "run", "--workers", str(len(a.slowdown.split(","))), "--mode", mode,
+    log_dir = os.path.join(a.out, mode.replace("+", "_").replace("=", ""))
+    cmd = [esync_binary(), "run", "--workers", str(len(a.slowdown.split(",")))] + mode_args(mode) + [
            "--slowdown", a.slowdown, "--epochs", f"{a.epochs:g}", "--k-base", str(a.k_base), "--threads", "1",
            "--eval-every", f"{a.eval_every:g}", "--log-dir", log_dir, "--timeout", "1800"]
     t0 = time.time()

@@ -47,20 +47,28 @@ RunResult esync_run(const std::string& name, const std::string& args) {
   return r;
 }
 
+// Every mode, over allreduce and over the parameter server (1 or 2 shards), with each variant.
 class LeastSquaresModes : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(LeastSquaresModes, ConvergesToOneThousandthOfTheGap) {
-  const auto mode = GetParam();
-  const auto r = esync_run("ls-" + mode, "--workers 3 --mode " + mode +
-                                              " --dataset least-squares --ls-matrix normal --model linreg"
-                                              " --optimizer sgd --lr 0.2 --local-lr 0.2 --batch 256 --epochs 8"
-                                              " --k-fixed 4 --threads 1 --slowdown 1,2,3");
+  const auto args = GetParam();
+  std::string name = "ls-" + args;
+  for (auto& c : name)
+    if (c == ' ' || c == '-') c = '_';
+  const auto r = esync_run(name, "--workers 3 --mode " + args +
+                                     " --dataset least-squares --ls-matrix normal --model linreg"
+                                     " --optimizer sgd --lr 0.2 --local-lr 0.2 --batch 256 --epochs 8"
+                                     " --k-fixed 4 --threads 1 --slowdown 1,2,3");
   ASSERT_EQ(r.code, 0);
   ASSERT_TRUE(r.last_eval.contains("rel_gap")) << r.last_eval.dump();
   EXPECT_LT(r.last_eval["rel_gap"].get<double>(), 1e-3) << r.last_eval.dump();
 }
 
-INSTANTIATE_TEST_SUITE_P(Modes, LeastSquaresModes, ::testing::Values("ssgd", "esync", "local-sgd"));
+INSTANTIATE_TEST_SUITE_P(Allreduce, LeastSquaresModes, ::testing::Values("ssgd", "esync", "local-sgd"));
+INSTANTIATE_TEST_SUITE_P(ParameterServer, LeastSquaresModes,
+                         ::testing::Values("ssgd --servers 2", "esync --servers 2", "local-sgd --servers 1",
+                                           "asgd", "asgd --delay-adaptive", "asgd --async-cached --servers 2",
+                                           "dcasgd", "dcasgd --dc-adaptive --servers 2"));
 
 TEST(FashionMnist, EsyncWithUnequalWorkersLearnsAndAssignsMoreToTheFast) {
   if (!fs::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"))
@@ -73,7 +81,7 @@ TEST(FashionMnist, EsyncWithUnequalWorkersLearnsAndAssignsMoreToTheFast) {
   EXPECT_GT(r.k_of_rank[1], r.k_of_rank[2]);
 }
 
-TEST(Run, BadFlagsAndUnbuiltModesFailCleanly) {
+TEST(Run, BadFlagsFailCleanly) {
   const std::string quiet = " > /dev/null 2>&1";
   auto code = [&](const std::string& args) {
     const int st = std::system((std::string(ESYNC_BINARY) + " run " + args + quiet).c_str());
@@ -82,7 +90,8 @@ TEST(Run, BadFlagsAndUnbuiltModesFailCleanly) {
   EXPECT_EQ(code("--workers 3 --slowdown 1,2"), 2);
   EXPECT_EQ(code("--workers 2 --mode nonsense"), 2);
   EXPECT_EQ(code("--workers 2 --delay sometimes:3ms"), 2);
-  EXPECT_NE(code("--workers 2 --mode asgd --dataset least-squares --model linreg --timeout 60"), 0);
+  EXPECT_EQ(code("--workers 2 --mode ssgd --delay-adaptive"), 2);
+  EXPECT_EQ(code("--workers 2 --mode asgd --delay-adaptive --async-cached"), 2);
 }
 
 }  // namespace

@@ -22,6 +22,8 @@ class CoordinatorClient {
   ~CoordinatorClient();
   // Registers (rank -1: any free rank); throws ConfigError if the coordinator rejects us.
   Welcome register_worker(const std::string& device, const std::string& host, int rank = -1);
+  // A parameter-server shard joins: the job configuration, no worker rank.
+  Welcome register_server(int shard, const std::string& host);
   void kv_set(const std::string& key, const std::string& value);
   std::string kv_get(const std::string& key, std::chrono::milliseconds wait);  // TimeoutError if absent
   // Assign policy: report the round just finished (k_done steps, mean compute-only step time)

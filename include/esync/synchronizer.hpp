@@ -1,10 +1,13 @@
 #pragma once
 // One Synchronizer per mode (DESIGN §3), chosen by name in make_synchronizer. The worker loop
 // is the same for every mode:
-//   K = begin_round(r, w)            how many local steps this round (SSGD: 1)
-//   repeat K times: gradient; reduce_gradients(g) (SSGD only); optimiser step;
+//   K = begin_round(r, w)            how many local steps this round (SSGD, ASGD, DC-ASGD: 1)
+//   repeat K times: gradient; reduce_gradients(w, g) (gradient modes); optimiser step unless
+//                   the synchroniser applied the update (the parameter server did);
 //                   step_done(r, c) may end the round early (ESync, poll policy)
 //   end_round(w)                     model averaging (ESync, local-SGD)
+// Transport: a Collective (allreduce) or, when the job has parameter-server shards, a
+// ps::PsClient (push and pull in one round trip; ASGD and DC-ASGD exist only there).
 // Every reduction carries control values in spare slots after the payload: the samples this
 // worker contributes (for the n_i / sum n weighting), its stop vote, and one arrival-time slot
 // per rank. So weighting, a consistent "stop now" decision on every rank, and the split of the
@@ -21,6 +24,10 @@ class Collective;
 namespace esync::coord {
 class CoordinatorClient;
 }
+namespace esync::ps {
+class PsClient;
+struct PsReply;
+}
 
 namespace esync::sync {
 
@@ -30,12 +37,14 @@ inline std::size_t control_slots(int world) { return 2 + static_cast<std::size_t
 struct SyncStats {
   double comm_s = 0, wait_s = 0;  // wait: until the last peer arrived; comm: the rest of the reduction
   std::uint64_t bytes_sent = 0, bytes_recv = 0;
-  double total_samples = 0;  // sum over ranks of the samples reported in the last reduction
+  double total_samples = 0;  // samples all ranks added since this rank's previous synchronisation
+  std::int64_t staleness = 0;  // parameter server: versions applied since the weights we computed on
   void clear() { *this = SyncStats{}; }
 };
 
 struct SyncContext {
-  comm::Collective* collective = nullptr;
+  comm::Collective* collective = nullptr;            // allreduce transport, or
+  ps::PsClient* ps = nullptr;                         // the parameter server (takes precedence)
   coord::CoordinatorClient* coordinator = nullptr;  // ESync's K; may be null for other modes
   std::string policy = "assign";                    // assign | poll
   float global_lr = 1.0f;
@@ -50,18 +59,29 @@ class Synchronizer {
   virtual int begin_round(std::uint64_t round, const float* w, std::size_t n, double mean_step_s) = 0;
   virtual bool step_done(std::uint64_t round, double step_s) { return false; }
   // grad has control_slots(world) spare floats after n. Returns the consensus stop decision.
-  virtual bool reduce_gradients(float* grad, std::size_t n, double samples, bool stop, SyncStats& st) { return false; }
+  // When applies_update(), w holds the new weights afterwards and the worker skips its step.
+  virtual bool reduce_gradients(float* w, float* grad, std::size_t n, double samples, bool stop, SyncStats& st) {
+    return false;
+  }
   virtual bool syncs_gradients() const { return false; }
+  virtual bool applies_update() const { return false; }
   // Returns the consensus stop decision.
   virtual bool end_round(float* w, std::size_t n, double samples, bool stop, SyncStats& st) { return false; }
 };
 
 std::unique_ptr<Synchronizer> make_synchronizer(const std::string& mode, const SyncContext& ctx);
+// ssgd, asgd, dcasgd exchange gradients (the parameters only); esync and local-sgd exchange the
+// whole flat buffer (BatchNorm statistics too).
+inline bool mode_syncs_gradients(const std::string& mode) { return mode == "ssgd" || mode == "asgd" || mode == "dcasgd"; }
 
 // Shared by the modes: one allreduce of n + control_slots floats; wait = latest arrival among
 // the ranks minus ours, comm = the rest; traffic of a ring allreduce, 2 (M - 1) / M x bytes each
 // way; returns the stop consensus. time_base: the job's common origin of unix time (seconds).
 void set_time_base(double unix_s);
 bool reduce_with_control(comm::Collective& c, float* buf, std::size_t n, double samples, bool stop, SyncStats& st);
+// The same for the parameter server: push x, receive the new weights into w; fills st from the
+// reply (samples_seen: the job's pushed samples at this rank's previous exchange, updated).
+bool ps_exchange(ps::PsClient& ps, float* w, const float* x, double samples, bool stop, SyncStats& st,
+                 double& samples_seen);
 
 }  // namespace esync::sync

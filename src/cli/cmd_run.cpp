@@ -107,12 +107,17 @@ int cmd_run(int argc, char** argv) {
     ("delay", "Injected delay per sync: none | constant:10ms | gaussian:10ms,3ms | exponential:10ms", cxxopts::value<std::string>()->default_value("none"))
     ("slow-worker", "Rank that is made slow (-1: none)", cxxopts::value<int>()->default_value("-1"))
     ("eval-every", "Evaluate every N seconds", cxxopts::value<double>()->default_value("5"))
-    ("servers", "Parameter-server shards (0: allreduce)", cxxopts::value<int>()->default_value("0"))
+    ("servers", "Parameter-server shards (0: allreduce; asgd and dcasgd need >= 1, default 1)", cxxopts::value<int>()->default_value("0"))
+    ("delay-adaptive", "asgd: step size lr * M / max(M, staleness)", cxxopts::value<bool>()->default_value("false"))
+    ("async-cached", "asgd: step on the mean of every worker's latest gradient", cxxopts::value<bool>()->default_value("false"))
+    ("dc-lambda", "dcasgd: compensation strength (lambda0 when adaptive)", cxxopts::value<double>()->default_value("0.04"))
+    ("dc-adaptive", "dcasgd: lambda0 / sqrt(mean square of g)", cxxopts::value<bool>()->default_value("false"))
     ("backend", "auto | gloo | nccl", cxxopts::value<std::string>()->default_value("auto"))
     ("threads", "Intra-op threads per worker (default: cores / workers)", cxxopts::value<int>()->default_value("0"))
     ("seed", "Random seed", cxxopts::value<std::uint64_t>()->default_value("42"))
     ("log-dir", "Logs directory (default logs/run-<mode>-<timestamp>)", cxxopts::value<std::string>()->default_value(""))
     ("timeout", "Stop everything after this many seconds", cxxopts::value<int>()->default_value("3600"))
+    ("wait-timeout", "Seconds any wait on a peer may take (collectives, a sync round on the PS)", cxxopts::value<double>()->default_value("60"))
     ("heartbeat-timeout", "Seconds of silence before the coordinator declares a worker lost", cxxopts::value<double>()->default_value("10"));
   // clang-format on
   cxxopts::ParseResult r;
@@ -135,7 +140,7 @@ int cmd_run(int argc, char** argv) {
   const bool all_cuda = std::all_of(devices.begin(), devices.end(), [](const auto& d) { return d != "cpu"; });
   ESYNC_CHECK_T(ConfigError, backend != "nccl" || all_cuda,
                 "--backend nccl needs a cuda device for every worker");
-  for (const char* f : {"lr", "local-lr", "global-lr", "dirichlet-alpha", "heartbeat-timeout"})
+  for (const char* f : {"lr", "local-lr", "global-lr", "dirichlet-alpha", "heartbeat-timeout", "wait-timeout"})
     ESYNC_CHECK_T(ConfigError, num(f) > 0, "--", f, " must be > 0");
   const double momentum = num("momentum");
   ESYNC_CHECK_T(ConfigError, momentum >= 0 && momentum < 1, "--momentum must be in [0, 1)");
@@ -159,8 +164,15 @@ int cmd_run(int argc, char** argv) {
   ESYNC_CHECK_T(ConfigError, slow_worker >= -1 && slow_worker < n, "--slow-worker ", slow_worker,
                 " is not a rank (0 to ", n - 1, ", or -1)");
   ESYNC_CHECK_T(ConfigError, num("eval-every") >= 0, "--eval-every must be >= 0");
-  const int servers = r["servers"].as<int>();
+  int servers = r["servers"].as<int>();
   ESYNC_CHECK_T(ConfigError, servers >= 0 && servers <= 256, "--servers must be 0 to 256");
+  if (servers == 0 && (mode == "asgd" || mode == "dcasgd")) servers = 1;  // they exist only on the PS
+  const bool delay_adaptive = r["delay-adaptive"].as<bool>(), async_cached = r["async-cached"].as<bool>(),
+             dc_adaptive = r["dc-adaptive"].as<bool>();
+  ESYNC_CHECK_T(ConfigError, !(delay_adaptive && async_cached), "--delay-adaptive and --async-cached exclude each other");
+  ESYNC_CHECK_T(ConfigError, mode == "asgd" || !(delay_adaptive || async_cached), "--delay-adaptive and --async-cached are asgd options");
+  ESYNC_CHECK_T(ConfigError, mode == "dcasgd" || !dc_adaptive, "--dc-adaptive is a dcasgd option");
+  ESYNC_CHECK_T(ConfigError, num("dc-lambda") >= 0, "--dc-lambda must be >= 0");
   int threads = r["threads"].as<int>();
   ESYNC_CHECK_T(ConfigError, threads >= 0, "--threads must be >= 0");
   if (threads == 0) threads = std::max(1, default_threads() / n);
@@ -178,7 +190,8 @@ int cmd_run(int argc, char** argv) {
       {"partition", str("partition")}, {"dirichlet_alpha", num("dirichlet-alpha")}, {"slowdown", slowdown},
       {"delay", delay}, {"slow_worker", slow_worker}, {"eval_every_s", num("eval-every")}, {"backend", backend},
       {"threads", threads}, {"seed", r["seed"].as<std::uint64_t>()}, {"log_dir", log_dir}, {"devices", devices},
-      {"servers", servers}};
+      {"servers", servers}, {"delay_adaptive", delay_adaptive}, {"async_cached", async_cached},
+      {"dc_lambda", num("dc-lambda")}, {"dc_adaptive", dc_adaptive}, {"heartbeat_timeout_s", num("heartbeat-timeout")}};
   // clang-format on
   std::error_code ec;
   fs::create_directories(log_dir, ec);
@@ -225,15 +238,17 @@ int cmd_run(int argc, char** argv) {
                 " within 10 s");
   }
   const std::string address = "127.0.0.1:" + std::to_string(port);
+  char wait_timeout[32];
+  std::snprintf(wait_timeout, sizeof wait_timeout, "%g", num("wait-timeout"));
   for (int i = 0; i < servers; ++i)
     group.start({"server-" + std::to_string(i),
-                 {exe, "server", "--shard", std::to_string(i), "--coordinator", address},
+                 {exe, "server", "--shard", std::to_string(i), "--coordinator", address, "--timeout", wait_timeout},
                  env,
                  true});
   for (int i = 0; i < n; ++i)
     group.start({"worker-" + std::to_string(i),
                  {exe, "worker", "--coordinator", address, "--device", devices[static_cast<std::size_t>(i)],
-                  "--rank", std::to_string(i)},
+                  "--rank", std::to_string(i), "--timeout", wait_timeout},
                  env,
                  false});
   return finish(group.wait_all(std::chrono::seconds(timeout)));

@@ -7,6 +7,7 @@ int cmd_version(int argc, char** argv);
 int cmd_coordinator(int argc, char** argv);
 int cmd_worker(int argc, char** argv);
 int cmd_run(int argc, char** argv);
+int cmd_server(int argc, char** argv);
 int bench_kernels(int argc, char** argv);
 int bench_step(int argc, char** argv);
 }  // namespace esync::cli

@@ -20,6 +20,7 @@ void usage() {
       "commands:\n"
       "  local      train on one device, no network\n"
       "  coordinator  the state server (registration, rendezvous, K per round)\n"
+      "  server     a parameter-server shard\n"
       "  run        start coordinator, servers and workers on this host\n"
       "  worker     one device process of a distributed job\n"
       "  bench      micro-benchmarks: kernels, step\n"
@@ -45,6 +46,7 @@ int main(int argc, char** argv) {
       {"coordinator", esync::cli::cmd_coordinator},
       {"worker", esync::cli::cmd_worker},
       {"run", esync::cli::cmd_run},
+      {"server", esync::cli::cmd_server},
   };
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
     usage();

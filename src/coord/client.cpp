@@ -61,6 +61,19 @@ Welcome CoordinatorClient::register_worker(const std::string& device, const std:
   return w;
 }
 
+Welcome CoordinatorClient::register_server(int shard, const std::string& host) {
+  auto r = impl_->call(MsgType::kRegister, 0, {{"token", impl_->token}, {"role", "server"}, {"shard", shard}, {"host", host}},
+                       MsgType::kWelcome, impl_->timeout);
+  Welcome w;
+  w.rank = shard;
+  w.world = r.body.at("world").get<int>();
+  w.policy = r.body.value("policy", "assign");
+  w.job = r.body.value("job", json::object());
+  impl_->rank = static_cast<std::uint32_t>(shard);
+  impl_->job_id = r.header.job_id;
+  return w;
+}
+
 void CoordinatorClient::kv_set(const std::string& key, const std::string& value) {
   impl_->call(MsgType::kKvSet, 0, {{"key", key}, {"value", value}}, MsgType::kAck, impl_->timeout);
 }

@@ -38,6 +38,7 @@ struct Coordinator::Impl {
   int port = 0;
   std::vector<Member> members;
   std::map<std::string, std::string> kv;
+  std::map<std::string, int> servers;  // routing id -> shard
   std::vector<Waiter> waiters;
   std::unique_ptr<AssignPolicy> assign;
   std::unique_ptr<PollPolicy> poll;
@@ -94,6 +95,7 @@ struct Coordinator::Impl {
       std::fprintf(stderr, "coordinator: rejected a registration from %s: wrong job token\n", b.value("host", "?").c_str());
       return reply(m.identity, MsgType::kReject, 0, 0, {{"error", "wrong job token"}});
     }
+    if (b.value("role", "worker") == "server") return on_register_server(m);
     int rank = b.value("rank", -1);
     if (rank < 0)
       for (int r = 0; r < cfg.workers && rank < 0; ++r)
@@ -115,6 +117,23 @@ struct Coordinator::Impl {
           {{"rank", rank}, {"world", cfg.workers}, {"job", cfg.job}, {"policy", cfg.policy}});
   }
 
+  // A parameter-server shard: no worker rank; it takes the job configuration and uses the
+  // key-value store (to publish its endpoint).
+  void on_register_server(const wire::Message& m) {
+    const int shard = m.body.value("shard", -1);
+    const int shards = cfg.job.value("servers", 0);
+    if (shard < 0 || shard >= shards) {
+      ++stats.rejected;
+      return reply(m.identity, MsgType::kReject, 0, 0,
+                   {{"error", "shard " + std::to_string(shard) + " is out of range (the job has " +
+                                  std::to_string(shards) + " servers)"}});
+    }
+    servers[m.identity] = shard;
+    log.write("register", {{"server", shard}, {"host", m.body.value("host", "?")}});
+    reply(m.identity, MsgType::kWelcome, static_cast<std::uint32_t>(shard), 0,
+          {{"rank", shard}, {"world", cfg.workers}, {"job", cfg.job}, {"policy", cfg.policy}, {"role", "server"}});
+  }
+
   void answer_waiters(const std::string& key) {
     for (auto it = waiters.begin(); it != waiters.end();) {
       if (it->key == key) {
@@ -129,7 +148,14 @@ struct Coordinator::Impl {
   void handle(const wire::Message& m) {
     ++stats.messages;
     if (m.header.type == MsgType::kRegister) return on_register(m);
-    Member* mem = member(m);
+    if (const auto s = servers.find(m.identity); s != servers.end()) {
+      ESYNC_CHECK_T(ProtocolError, m.header.job_id == cfg.job_id, "job id ", m.header.job_id, " is not this job's");
+      const auto t = m.header.type;
+      ESYNC_CHECK_T(ProtocolError, t == MsgType::kKvSet || t == MsgType::kKvGet || t == MsgType::kHeartbeat || t == MsgType::kShutdown,
+                    wire::type_name(t), " message from parameter server ", s->second);
+      if (t == MsgType::kHeartbeat || t == MsgType::kShutdown) return reply(m.identity, MsgType::kAck, m.header.rank, 0);
+    }
+    Member* mem = servers.count(m.identity) ? nullptr : member(m);
     const auto rank = m.header.rank;
     switch (m.header.type) {
       case MsgType::kHeartbeat:
@@ -198,6 +224,11 @@ struct Coordinator::Impl {
       mem.state = "lost";
       ++stats.lost;
       log.write("lost", {{"rank", r}, {"host", mem.host}, {"silent_s", now - mem.last_seen}});
+      // Published for the survivors, who ask when a collective fails (see the worker).
+      char who[200];
+      std::snprintf(who, sizeof who, "worker %zu on %s (silent for %.1f s)", r, mem.host.c_str(), now - mem.last_seen);
+      kv["lost"] += (kv["lost"].empty() ? "" : ", ") + std::string(who);
+      answer_waiters("lost");
       std::fprintf(stderr, "coordinator: lost worker %zu on %s (silent for %.1f s)\n", r, mem.host.c_str(), now - mem.last_seen);
     }
     if (cfg.status && now - last_status > 5.0) {

@@ -1,6 +1,7 @@
 #pragma once
 // ESync and local-SGD share one round structure (model averaging after K local steps) and
-// differ only in where K comes from: the state server, or a constant.
+// differ only in where K comes from: the state server, or a constant. The averaged delta goes
+// through an allreduce or, when the job has one, the parameter server (which applies it).
 #include <functional>
 #include <vector>
 
@@ -20,7 +21,9 @@ class ModelAveraging : public Synchronizer {
 
  private:
   std::string mode_;
-  comm::Collective& c_;
+  comm::Collective* c_;
+  ps::PsClient* ps_;
+  double ps_seen_ = 0;
   float global_lr_;
   Plan plan_;
   StopEarly stop_early_;

@@ -15,7 +15,7 @@ class Ssgd final : public Synchronizer {
   std::string mode() const override { return "ssgd"; }
   int begin_round(std::uint64_t, const float*, std::size_t, double) override { return 1; }
   bool syncs_gradients() const override { return true; }
-  bool reduce_gradients(float* grad, std::size_t n, double samples, bool stop, SyncStats& st) override {
+  bool reduce_gradients(float*, float* grad, std::size_t n, double samples, bool stop, SyncStats& st) override {
     kernels::cpu::scale(grad, static_cast<float>(samples), n);
     const bool consensus = reduce_with_control(c_, grad, n, samples, stop, st);
     if (st.total_samples > 0) kernels::cpu::scale(grad, static_cast<float>(1.0 / st.total_samples), n);

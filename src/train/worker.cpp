@@ -13,6 +13,7 @@
 #include "esync/heartbeat.hpp"
 #include "esync/heterogeneity.hpp"
 #include "esync/jsonl_log.hpp"
+#include "esync/ps_client.hpp"
 #include "esync/synchronizer.hpp"
 #include "train/background_eval.hpp"
 #include "train/data/partition.hpp"
@@ -24,6 +25,19 @@
 namespace esync::train {
 
 using nlohmann::json;
+
+namespace {
+// The coordinator publishes "lost" (rank, host, silence) in its key-value store when it
+// declares a worker lost; wait a little longer than its heartbeat timeout for that.
+std::string lost_workers(coord::CoordinatorClient& client, double heartbeat_timeout_s) {
+  const auto wait = std::chrono::milliseconds(static_cast<long>((heartbeat_timeout_s + 2.0) * 1000));
+  try {
+    return "lost: " + client.kv_get("lost", wait);
+  } catch (const Error& e) {
+    return "the state server named no lost worker (" + std::string(e.what()) + ")";
+  }
+}
+}  // namespace
 
 nlohmann::json run_worker(const WorkerOptions& opt) {
   const auto timeout = std::chrono::milliseconds(static_cast<long>(opt.timeout_s * 1000));
@@ -39,6 +53,8 @@ nlohmann::json run_worker(const WorkerOptions& opt) {
   JsonlLog log(job.value("log_dir", "logs"), "worker", rank);
   log.write("start", {{"rank", rank}, {"world", world}, {"host", host_name()}, {"device", opt.device},
                       {"mode", mode}, {"config", job}});
+  std::unique_ptr<comm::Collective> coll;
+  std::unique_ptr<ps::PsClient> psc;
   try {
     DataOptions dopt;
     dopt.name = job.value("dataset", "fashion-mnist");
@@ -56,18 +72,29 @@ nlohmann::json run_worker(const WorkerOptions& opt) {
     const std::string model_name = job.value("model", "lenet5");
     torch::manual_seed(dopt.seed);
     FlatModel fm(make_model(model_name, ds.sample_shape, ds.num_classes), static_cast<std::int64_t>(sync::control_slots(world)));
-    comm::CollectiveOptions copt;
-    copt.backend = job.value("backend", "auto") == "auto" ? "gloo" : job.value("backend", "gloo");
-    copt.rank = rank;
-    copt.size = world;
-    copt.timeout = timeout;
-    auto coll = comm::make_collective(copt, std::make_shared<coord::CoordStore>(client));
-    coll->broadcast(fm.data(), static_cast<std::size_t>(fm.size()), 0);  // identical start on every rank
-    float base = static_cast<float>(unix_s());  // one time origin for everyone's arrival stamps
-    coll->broadcast(&base, 1, 0);
-    sync::set_time_base(base);
+    // Transport: the parameter server when the job has shards, else an allreduce group. Either
+    // way every rank starts from rank 0's initial weights.
+    if (const int servers = job.value("servers", 0); servers > 0) {
+      std::vector<std::string> endpoints;
+      for (int s = 0; s < servers; ++s) endpoints.push_back(client->kv_get("ps/" + std::to_string(s), timeout));
+      const auto n = static_cast<std::size_t>(sync::mode_syncs_gradients(mode) ? fm.num_params() : fm.size());
+      psc = std::make_unique<ps::PsClient>(endpoints, opt.token, rank, client->job_id(), n, timeout);
+      if (rank == 0) psc->init(fm.data());
+      psc->pull(fm.data());
+    } else {
+      comm::CollectiveOptions copt;
+      copt.backend = job.value("backend", "auto") == "auto" ? "gloo" : job.value("backend", "gloo");
+      copt.rank = rank;
+      copt.size = world;
+      copt.timeout = timeout;
+      coll = comm::make_collective(copt, std::make_shared<coord::CoordStore>(client));
+      coll->broadcast(fm.data(), static_cast<std::size_t>(fm.size()), 0);
+      float base = static_cast<float>(unix_s());  // one time origin for everyone's arrival stamps
+      coll->broadcast(&base, 1, 0);
+      sync::set_time_base(base);
+    }
 
-    sync::SyncContext sctx{coll.get(), client.get(), welcome.policy, job.value("global_lr", 1.0f),
+    sync::SyncContext sctx{coll.get(), psc.get(), client.get(), welcome.policy, job.value("global_lr", 1.0f),
                            job.value("k_fixed", 4), job.value("k_max", 64)};
     auto syncer = sync::make_synchronizer(mode, sctx);
     OptimizerConfig oc;
@@ -117,10 +144,10 @@ nlohmann::json run_worker(const WorkerOptions& opt) {
         round_samples += double(idx.size(0));
         if (syncer->syncs_gradients()) {
           round_injected += sleep_s(delay.sample_s());
-          stop = decide(syncer->reduce_gradients(fm.grad_data(), static_cast<std::size_t>(fm.num_params()),
+          stop = decide(syncer->reduce_gradients(fm.data(), fm.grad_data(), static_cast<std::size_t>(fm.num_params()),
                                                  double(idx.size(0)), vote(), st));
         }
-        optim.step(fm.data(), fm.grad_data(), oc.lr);
+        if (!syncer->applies_update()) optim.step(fm.data(), fm.grad_data(), oc.lr);
         // Emulate a device `slowdown` x slower: to the state server that is compute time (the
         // device is slower), to the logs it is injected time, kept apart from real compute.
         const double slept = sleep_s((slowdown - 1.0) * compute);
@@ -144,7 +171,7 @@ nlohmann::json run_worker(const WorkerOptions& opt) {
       injected_total += round_injected;
       total.comm_s += st.comm_s, total.wait_s += st.wait_s, total.bytes_sent += st.bytes_sent, total.bytes_recv += st.bytes_recv;
       log.write("sync", {{"round", round}, {"k_done", k_done}, {"k_assigned", k}, {"comm_s", st.comm_s}, {"wait_s", st.wait_s},
-                         {"bytes_sent", st.bytes_sent}, {"bytes_recv", st.bytes_recv}, {"staleness", 0},
+                         {"bytes_sent", st.bytes_sent}, {"bytes_recv", st.bytes_recv}, {"staleness", st.staleness},
                          {"compute_s", round_compute}, {"injected_s", round_injected}, {"samples", round_samples}});
       if (evaluator && (stop || mono_s() - last_eval >= eval_every)) {
         last_eval = mono_s();
@@ -152,15 +179,31 @@ nlohmann::json run_worker(const WorkerOptions& opt) {
                                       {"wall_s", mono_s() - t0}});
       }
     }
+    // Throughput counts the training loop only: the final evaluation below is not training.
+    const double train_wall = mono_s() - t0;
     json final = evaluator ? evaluator->finish() : json::object();
     const double wall = mono_s() - t0;
     json summary = {{"rank", rank}, {"mode", mode}, {"steps", steps}, {"samples", my_samples}, {"wall_s", wall},
-                    {"samples_per_s", my_samples / wall}, {"compute_s", compute_total}, {"injected_s", injected_total},
+                    {"train_wall_s", train_wall}, {"samples_per_s", my_samples / train_wall}, {"compute_s", compute_total}, {"injected_s", injected_total},
                     {"comm_s", total.comm_s}, {"wait_s", total.wait_s}, {"bytes_sent", total.bytes_sent}, {"final", final}};
     log.write("end", {{"status", "ok"}, {"summary", summary}});
     coll.reset();
+    if (psc) psc->leave("ok");
     client->goodbye("ok");
     return summary;
+  } catch (const PeerLostError& e) {
+    // Close our side first, so peers blocked on us fail at once instead of at their timeout,
+    // then ask the state server who is gone (it declares a silent worker lost after its
+    // heartbeat timeout) and say so.
+    coll.reset();
+    psc.reset();
+    const std::string why = std::string(e.what()) + "; " + lost_workers(*client, job.value("heartbeat_timeout_s", 10.0));
+    log.write("end", {{"status", "error"}, {"error", why}});
+    try {
+      client->goodbye("error: " + why);
+    } catch (...) {
+    }
+    ESYNC_THROW(PeerLostError, why);
   } catch (const std::exception& e) {
     log.write("end", {{"status", "error"}, {"error", e.what()}});
     try {

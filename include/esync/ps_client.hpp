@@ -1,0 +1,47 @@
+#pragma once
+// A worker's connection to every parameter-server shard: one DEALER socket per shard, so a
+// push or pull goes to all shards at once and the replies are gathered as they come. A push
+// carries the version each slice was computed on and returns the new weights (push and pull in
+// one round trip). Tensor slices leave zero-copy from the caller's buffer: the shard's reply
+// proves it received the whole slice, so the buffer is free again when the call returns.
+// Every wait is bounded; a timeout names the shards that did not answer.
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace esync::ps {
+
+struct PsReply {
+  std::uint64_t version = 0;    // the lowest shard version in this reply
+  std::int64_t staleness = 0;   // the largest over the shards
+  double samples = 0;           // samples pushed by all workers so far (largest over the shards)
+  bool stop = false;            // some worker voted to stop
+  double wait_s = 0;            // time a sync round held this push for the others (largest)
+  std::uint64_t bytes_sent = 0, bytes_recv = 0;
+};
+
+class PsClient {
+ public:
+  // endpoints: one per shard, in shard order; n: the flat buffer's length.
+  PsClient(std::vector<std::string> endpoints, std::string token, int rank, std::uint64_t job_id, std::size_t n,
+           std::chrono::milliseconds timeout);
+  ~PsClient();
+  int shards() const;
+  // Rank 0, once: the initial weights of every shard.
+  void init(const float* w);
+  // The current weights into w (waits until rank 0 has initialised the shards).
+  PsReply pull(float* w);
+  // Pushes x (a gradient or an n_i-weighted delta) computed on the last weights received, and
+  // writes the weights the shards answer with into w. x and w may be the same buffer.
+  PsReply push_pull(float* w, const float* x, double samples, bool stop);
+  // Leaves the job on every shard (best effort: a shard already gone is not an error).
+  void leave(const std::string& status);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace esync::ps

@@ -1,0 +1,96 @@
+#pragma once
+// The parameter server's update rules for one shard (DESIGN §3), free of sockets and torch so
+// they can be tested against the kernels directly. A shard owns a contiguous range of the flat
+// buffer (shard_range); every rule calls the shared kernels.
+//
+//   sync-grad      (SSGD)        wait for a push from every live worker, g = sum n_i g_i / sum n_i,
+//                                 one optimiser step, version + 1, answer everyone
+//   sync-delta     (ESync, local-SGD) the same wait, w = w + global_lr * sum n_i D_i / sum n_i
+//   async          (ASGD)        one optimiser step per push, at once
+//   delay-adaptive               the same with lr * M / max(M, tau)          (seed 000)
+//   async-cached                 keep the last g_i of every worker, step on their mean on each
+//                                 push (seed 000 sums them; the mean keeps one learning rate
+//                                 valid across sync, async and cached, as our SSGD averages too)
+//   dcasgd / dcasgd-adaptive     g~ = g + lambda g*g*(w - w_bak_i), step, w_bak_i = w  (ICML'17)
+// Staleness tau of a push = versions applied since the version the worker computed on.
+//
+// The weights are a copy-on-write snapshot: a reply may still be in flight (ZeroMQ sends
+// zero-copy from the snapshot) while the next push arrives; the update then writes a fresh copy
+// instead of tearing the one being sent.
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "esync/optimizer.hpp"
+
+namespace esync::ps {
+
+struct ShardRange {
+  std::size_t lo = 0, hi = 0;
+  std::size_t size() const { return hi - lo; }
+};
+// Contiguous, sizes differ by at most one element.
+ShardRange shard_range(std::size_t n, int shards, int shard);
+
+struct RuleConfig {
+  std::string rule = "sync-grad";  // see the table above
+  int workers = 1;
+  OptimizerConfig opt;             // the server-side optimiser (sync-grad, async*, dcasgd*)
+  float global_lr = 1.0f;          // sync-delta
+  float dc_lambda = 0.04f, dc_m = 0.95f, dc_eps = 1e-7f;
+};
+// The rule for a job's mode and flags ("ssgd" -> sync-grad, "asgd" + delay_adaptive -> ...).
+std::string rule_for(const std::string& mode, bool delay_adaptive, bool async_cached, bool dc_adaptive);
+bool is_sync_rule(const std::string& rule);
+
+using Snapshot = std::shared_ptr<const std::vector<float>>;
+
+struct PushOutcome {
+  bool applied = false;        // false: a sync round is still waiting for other workers
+  std::int64_t staleness = 0;  // async rules
+  float lr = 0;                // the step size used (delay-adaptive)
+};
+
+class ShardRules {
+ public:
+  ShardRules(RuleConfig cfg, std::vector<float> init);
+  // Worker `worker` pushes x (gradient or n_i-weighted delta, size() floats) computed on
+  // version `based_on`, with `samples` samples. Throws ProtocolError for a second push into
+  // one sync round, a dead or unknown worker, or a version from the future.
+  PushOutcome push(int worker, const float* x, double samples, std::uint64_t based_on);
+  // The worker received the current weights (DC-ASGD's backup copy w_bak_i).
+  void pulled(int worker);
+  // A worker left (finished or lost): sync rounds stop waiting for it. Returns true when that
+  // completed a round.
+  bool remove_worker(int worker);
+
+  Snapshot weights() const { return w_; }
+  std::uint64_t version() const { return version_; }
+  std::size_t size() const { return n_; }
+  int live_workers() const;
+  bool is_live(int worker) const { return live_.at(static_cast<std::size_t>(worker)); }
+  int pending() const { return pending_; }  // pushes waiting in the open sync round
+  std::vector<int> missing() const;         // live workers that have not pushed this sync round
+  const RuleConfig& config() const { return cfg_; }
+
+ private:
+  float* mutable_w();  // copy-on-write
+  void apply(const float* g, float lr);
+  bool complete_round();
+
+  RuleConfig cfg_;
+  std::size_t n_;
+  std::shared_ptr<std::vector<float>> w_;
+  std::uint64_t version_ = 0;
+  FlatOptimizer opt_;
+  std::vector<char> live_, pushed_;
+  int pending_ = 0;
+  double pending_samples_ = 0;
+  std::vector<float> acc_, tmp_, ms_;                // sync accumulator, DC scratch, adaptive MS
+  std::vector<std::vector<float>> per_worker_;       // async-cached: g_i; dcasgd: w_bak_i
+  std::vector<char> has_;                            // per_worker_[i] valid
+};
+
+}  // namespace esync::ps

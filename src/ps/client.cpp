@@ -1,0 +1,165 @@
+#include "esync/ps_client.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include "esync/clock.hpp"
+#include "esync/error.hpp"
+#include "esync/message.hpp"
+#include "esync/ps_rules.hpp"
+
+namespace esync::ps {
+
+using nlohmann::json;
+using wire::MsgType;
+
+struct PsClient::Impl {
+  zmq::context_t ctx{1};
+  std::vector<zmq::socket_t> socks;
+  std::vector<std::string> endpoints;
+  std::vector<ShardRange> ranges;
+  std::vector<std::uint64_t> versions;  // per shard: the version of the weights we hold
+  std::string token;
+  std::uint32_t rank;
+  std::uint64_t job_id;
+  std::size_t n;
+  std::chrono::milliseconds timeout;
+
+  // A slice of caller memory as a frame, zero-copy (no free function: the caller owns it).
+  static zmq::message_t view(const float* p, std::size_t count) {
+    return zmq::message_t(const_cast<float*>(p), count * sizeof(float), nullptr, nullptr);
+  }
+
+  void send(std::size_t s, MsgType type, std::uint64_t round, json body, const float* slice = nullptr) {
+    auto m = wire::make(type, job_id, rank, round, std::move(body));
+    // A push always carries its slice, even an empty one (a zero-size model's data() is null).
+    if (slice || type == MsgType::kPush) m.tensors.push_back(view(slice, ranges[s].size()));
+    wire::send(socks[s], m);
+  }
+
+  // Gathers one reply from every shard, calling on_reply(shard, message) as each arrives.
+  template <class F>
+  void gather(MsgType want, std::chrono::milliseconds wait, F&& on_reply) {
+    std::vector<char> done(socks.size(), 0);
+    std::size_t left = socks.size();
+    const double deadline = mono_s() + wait.count() / 1e3;
+    while (left > 0) {
+      std::vector<zmq::pollitem_t> items;
+      std::vector<std::size_t> which;
+      for (std::size_t s = 0; s < socks.size(); ++s)
+        if (!done[s]) {
+          items.push_back({socks[s].handle(), 0, ZMQ_POLLIN, 0});
+          which.push_back(s);
+        }
+      const double remaining = deadline - mono_s();
+      if (remaining <= 0) {
+        std::string names;
+        for (const auto s : which) names += (names.empty() ? "" : ", ") + std::to_string(s) + " (" + endpoints[s] + ")";
+        ESYNC_THROW(TimeoutError, "rank ", rank, ": no ", wire::type_name(want), " from parameter-server shard(s) ", names,
+                    " within ", wait.count() / 1000.0, " s");
+      }
+      try {
+        zmq::poll(items.data(), items.size(), std::chrono::milliseconds(static_cast<long>(remaining * 1e3) + 1));
+      } catch (const zmq::error_t& e) {
+        if (e.num() != EINTR) throw;
+      }
+      for (std::size_t i = 0; i < items.size(); ++i) {
+        if (!(items[i].revents & ZMQ_POLLIN)) continue;
+        const auto s = which[i];
+        auto r = wire::recv(socks[s], std::chrono::milliseconds(0), /*router=*/false);
+        if (!r) continue;
+        if (r->header.type == MsgType::kReject)
+          ESYNC_THROW(PeerLostError, "parameter-server shard ", s, " refused rank ", rank, ": ", r->body.value("error", "?"));
+        ESYNC_CHECK_T(ProtocolError, r->header.type == want, "expected ", wire::type_name(want), " from shard ", s, ", got ",
+                      wire::type_name(r->header.type));
+        on_reply(s, *r);
+        done[s] = 1;
+        --left;
+      }
+    }
+  }
+
+  // Copies a weight reply into w and folds its statistics into the result.
+  void take_weights(std::size_t s, const wire::Message& m, float* w, PsReply& out) {
+    ESYNC_CHECK_T(ProtocolError, m.tensors.size() == 1 && m.tensors[0].size() == ranges[s].size() * sizeof(float),
+                  "shard ", s, " sent a weight slice of the wrong size");
+    std::memcpy(w + ranges[s].lo, m.tensors[0].data(), m.tensors[0].size());
+    versions[s] = m.body.at("version").get<std::uint64_t>();
+    out.version = s == 0 ? versions[s] : std::min(out.version, versions[s]);
+    out.staleness = std::max<std::int64_t>(out.staleness, m.body.value("staleness", 0));
+    out.samples = std::max(out.samples, m.body.value("samples", 0.0));
+    out.stop = out.stop || m.body.value("stop", false);
+    out.wait_s = std::max(out.wait_s, m.body.value("wait_s", 0.0));
+    out.bytes_recv += m.tensors[0].size();
+  }
+};
+
+PsClient::PsClient(std::vector<std::string> endpoints, std::string token, int rank, std::uint64_t job_id, std::size_t n,
+                   std::chrono::milliseconds timeout)
+    : impl_(std::make_unique<Impl>()) {
+  auto& im = *impl_;
+  ESYNC_CHECK_T(ConfigError, !endpoints.empty(), "the parameter server has no shards");
+  im.endpoints = std::move(endpoints);
+  im.token = std::move(token);
+  im.rank = static_cast<std::uint32_t>(rank);
+  im.job_id = job_id;
+  im.n = n;
+  im.timeout = timeout;
+  const int shards = static_cast<int>(im.endpoints.size());
+  for (int s = 0; s < shards; ++s) {
+    im.ranges.push_back(shard_range(n, shards, s));
+    im.socks.emplace_back(im.ctx, zmq::socket_type::dealer);
+    im.socks.back().set(zmq::sockopt::linger, 0);
+    try {
+      im.socks.back().connect(im.endpoints[static_cast<std::size_t>(s)]);
+    } catch (const zmq::error_t& e) {
+      ESYNC_THROW(ConfigError, "bad parameter-server address '", im.endpoints[static_cast<std::size_t>(s)], "': ", e.what());
+    }
+  }
+  im.versions.assign(im.socks.size(), 0);
+  for (std::size_t s = 0; s < im.socks.size(); ++s)
+    im.send(s, MsgType::kRegister, 0, {{"token", im.token}, {"rank", rank}});
+  im.gather(MsgType::kAck, im.timeout, [](std::size_t, const wire::Message&) {});
+}
+
+PsClient::~PsClient() = default;
+int PsClient::shards() const { return static_cast<int>(impl_->socks.size()); }
+
+void PsClient::init(const float* w) {
+  auto& im = *impl_;
+  for (std::size_t s = 0; s < im.socks.size(); ++s)
+    im.send(s, MsgType::kPush, 0, {{"init", true}, {"n", im.n}}, w + im.ranges[s].lo);
+  im.gather(MsgType::kAck, im.timeout, [](std::size_t, const wire::Message&) {});
+}
+
+PsReply PsClient::pull(float* w) {
+  auto& im = *impl_;
+  for (std::size_t s = 0; s < im.socks.size(); ++s) im.send(s, MsgType::kPull, 0, json::object());
+  PsReply out;
+  im.gather(MsgType::kPullReply, im.timeout, [&](std::size_t s, const wire::Message& m) { im.take_weights(s, m, w, out); });
+  return out;
+}
+
+PsReply PsClient::push_pull(float* w, const float* x, double samples, bool stop) {
+  auto& im = *impl_;
+  PsReply out;
+  for (std::size_t s = 0; s < im.socks.size(); ++s) {
+    im.send(s, MsgType::kPush, im.versions[s], {{"samples", samples}, {"stop", stop}}, x + im.ranges[s].lo);
+    out.bytes_sent += im.ranges[s].size() * sizeof(float);
+  }
+  // A sync round may hold the reply until the slowest worker pushes: allow the shard its own
+  // timeout for that and a margin to answer.
+  im.gather(MsgType::kPullReply, im.timeout * 2, [&](std::size_t s, const wire::Message& m) { im.take_weights(s, m, w, out); });
+  return out;
+}
+
+void PsClient::leave(const std::string& status) {
+  auto& im = *impl_;
+  for (std::size_t s = 0; s < im.socks.size(); ++s) im.send(s, MsgType::kShutdown, 0, {{"status", status}});
+  try {
+    im.gather(MsgType::kAck, std::chrono::milliseconds(2000), [](std::size_t, const wire::Message&) {});
+  } catch (const Error&) {
+  }
+}
+
+}  // namespace esync::ps

@@ -1,0 +1,65 @@
+// `esync server --shard I`: the shard as a process of a job. Everything it needs (mode and its
+// flags, optimiser, worker count, shard count) comes from the coordinator's job configuration.
+#include <unistd.h>
+
+#include <cstdio>
+
+#include "esync/coord_client.hpp"
+#include "esync/error.hpp"
+#include "esync/ps_server.hpp"
+
+namespace esync::ps {
+
+namespace {
+std::string this_host() {
+  char buf[256] = {};
+  return ::gethostname(buf, sizeof buf - 1) == 0 ? std::string(buf) : std::string("?");
+}
+}  // namespace
+
+RuleConfig rule_config(const nlohmann::json& job, int workers) {
+  RuleConfig rc;
+  const std::string mode = job.value("mode", "esync");
+  rc.rule = rule_for(mode, job.value("delay_adaptive", false), job.value("async_cached", false),
+                     job.value("dc_adaptive", false));
+  rc.workers = workers;
+  rc.opt.kind = job.value("optimizer", "momentum");
+  rc.opt.lr = job.value("lr", 0.02f);
+  rc.opt.momentum = job.value("momentum", 0.9f);
+  rc.global_lr = job.value("global_lr", 1.0f);
+  rc.dc_lambda = job.value("dc_lambda", 0.04f);
+  return rc;
+}
+
+int run_server(const ServerOptions& opt, const std::atomic<bool>& stop) {
+  const auto timeout = std::chrono::milliseconds(static_cast<long>(opt.timeout_s * 1000));
+  coord::CoordinatorClient client(opt.coordinator, opt.token, timeout);
+  const auto welcome = client.register_server(opt.shard, this_host());
+  ShardConfig cfg;
+  cfg.shard = opt.shard;
+  cfg.shards = welcome.job.value("servers", 1);
+  cfg.bind = opt.bind;
+  cfg.rule = rule_config(welcome.job, welcome.world);
+  cfg.token = opt.token;
+  cfg.job_id = client.job_id();
+  cfg.timeout = timeout;
+  cfg.log_dir = welcome.job.value("log_dir", "");
+  ShardServer server(cfg);
+  client.kv_set("ps/" + std::to_string(opt.shard), server.endpoint());
+  std::printf("server-%d: %s, rule %s, %d workers\n", opt.shard, server.endpoint().c_str(), cfg.rule.rule.c_str(),
+              cfg.rule.workers);
+  std::fflush(stdout);
+  server.run(stop);
+  const auto s = server.stats();
+  std::printf("server-%d done: version %llu, %llu pushes, %llu malformed, %llu rejected, %llu workers dropped\n",
+              opt.shard, static_cast<unsigned long long>(s.version), static_cast<unsigned long long>(s.pushes),
+              static_cast<unsigned long long>(s.malformed), static_cast<unsigned long long>(s.rejected),
+              static_cast<unsigned long long>(s.lost));
+  try {
+    client.goodbye("ok");
+  } catch (const Error&) {  // the coordinator may be gone once the workers are: not our failure
+  }
+  return stop.load() ? 130 : 0;
+}
+
+}  // namespace esync::ps
