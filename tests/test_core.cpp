@@ -8,6 +8,7 @@
 #include "test_util.hpp"
 #include "esync/checkpoint.hpp"
 #include "esync/error.hpp"
+#include "esync/heterogeneity.hpp"
 #include "esync/jsonl_log.hpp"
 #include "esync/optimizer.hpp"
 
@@ -121,3 +122,17 @@ TEST(Error, CarriesWhereAndExitCode) {
 }
 
 }  // namespace
+
+TEST(SlowdownModel, StepLastsFactorTimesTheNominalStep) {
+  esync::SlowdownModel none(1.0);
+  EXPECT_EQ(none.sleep_for(0.01), 0.0);
+  esync::SlowdownModel four(4.0);
+  EXPECT_DOUBLE_EQ(four.sleep_for(0.010), 0.030);  // 4 x 10 ms
+  EXPECT_DOUBLE_EQ(four.sleep_for(0.010), 0.030);
+  // A step inflated by contention does not make the device slower: it eats into the sleep.
+  EXPECT_DOUBLE_EQ(four.sleep_for(0.025), 0.015);
+  EXPECT_DOUBLE_EQ(four.sleep_for(0.050), 0.0);  // slower than 4x on its own: no sleep
+  // The nominal time follows a device that got faster.
+  EXPECT_DOUBLE_EQ(four.sleep_for(0.005), 0.015);
+  EXPECT_THROW(esync::SlowdownModel(0.5), esync::ConfigError);
+}

@@ -28,6 +28,12 @@ class Store {
 // In-process and thread-safe: the store for tests that run ranks as threads.
 std::shared_ptr<Store> make_memory_store();
 
+// Where the buffers live depends on the backend: gloo: host memory; nccl: device memory of
+// CollectiveOptions::device (cudaMalloc'd or managed; a host pointer is refused with a
+// ConfigError). nccl calls are synchronous for the caller like gloo's: they run on a stream of
+// their own that waits for work queued on the legacy default stream, and return when the result
+// is in `data`; work on other streams that writes `data` must be finished by the caller first.
+// nccl calls make CollectiveOptions::device the calling thread's current CUDA device.
 class Collective {
  public:
   virtual ~Collective() = default;
@@ -50,6 +56,9 @@ struct CollectiveOptions {
   // groups over one store, must each use their own prefix.
   std::string prefix = "comm";
   std::chrono::milliseconds timeout{30000};  // rendezvous and every operation
+  // nccl only: the CUDA device ordinal this rank runs on (one rank per device). NCCL picks its
+  // own network interface (NCCL_SOCKET_IFNAME), so bind_host is gloo's only.
+  int device = 0;
 };
 
 // Picks the backend by name; an unknown or unbuilt backend throws esync::ConfigError.

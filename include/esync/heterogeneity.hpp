@@ -1,8 +1,9 @@
 #pragma once
 // Heterogeneity emulation (DESIGN §3), so one host shows what a mixed cluster does:
-//   --slowdown f_i: rank i sleeps (f_i - 1) x its measured compute time after every step;
+//   --slowdown f_i: rank i's step lasts f_i x its nominal step time (SlowdownModel);
 //   --delay constant:10ms | gaussian:10ms,3ms | exponential:10ms: added to every
 //   synchronisation (seeds 002, 003). Injected time is reported apart from compute time.
+#include <array>
 #include <cstdint>
 #include <random>
 #include <string>
@@ -21,6 +22,24 @@ class DelayModel {
   enum class Kind { kNone, kConstant, kGaussian, kExponential } kind_ = Kind::kNone;
   double a_ = 0, b_ = 0;
   std::mt19937_64 rng_;
+};
+
+// A device f times slower than this one: every step lasts f x the nominal step time, the
+// fastest of the last 32 steps (this CPU at its best), the difference slept. Not f x the step
+// just measured: on a shared host a slowed process's compute is itself inflated by contention
+// (it wakes onto busy cores, with cold caches), and multiplying that inflation by f would make
+// the emulated device slower than asked: 1,2,4 measured as 1 : 2.7 : 7 on 3 processes / 2 cores.
+class SlowdownModel {
+ public:
+  explicit SlowdownModel(double factor = 1.0);
+  // Seconds to sleep after a step whose work took compute_s (0 when factor is 1).
+  double sleep_for(double compute_s);
+  double factor() const { return factor_; }
+
+ private:
+  double factor_;
+  std::array<double, 32> recent_{};
+  std::size_t count_ = 0;
 };
 
 // Sleeps for s seconds (no-op for s <= 0) and returns the time actually slept.

@@ -6,8 +6,12 @@
 
 namespace esync::comm {
 
-// Defined in gloo_collective.cpp; not in the public header so callers go through the factory.
+// Defined in gloo_collective.cpp (and nccl_collective.cpp in CUDA builds); not in the public
+// header so callers go through the factory.
 std::unique_ptr<Collective> make_gloo_collective(const CollectiveOptions& opts, std::shared_ptr<Store> store);
+#if ESYNC_WITH_CUDA
+std::unique_ptr<Collective> make_nccl_collective(const CollectiveOptions& opts, std::shared_ptr<Store> store);
+#endif
 
 std::unique_ptr<Collective> make_collective(const CollectiveOptions& opts, std::shared_ptr<Store> store) {
   if (opts.size < 1 || opts.rank < 0 || opts.rank >= opts.size) {
@@ -21,10 +25,10 @@ std::unique_ptr<Collective> make_collective(const CollectiveOptions& opts, std::
   if (opts.backend == "gloo") return make_gloo_collective(opts, std::move(store));
   if (opts.backend == "nccl") {
 #if ESYNC_WITH_CUDA
-    ESYNC_THROW(ConfigError, "collective: backend 'nccl' is not implemented yet");
+    return make_nccl_collective(opts, std::move(store));
 #else
     ESYNC_THROW(ConfigError,
-                "collective: backend 'nccl' needs a CUDA build (this one has ESYNC_WITH_CUDA=0)");
+                "collective: backend 'nccl': this build has no CUDA/NCCL (configure with nvcc available)");
 #endif
   }
   ESYNC_THROW(ConfigError, "collective: unknown backend '", opts.backend, "' (known: gloo, nccl)");

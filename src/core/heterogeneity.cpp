@@ -51,6 +51,18 @@ double DelayModel::sample_s() {
   return 0.0;
 }
 
+SlowdownModel::SlowdownModel(double factor) : factor_(factor) {
+  ESYNC_CHECK_T(ConfigError, factor >= 1.0, "slowdown factor ", factor, " must be >= 1");
+}
+
+double SlowdownModel::sleep_for(double compute_s) {
+  if (factor_ <= 1.0) return 0.0;
+  recent_[count_++ % recent_.size()] = compute_s;
+  const std::size_t n = std::min(count_, recent_.size());
+  const double nominal = *std::min_element(recent_.begin(), recent_.begin() + static_cast<std::ptrdiff_t>(n));
+  return std::max(0.0, factor_ * nominal - compute_s);
+}
+
 double sleep_s(double s) {
   if (s <= 0) return 0.0;
   const double t0 = mono_s();

@@ -1,10 +1,16 @@
 #pragma once
-// Evaluation off the training thread: rank 0 hands a snapshot of the flat weights to a second
-// model instance evaluated on its own thread, so an evaluation never stalls a round (and with
-// it every other worker). If the previous evaluation is still running the new one is skipped.
-#include <future>
+// Evaluation off the training path. Rank 0 hands a copy of the flat weights, stamped with the
+// moment it was taken, to a queue; one evaluator thread at idle CPU priority (SCHED_IDLE)
+// evaluates the snapshots in order and logs each "eval" event with the snapshot's stamp. So an
+// evaluation never takes a core from a training process (it runs on cycles nobody else wants;
+// on a busy machine the queue grows and drains when training ends), while accuracy-vs-time
+// stays exact: it is the accuracy of the weights as they were at that time.
+#include <condition_variable>
+#include <deque>
 #include <limits>
+#include <mutex>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "esync/jsonl_log.hpp"
 #include "train/data/dataset.hpp"
@@ -16,21 +22,32 @@ class BackgroundEval {
  public:
   // f_star: the optimum of a least-squares objective (NaN otherwise); then every event also
   // carries gap = F - F* and rel_gap = (F - F*) / (F0 - F*), F0 from the first evaluation.
-  BackgroundEval(std::shared_ptr<Net> twin, const Split& test, std::int64_t classes, JsonlLog& log, double f_star);
+  // max_pending_bytes bounds the snapshots waiting (a submit beyond it is skipped).
+  BackgroundEval(std::shared_ptr<Net> twin, const Split& test, std::int64_t classes, JsonlLog& log, double f_star,
+                 std::size_t max_pending_bytes = std::size_t{256} << 20);
   ~BackgroundEval();
-  // Starts an evaluation of `flat` unless one is running; fields go into the "eval" event.
-  bool submit(const torch::Tensor& flat, nlohmann::json fields);
-  // Waits for the running evaluation (if any) and returns the last result logged.
+  // Queues a snapshot of `flat`; fields go into its "eval" event. false: skipped (queue full),
+  // unless force (the final evaluation is never skipped).
+  bool submit(const torch::Tensor& flat, nlohmann::json fields, bool force = false);
+  // Waits until every queued snapshot is evaluated; returns the last result.
   nlohmann::json finish();
 
  private:
+  void loop();
+  nlohmann::json evaluate_one(const torch::Tensor& flat, nlohmann::json fields);
+
   FlatModel model_;
   const Split& test_;
   std::int64_t classes_;
   JsonlLog& log_;
-  std::future<nlohmann::json> running_;
-  nlohmann::json last_;
   double f_star_, f0_ = std::numeric_limits<double>::quiet_NaN();
+  std::size_t max_pending_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::pair<torch::Tensor, nlohmann::json>> queue_;
+  bool busy_ = false, closing_ = false;
+  nlohmann::json last_;
+  std::thread thread_;
 };
 
 }  // namespace esync::train

@@ -103,8 +103,8 @@ nlohmann::json run_worker(const WorkerOptions& opt) {
     oc.momentum = job.value("momentum", 0.9f);
     FlatOptimizer optim(oc, static_cast<std::size_t>(fm.num_params()));
 
-    const auto slow = job.value("slowdown", std::vector<double>{});
-    const double slowdown = rank < static_cast<int>(slow.size()) ? slow[static_cast<std::size_t>(rank)] : 1.0;
+    const auto factors = job.value("slowdown", std::vector<double>{});
+    SlowdownModel slow(rank < static_cast<int>(factors.size()) ? factors[static_cast<std::size_t>(rank)] : 1.0);
     DelayModel delay(job.value("delay", ""), dopt.seed + static_cast<std::uint64_t>(rank));
     const double target = job.value("epochs", 1.0) * double(ds.train.size());
     const double budget = job.value("time_budget_s", 0.0), eval_every = job.value("eval_every_s", 5.0);
@@ -135,22 +135,27 @@ nlohmann::json run_worker(const WorkerOptions& opt) {
       int k_done = 0;
       st.clear();
       while (k_done < k) {
-        const auto idx = sampler.next();
+        // compute: the whole local step (batch, forward, backward, optimiser), everything but
+        // the synchronisation and injected delays, so K_i x c_i really is the round's length.
         const double ts = mono_s();
+        const auto idx = sampler.next();
         fm.zero_grad();
         auto loss = loss_fn(fm.net().forward(ds.train.inputs(idx)), ds.train.y.index_select(0, idx), ds.num_classes);
         loss.backward();
-        const double compute = mono_s() - ts;
         round_samples += double(idx.size(0));
+        double not_compute = 0;
         if (syncer->syncs_gradients()) {
+          const double tsync = mono_s();
           round_injected += sleep_s(delay.sample_s());
           stop = decide(syncer->reduce_gradients(fm.data(), fm.grad_data(), static_cast<std::size_t>(fm.num_params()),
                                                  double(idx.size(0)), vote(), st));
+          not_compute = mono_s() - tsync;
         }
         if (!syncer->applies_update()) optim.step(fm.data(), fm.grad_data(), oc.lr);
+        const double compute = mono_s() - ts - not_compute;
         // Emulate a device `slowdown` x slower: to the state server that is compute time (the
         // device is slower), to the logs it is injected time, kept apart from real compute.
-        const double slept = sleep_s((slowdown - 1.0) * compute);
+        const double slept = sleep_s(slow.sleep_for(compute));
         round_injected += slept;
         round_device += compute + slept;
         round_compute += compute;
@@ -176,7 +181,7 @@ nlohmann::json run_worker(const WorkerOptions& opt) {
       if (evaluator && (stop || mono_s() - last_eval >= eval_every)) {
         last_eval = mono_s();
         evaluator->submit(fm.flat(), {{"round", round}, {"epoch", seen / double(ds.train.size())}, {"samples_seen", seen},
-                                      {"wall_s", mono_s() - t0}});
+                                      {"wall_s", mono_s() - t0}}, /*force=*/stop);
       }
     }
     // Throughput counts the training loop only: the final evaluation below is not training.
