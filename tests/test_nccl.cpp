@@ -25,17 +25,18 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-#define REQUIRE_GPUS(n)                                                                          \
-  do {                                                                                           \
-    const int visible_ = cuda::device_count();                                                   \
-    if (visible_ < (n))                                                                          \
+#define REQUIRE_GPUS(n)                                                                                    \
+  do {                                                                                                     \
+    const int visible_ = cuda::device_count();                                                             \
+    if (visible_ < (n))                                                                                    \
       GTEST_SKIP() << "needs " << (n) << " CUDA device(s), " << visible_ << " visible: NCCL test skipped"; \
   } while (0)
 
 // n floats on the calling thread's current device (make the collective first: it selects it).
 class DeviceBuffer {
  public:
-  explicit DeviceBuffer(std::size_t n) : n_(n), p_(static_cast<float*>(cuda::device_alloc(n * sizeof(float)))) {}
+  explicit DeviceBuffer(std::size_t n)
+      : n_(n), p_(static_cast<float*>(cuda::device_alloc(n * sizeof(float)))) {}
   DeviceBuffer(const DeviceBuffer&) = delete;
   DeviceBuffer& operator=(const DeviceBuffer&) = delete;
   ~DeviceBuffer() { cuda::device_free(p_); }
@@ -65,7 +66,8 @@ comm::CollectiveOptions nccl_options(int rank, int size, int device, std::chrono
 // Runs body(collective) on `size` ranks as threads, rank r on device device_of(r), and returns
 // each rank's error (null where it succeeded). All ranks finish their work before any tears down.
 template <typename DeviceOf, typename Body>
-std::vector<std::exception_ptr> run_ranks(int size, DeviceOf device_of, Body body, std::chrono::milliseconds timeout) {
+std::vector<std::exception_ptr> run_ranks(int size, DeviceOf device_of, Body body,
+                                          std::chrono::milliseconds timeout) {
   auto store = comm::make_memory_store();
   std::latch done(size);
   std::vector<std::exception_ptr> errors(size);
@@ -93,7 +95,8 @@ std::vector<std::exception_ptr> run_ranks(int size, DeviceOf device_of, Body bod
 // One rank per GPU; any error fails the test.
 template <typename Body>
 void run_world(int size, Body body, std::chrono::milliseconds timeout = 30s) {
-  const auto errors = run_ranks(size, [](int r) { return r; }, body, timeout);
+  const auto errors = run_ranks(
+      size, [](int r) { return r; }, body, timeout);
   for (int r = 0; r < size; ++r) {
     if (!errors[r]) continue;
     try {
@@ -102,15 +105,6 @@ void run_world(int size, Body body, std::chrono::milliseconds timeout = 30s) {
       ADD_FAILURE() << "rank " << r << ": " << e.what();
     }
   }
-}
-
-std::string error_of(const std::exception_ptr& p) {
-  try {
-    std::rethrow_exception(p);
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "?";
 }
 
 float input(int rank, std::size_t i) { return float((rank + 1) * (int(i % 13) - 6)); }
@@ -154,7 +148,8 @@ void allreduce_broadcast_barrier(comm::Collective& c, std::size_t n) {
   c.barrier();
 }
 
-const auto kCounts = ::testing::Values(std::size_t{0}, std::size_t{1}, std::size_t{1001}, std::size_t{1} << 20);
+const auto kCounts =
+    ::testing::Values(std::size_t{0}, std::size_t{1}, std::size_t{1001}, std::size_t{1} << 20);
 std::string count_name(const ::testing::TestParamInfo<std::size_t>& info) {
   return "n" + std::to_string(info.param);
 }
@@ -162,11 +157,13 @@ std::string count_name(const ::testing::TestParamInfo<std::size_t>& info) {
 // --- anywhere, GPU or not -----------------------------------------------------------------
 
 TEST(Nccl, NoGpuIsConfigErrorSayingSo) {
-  if (cuda::device_count() > 0) GTEST_SKIP() << "a CUDA device is visible: this test covers machines without one";
+  if (cuda::device_count() > 0)
+    GTEST_SKIP() << "a CUDA device is visible: this test covers machines without one";
   try {
     comm::make_collective(nccl_options(0, 1, 0, 5s), comm::make_memory_store());
     ADD_FAILURE() << "make_collective(nccl) succeeded without a GPU";
   } catch (const esync::ConfigError& e) {
+    std::cout << "[          ] without a GPU: " << e.what() << " [" << e.where() << "]\n";
     EXPECT_NE(std::string(e.what()).find("no CUDA device"), std::string::npos) << e.what();
   }
 }
@@ -174,7 +171,8 @@ TEST(Nccl, NoGpuIsConfigErrorSayingSo) {
 TEST(Nccl, BadDeviceIsConfigError) {
   auto store = comm::make_memory_store();
   EXPECT_THROW(comm::make_collective(nccl_options(0, 1, -1, 5s), store), esync::ConfigError);
-  EXPECT_THROW(comm::make_collective(nccl_options(0, 1, cuda::device_count(), 5s), store), esync::ConfigError);
+  EXPECT_THROW(comm::make_collective(nccl_options(0, 1, cuda::device_count(), 5s), store),
+               esync::ConfigError);
 }
 
 // --- one GPU ------------------------------------------------------------------------------
@@ -218,7 +216,9 @@ TEST(Nccl, MissingRankTimesOut) {
       ADD_FAILURE() << "rank " << present << " of 2 formed a communicator alone";
     } catch (const esync::TimeoutError& e) {
       std::cout << "[          ] rank " << present << " alone: " << e.what() << "\n";
-      if (present == 1) EXPECT_NE(std::string(e.what()).find("nccl_id"), std::string::npos) << e.what();
+      if (present == 1) {
+        EXPECT_NE(std::string(e.what()).find("nccl_id"), std::string::npos) << e.what();
+      }
     }
     const auto took = Clock::now() - start;
     EXPECT_GE(took, 2500ms) << "rank " << present;

@@ -112,7 +112,7 @@ int cmd_run(int argc, char** argv) {
     ("async-cached", "asgd: step on the mean of every worker's latest gradient", cxxopts::value<bool>()->default_value("false"))
     ("dc-lambda", "dcasgd: compensation strength (lambda0 when adaptive)", cxxopts::value<double>()->default_value("0.04"))
     ("dc-adaptive", "dcasgd: lambda0 / sqrt(mean square of g)", cxxopts::value<bool>()->default_value("false"))
-    ("backend", "auto | gloo | nccl", cxxopts::value<std::string>()->default_value("auto"))
+    ("backend", "auto (nccl when every worker is on cuda, else gloo) | gloo | nccl", cxxopts::value<std::string>()->default_value("auto"))
     ("threads", "Intra-op threads per worker (default: cores / workers)", cxxopts::value<int>()->default_value("0"))
     ("seed", "Random seed", cxxopts::value<std::uint64_t>()->default_value("42"))
     ("log-dir", "Logs directory (default logs/run-<mode>-<timestamp>)", cxxopts::value<std::string>()->default_value(""))
@@ -135,11 +135,12 @@ int cmd_run(int argc, char** argv) {
   check_one_of(str("optimizer"), {"sgd", "momentum", "adam"}, "--optimizer");
   check_one_of(str("policy"), {"assign", "poll"}, "--policy");
   check_one_of(str("partition"), {"iid", "by-class", "dirichlet"}, "--partition");
-  const auto backend = str("backend");
+  auto backend = str("backend");
   check_one_of(backend, {"auto", "gloo", "nccl"}, "--backend");
   const bool all_cuda = std::all_of(devices.begin(), devices.end(), [](const auto& d) { return d != "cpu"; });
   ESYNC_CHECK_T(ConfigError, backend != "nccl" || all_cuda,
                 "--backend nccl needs a cuda device for every worker");
+  if (backend == "auto") backend = all_cuda ? "nccl" : "gloo";  // NCCL only when every worker is on a GPU
   for (const char* f : {"lr", "local-lr", "global-lr", "dirichlet-alpha", "heartbeat-timeout", "wait-timeout"})
     ESYNC_CHECK_T(ConfigError, num(f) > 0, "--", f, " must be > 0");
   const double momentum = num("momentum");

@@ -29,10 +29,10 @@
 #include "esync/kernels.hpp"
 
 // The checking macros of this backend (DESIGN §7), for calls whose failure is not a peer's.
-#define CUDA_CHECK(call)                                                                      \
-  do {                                                                                        \
-    cudaError_t err_ = (call);                                                                \
-    if (err_ != cudaSuccess)                                                                  \
+#define CUDA_CHECK(call)                                                                       \
+  do {                                                                                         \
+    cudaError_t err_ = (call);                                                                 \
+    if (err_ != cudaSuccess)                                                                   \
       ESYNC_THROW(::esync::Error, "CUDA call '" #call "' failed: ", cudaGetErrorString(err_)); \
   } while (0)
 #define NCCL_CHECK(call)                                                                      \
@@ -40,7 +40,7 @@
     ncclResult_t res_ = (call);                                                               \
     if (res_ != ncclSuccess)                                                                  \
       ESYNC_THROW(::esync::Error, "NCCL call '" #call "' failed: ", ncclGetErrorString(res_), \
-                  ::esync::comm::nccl_last_error(nullptr));                                    \
+                  ::esync::comm::nccl_last_error(nullptr));                                   \
   } while (0)
 
 namespace esync::comm {
@@ -136,7 +136,10 @@ class DeviceFloat {  // the barrier's one float
  public:
   DeviceFloat() {
     CUDA_CHECK(cudaMalloc(&p_, sizeof(float)));
-    CUDA_CHECK(cudaMemset(p_, 0, sizeof(float)));
+    if (const cudaError_t err = cudaMemset(p_, 0, sizeof(float)); err != cudaSuccess) {
+      cudaFree(p_);  // the destructor does not run for a throwing constructor
+      ESYNC_THROW(Error, "CUDA call 'cudaMemset' failed: ", cudaGetErrorString(err));
+    }
   }
   DeviceFloat(const DeviceFloat&) = delete;
   DeviceFloat& operator=(const DeviceFloat&) = delete;
@@ -180,8 +183,8 @@ class NcclCollective final : public Collective {
       try {
         bytes = store->get(key, timeout_);
       } catch (const TimeoutError& e) {
-        ESYNC_THROW(TimeoutError, context("rendezvous"), "waited for rank 0 to publish the NCCL unique id: ",
-                    e.what());
+        ESYNC_THROW(TimeoutError, context("rendezvous"),
+                    "waited for rank 0 to publish the NCCL unique id: ", e.what());
       }
       if (bytes.size() != sizeof(id.internal)) {
         ESYNC_THROW(ProtocolError, context("rendezvous"), "the NCCL unique id under '", key, "' has ",
@@ -194,7 +197,8 @@ class NcclCollective final : public Collective {
     config.blocking = 0;
     const ncclResult_t started = ncclCommInitRankConfig(comm_.out(), size_, id, rank_, &config);
     if (started != ncclSuccess && started != ncclInProgress) fail("init", started);
-    wait("init", deadline, /*stream=*/false, detail::concat("all ", size_, " ranks to join the communicator"));
+    wait("init", deadline, /*stream=*/false,
+         [&] { return detail::concat("all ", size_, " ranks to join the communicator"); });
   }
 
   int rank() const override { return rank_; }
@@ -205,9 +209,8 @@ class NcclCollective final : public Collective {
     ensure_usable("allreduce_sum");
     if (n == 0) return;
     check_device_pointer("allreduce_sum", data);
-    run("allreduce_sum", n, [&] {
-      return ncclAllReduce(data, data, n, ncclFloat, ncclSum, comm_.get(), stream_.get());
-    });
+    run("allreduce_sum", n,
+        [&] { return ncclAllReduce(data, data, n, ncclFloat, ncclSum, comm_.get(), stream_.get()); });
   }
 
   void broadcast(float* data, std::size_t n, int root) override {
@@ -217,9 +220,8 @@ class NcclCollective final : public Collective {
     ensure_usable("broadcast");
     if (n == 0) return;
     check_device_pointer("broadcast", data);
-    run("broadcast", n, [&] {
-      return ncclBroadcast(data, data, n, ncclFloat, root, comm_.get(), stream_.get());
-    });
+    run("broadcast", n,
+        [&] { return ncclBroadcast(data, data, n, ncclFloat, root, comm_.get(), stream_.get()); });
   }
 
   void barrier() override {
@@ -265,11 +267,14 @@ class NcclCollective final : public Collective {
     const auto deadline = Clock::now() + timeout_;
     const ncclResult_t r = enqueue();
     if (r != ncclSuccess && r != ncclInProgress) fail(what, r);
-    wait(what, deadline, /*stream=*/true, detail::concat("the other ranks to complete this ", what, " of ", n, " floats"));
+    wait(what, deadline, /*stream=*/true,
+         [&] { return detail::concat("the other ranks to complete this ", what, " of ", n, " floats"); });
   }
 
   // Polls until NCCL is done with the last call (and, for operations, the stream is idle).
-  void wait(const char* what, Clock::time_point deadline, bool stream, const std::string& awaited) {
+  // awaited() says what a timeout waited for.
+  template <typename Awaited>
+  void wait(const char* what, Clock::time_point deadline, bool stream, Awaited&& awaited) {
     Backoff backoff;
     for (;;) {
       ncclResult_t state = ncclSuccess;
@@ -286,7 +291,8 @@ class NcclCollective final : public Collective {
         }
       }
       if (Clock::now() >= deadline) {
-        broken<TimeoutError>(what, detail::concat("timed out waiting for ", awaited, "; communicator aborted"));
+        broken<TimeoutError>(what,
+                             detail::concat("timed out waiting for ", awaited(), "; communicator aborted"));
       }
       backoff.pause();
     }
@@ -319,7 +325,8 @@ class NcclCollective final : public Collective {
 
 }  // namespace
 
-std::unique_ptr<Collective> make_nccl_collective(const CollectiveOptions& opts, std::shared_ptr<Store> store) {
+std::unique_ptr<Collective> make_nccl_collective(const CollectiveOptions& opts,
+                                                 std::shared_ptr<Store> store) {
   return std::make_unique<NcclCollective>(opts, std::move(store));
 }
 
