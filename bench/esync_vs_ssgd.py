@@ -69,10 +69,28 @@ ap.add_argument("--eval-every", type=float, default=0.5)
 ap.add_argument("--targets", default="0.8,0.85")
 ap.add_argument("--out", default="results/distributed")
 ap.add_argument("--quiet", action="store_true")
+ap.add_argument("--repeat", type=int, default=1, help="alternated rounds; the table shows medians")
 a = ap.parse_args()
 a.targets = [float(t) for t in a.targets.split(",")]
 os.makedirs(a.out, exist_ok=True)
-res = [run(m, a) for m in a.modes.split(",")]
+# Rounds alternate the modes (A B A B ...) so a noisy moment of the machine hits both; the last
+# round's logs stay in OUT/<mode>/. Each mode's row is the median over rounds.
+rounds = [[run(m, a) for m in a.modes.split(",")] for _ in range(a.repeat)]
+
+
+def median_run(runs):
+    mid = dict(runs[-1])
+    mid["samples_per_s"] = statistics.median(r["samples_per_s"] for r in runs)
+    mid["all_samples_per_s"] = [r["samples_per_s"] for r in runs]
+    for t in mid["time_to"]:
+        vals = [r["time_to"][t] for r in runs]
+        mid["time_to"][t] = statistics.median(vals) if None not in vals else None
+        mid.setdefault("all_time_to", {})[t] = vals
+    mid["final_acc"] = statistics.median(r["final_acc"] for r in runs)
+    return mid
+
+
+res = [median_run([rnd[i] for rnd in rounds]) for i in range(len(rounds[0]))]
 base = next((r for r in res if r["mode"] == "ssgd"), None)
 rows = []
 for r in res:
@@ -82,12 +100,18 @@ for r in res:
         b80 = base["time_to"][str(a.targets[0])]
         r["time_ratio_vs_ssgd"] = t80 / b80 if t80 and b80 else None
         r["throughput_ratio_vs_ssgd"] = r["samples_per_s"] / base["samples_per_s"]
+        # The same ratios round by round (each against the SSGD run next to it).
+        i, bi = res.index(r), res.index(base)
+        key = str(a.targets[0])
+        r["time_ratio_per_round"] = [rnd[i]["time_to"][key] / rnd[bi]["time_to"][key]
+                                     if rnd[i]["time_to"][key] and rnd[bi]["time_to"][key] else None for rnd in rounds]
+        r["throughput_ratio_per_round"] = [rnd[i]["samples_per_s"] / rnd[bi]["samples_per_s"] for rnd in rounds]
         row += [r["time_ratio_vs_ssgd"] or "-", r["throughput_ratio_vs_ssgd"]]
     rows.append(row)
 cols = ["mode", "final_acc", f"time_to_{a.targets[0]}_s", "samples_per_s", "K per device"]
 if base:
     cols += ["time vs ssgd", "samples/s vs ssgd"]
-doc = {"bench": "esync_vs_ssgd", "epochs": a.epochs, "slowdown": a.slowdown, "k_base": a.k_base, "runs": res}
+doc = {"bench": "esync_vs_ssgd", "repeat": a.repeat, "epochs": a.epochs, "slowdown": a.slowdown, "k_base": a.k_base, "runs": res}
 with open(os.path.join(a.out, "summary.json"), "w") as f:
     json.dump(doc, f, indent=1)
 print_table(f"Fashion-MNIST lenet5, {len(a.slowdown.split(','))} CPU workers, slowdown {a.slowdown}, {a.epochs} epochs",
