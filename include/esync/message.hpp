@@ -33,6 +33,9 @@ Message make(MsgType type, std::uint64_t job_id, std::uint32_t rank, std::uint64
              nlohmann::json body = nlohmann::json::object());
 
 void send(zmq::socket_t& s, Message& m);
+// Binds a ROUTER server socket (linger 0, unroutable replies dropped) to tcp://bind:port, port 0
+// a free one; returns the bound endpoint. ConfigError naming `what` when the address is refused.
+std::string bind_router(zmq::socket_t& s, const std::string& bind, int port, const std::string& what);
 // Waits up to timeout for one message. nullopt on timeout; ProtocolError if it is malformed
 // (the frames are consumed either way, so one bad message never blocks the next).
 std::optional<Message> recv(zmq::socket_t& s, std::chrono::milliseconds timeout, bool router,

@@ -4,15 +4,9 @@
 // still covers any n, and consecutive threads touch consecutive addresses (coalesced).
 #include <cuda_runtime.h>
 
+#include "esync/cuda_check.hpp"
 #include "esync/error.hpp"
 #include "esync/kernels.hpp"
-
-#define CUDA_CHECK(call)                                                                   \
-  do {                                                                                     \
-    cudaError_t err_ = (call);                                                             \
-    if (err_ != cudaSuccess)                                                               \
-      ESYNC_THROW(::esync::Error, "CUDA call '" #call "' failed: ", cudaGetErrorString(err_)); \
-  } while (0)
 
 namespace esync::kernels::cuda::detail {
 

@@ -25,16 +25,11 @@
 #include <utility>
 
 #include "esync/collective.hpp"
+#include "esync/cuda_check.hpp"
 #include "esync/error.hpp"
 #include "esync/kernels.hpp"
 
-// The checking macros of this backend (DESIGN §7), for calls whose failure is not a peer's.
-#define CUDA_CHECK(call)                                                                       \
-  do {                                                                                         \
-    cudaError_t err_ = (call);                                                                 \
-    if (err_ != cudaSuccess)                                                                   \
-      ESYNC_THROW(::esync::Error, "CUDA call '" #call "' failed: ", cudaGetErrorString(err_)); \
-  } while (0)
+// NCCL_CHECK (DESIGN §7), for calls whose failure is not a peer's; CUDA_CHECK is shared.
 #define NCCL_CHECK(call)                                                                      \
   do {                                                                                        \
     ncclResult_t res_ = (call);                                                               \

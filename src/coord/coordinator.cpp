@@ -56,15 +56,7 @@ struct Coordinator::Impl {
     else
       ESYNC_THROW(ConfigError, "unknown --policy '", cfg.policy, "' (expected assign or poll)");
     members.resize(static_cast<std::size_t>(cfg.workers));
-    sock.set(zmq::sockopt::linger, 0);
-    sock.set(zmq::sockopt::router_mandatory, 0);
-    const std::string ep = "tcp://" + cfg.bind + ":" + (cfg.port ? std::to_string(cfg.port) : "*");
-    try {
-      sock.bind(ep);
-    } catch (const zmq::error_t& e) {
-      ESYNC_THROW(ConfigError, "cannot bind the coordinator to ", ep, ": ", e.what());
-    }
-    const std::string last = sock.get(zmq::sockopt::last_endpoint);
+    const std::string last = wire::bind_router(sock, cfg.bind, cfg.port, "the coordinator");
     port = std::stoi(last.substr(last.rfind(':') + 1));
     if (!cfg.log_dir.empty()) log = JsonlLog(cfg.log_dir, "coordinator", 0);
     log.write("start", {{"role", "coordinator"}, {"port", port}, {"workers", cfg.workers}, {"policy", cfg.policy},

@@ -42,15 +42,7 @@ struct ShardServer::Impl {
 
   explicit Impl(ShardConfig c) : cfg(std::move(c)) {
     ESYNC_CHECK_T(ConfigError, !cfg.token.empty(), "a parameter-server shard needs the job token");
-    sock.set(zmq::sockopt::linger, 0);
-    sock.set(zmq::sockopt::router_mandatory, 0);
-    const std::string ep = "tcp://" + cfg.bind + ":" + (cfg.port ? std::to_string(cfg.port) : "*");
-    try {
-      sock.bind(ep);
-    } catch (const zmq::error_t& e) {
-      ESYNC_THROW(ConfigError, "cannot bind parameter-server shard ", cfg.shard, " to ", ep, ": ", e.what());
-    }
-    endpoint = sock.get(zmq::sockopt::last_endpoint);
+    endpoint = wire::bind_router(sock, cfg.bind, cfg.port, "parameter-server shard " + std::to_string(cfg.shard));
     if (!cfg.log_dir.empty()) log = JsonlLog(cfg.log_dir, "server", cfg.shard);
     log.write("start", {{"role", "server"}, {"shard", cfg.shard}, {"shards", cfg.shards}, {"endpoint", endpoint},
                         {"rule", cfg.rule.rule}, {"workers", cfg.rule.workers}, {"lr", cfg.rule.opt.lr},

@@ -16,6 +16,18 @@ Message make(MsgType type, std::uint64_t job_id, std::uint32_t rank, std::uint64
   return m;
 }
 
+std::string bind_router(zmq::socket_t& s, const std::string& bind, int port, const std::string& what) {
+  s.set(zmq::sockopt::linger, 0);
+  s.set(zmq::sockopt::router_mandatory, 0);
+  const std::string ep = "tcp://" + bind + ":" + (port ? std::to_string(port) : "*");
+  try {
+    s.bind(ep);
+  } catch (const zmq::error_t& e) {
+    ESYNC_THROW(ConfigError, "cannot bind ", what, " to ", ep, ": ", e.what());
+  }
+  return s.get(zmq::sockopt::last_endpoint);
+}
+
 void send(zmq::socket_t& s, Message& m) {
   const std::string body = m.body.dump();
   std::uint64_t payload = body.size();
