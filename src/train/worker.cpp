@@ -72,6 +72,12 @@ nlohmann::json run_worker(const WorkerOptions& opt) {
     const std::string model_name = job.value("model", "lenet5");
     torch::manual_seed(dopt.seed);
     FlatModel fm(make_model(model_name, ds.sample_shape, ds.num_classes), static_cast<std::int64_t>(sync::control_slots(world)));
+    // The PS client sends slices of fm's buffers zero-copy: close it before fm goes, however
+    // this block is left (a send still queued after an error must not read freed memory).
+    struct CloseFirst {
+      std::unique_ptr<ps::PsClient>& p;
+      ~CloseFirst() { p.reset(); }
+    } close_first{psc};
     // Transport: the parameter server when the job has shards, else an allreduce group. Either
     // way every rank starts from rank 0's initial weights.
     if (const int servers = job.value("servers", 0); servers > 0) {
