@@ -85,6 +85,32 @@ TEST(FashionMnist, EsyncWithUnequalWorkersLearnsAndAssignsMoreToTheFast) {
   EXPECT_GT(r.k_of_rank[1], r.k_of_rank[2]);
 }
 
+// The logs of a real job fold into a summary whose numbers agree with the job's own.
+TEST(Summarize, RealJobLogs) {
+  const auto r = esync_run("summarize", "--workers 3 --mode esync --dataset least-squares --ls-matrix normal"
+                                        " --model linreg --optimizer sgd --local-lr 0.2 --batch 256 --epochs 4 --threads 1"
+                                        " --slowdown 1,2,2");
+  ASSERT_EQ(r.code, 0);
+  const auto job_dir = fs::temp_directory_path() / ("esync-e2e-summarize-" + std::to_string(::getpid()));
+  const auto out = job_dir.string() + ".summary.json";
+  const std::string cmd = std::string(ESYNC_BINARY) + " summarize " + job_dir.string() + " -o " + out + " > /dev/null";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  std::ifstream in(out);
+  const auto doc = nlohmann::json::parse(in);
+  ASSERT_EQ(doc["runs"].size(), 1u);
+  const auto& run = doc["runs"][0];
+  EXPECT_EQ(run["mode"], "esync");
+  ASSERT_EQ(run["workers"].size(), 3u);
+  double samples = 0;
+  for (const auto& w : run["workers"]) {
+    samples += w["samples"].get<double>();
+    EXPECT_GT(w["k"]["per_round"].size(), 0u);
+  }
+  EXPECT_GE(samples, 4 * 10000.0);  // four epochs of the 10 000-sample problem
+  EXPECT_EQ(run["accuracy"]["metric"], "rel_gap");
+  EXPECT_TRUE(doc["warnings"].empty()) << doc["warnings"].dump();
+}
+
 TEST(Run, BadFlagsFailCleanly) {
   const std::string quiet = " > /dev/null 2>&1";
   auto code = [&](const std::string& args) {
@@ -96,6 +122,8 @@ TEST(Run, BadFlagsFailCleanly) {
   EXPECT_EQ(code("--workers 2 --delay sometimes:3ms"), 2);
   EXPECT_EQ(code("--workers 2 --mode ssgd --delay-adaptive"), 2);
   EXPECT_EQ(code("--workers 2 --mode asgd --delay-adaptive --async-cached"), 2);
+  const int st = std::system((std::string(ESYNC_BINARY) + " summarize /nonexistent/logs" + quiet).c_str());
+  EXPECT_EQ(WIFEXITED(st) ? WEXITSTATUS(st) : -1, 2);
 }
 
 }  // namespace

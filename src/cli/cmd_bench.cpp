@@ -14,13 +14,16 @@ namespace esync::cli {
 
 int cmd_bench(int argc, char** argv) {
   if (argc < 2 || !std::strcmp(argv[1], "--help")) {
-    std::printf("usage: esync bench <kernels|step> [options]\n");
+    std::printf("usage: esync bench <kernels|step|allreduce|ps|coordinator> [options]\n");
     return argc < 2 ? 2 : 0;
   }
   const std::string what = argv[1];
   if (what == "kernels") return bench_kernels(argc - 1, argv + 1);
   if (what == "step") return bench_step(argc - 1, argv + 1);
-  ESYNC_THROW(ConfigError, "unknown benchmark '", what, "' (expected kernels or step)");
+  if (what == "allreduce") return bench_allreduce(argc - 1, argv + 1);
+  if (what == "ps") return bench_ps(argc - 1, argv + 1);
+  if (what == "coordinator") return bench_coordinator(argc - 1, argv + 1);
+  ESYNC_THROW(ConfigError, "unknown benchmark '", what, "' (expected kernels, step, allreduce, ps or coordinator)");
 }
 
 int bench_step(int argc, char** argv) {

@@ -8,6 +8,10 @@ int cmd_coordinator(int argc, char** argv);
 int cmd_worker(int argc, char** argv);
 int cmd_run(int argc, char** argv);
 int cmd_server(int argc, char** argv);
+int cmd_summarize(int argc, char** argv);
 int bench_kernels(int argc, char** argv);
 int bench_step(int argc, char** argv);
+int bench_allreduce(int argc, char** argv);
+int bench_ps(int argc, char** argv);
+int bench_coordinator(int argc, char** argv);
 }  // namespace esync::cli

@@ -21,9 +21,10 @@ void usage() {
       "  local      train on one device, no network\n"
       "  coordinator  the state server (registration, rendezvous, K per round)\n"
       "  server     a parameter-server shard\n"
+      "  summarize  fold job logs into one summary JSON\n"
       "  run        start coordinator, servers and workers on this host\n"
       "  worker     one device process of a distributed job\n"
-      "  bench      micro-benchmarks: kernels, step\n"
+      "  bench      micro-benchmarks: kernels, step, allreduce, ps, coordinator\n"
       "  version    print version and build features\n",
       ESYNC_VERSION);
 }
@@ -47,6 +48,7 @@ int main(int argc, char** argv) {
       {"worker", esync::cli::cmd_worker},
       {"run", esync::cli::cmd_run},
       {"server", esync::cli::cmd_server},
+      {"summarize", esync::cli::cmd_summarize},
   };
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
     usage();

@@ -64,3 +64,25 @@ int default_threads() {
 }
 
 }  // namespace esync::cli
+
+namespace esync::cli {
+
+std::size_t parse_bytes(const std::string& s, const std::string& flag) {
+  std::size_t used = 0;
+  double v = 0;
+  try {
+    v = std::stod(s, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  const std::string unit = s.substr(used);
+  double mult = 0;
+  if (unit.empty() || unit == "B") mult = 1;
+  if (unit == "K" || unit == "KB") mult = 1024;
+  if (unit == "M" || unit == "MB") mult = 1024.0 * 1024;
+  if (unit == "G" || unit == "GB") mult = 1024.0 * 1024 * 1024;
+  ESYNC_CHECK_T(ConfigError, used > 0 && mult > 0 && v >= 0, flag, " '", s, "' is not a size (e.g. 4096, 1K, 256M, 1G)");
+  return static_cast<std::size_t>(v * mult);
+}
+
+}  // namespace esync::cli

@@ -14,6 +14,8 @@ bool parse(cxxopts::Options& opts, int argc, char** argv, cxxopts::ParseResult& 
 std::vector<std::int64_t> parse_shape(const std::string& s, const std::string& flag);
 // "1,2,4" -> {1, 2, 4} (any separator in ",")
 std::vector<double> parse_list(const std::string& s, const std::string& flag);
+// "4096", "1K", "256M", "1G" (powers of 1024) -> bytes; ConfigError naming the flag otherwise.
+std::size_t parse_bytes(const std::string& s, const std::string& flag);
 // Default thread count: the machine's cores.
 int default_threads();
 

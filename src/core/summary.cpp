@@ -1,0 +1,256 @@
+// The summariser's per-worker numbers and the document (layout in esync/summary.hpp).
+#include "esync/summary.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "esync/error.hpp"
+#include "summary_detail.hpp"
+
+namespace esync {
+namespace {
+
+using namespace summary_detail;
+
+// Unix time at which this worker's training loop started, the origin of its wall_s and of rank
+// 0's evaluations. The end event is written right after wall_s was measured, so end.t - wall_s
+// is exact; without it, the first round started its own length before its sync event.
+std::optional<double> train_start(const LogFile& log) {
+  if (const json* end = log.last("end"); end && str(*end, "status") == "ok")
+    if (const auto s = end->find("summary"); s != end->end() && opt_num(*s, "wall_s") && opt_num(*end, "t"))
+      return num(*end, "t") - num(*s, "wall_s");
+  if (const json* s = log.first("sync"); s && opt_num(*s, "t"))
+    return num(*s, "t") -
+           (num(*s, "compute_s") + num(*s, "injected_s") + num(*s, "comm_s") + num(*s, "wait_s"));
+  return std::nullopt;
+}
+
+json worker_summary(int rank, const LogFile& log, const RunLogs& run, double t0,
+                    std::optional<double> start_t, const SummaryOptions& opt,
+                    std::vector<std::string>& warnings) {
+  const json none = json::object();
+  const json* start = log.first("start");
+  const json* end = log.last("end");
+  const auto syncs = log.all("sync");
+  // Device and host from the worker itself, else from its registration at the state server.
+  const json* reg = nullptr;
+  if (run.coordinator)
+    for (const json* e : run.coordinator->all("register"))
+      if (num(*e, "rank", -1) == rank) reg = e;
+  const json& from = start ? *start : reg ? *reg : none;
+
+  double compute = 0, comm = 0, wait = 0, injected = 0, bytes_sent = 0, bytes_recv = 0, samples = 0,
+         steps = 0;
+  std::vector<double> stale, k_assigned;
+  std::map<long long, long long> hist;
+  json per_round = json::array();
+  for (const json* s : syncs) {
+    compute += num(*s, "compute_s");
+    comm += num(*s, "comm_s");
+    wait += num(*s, "wait_s");
+    injected += num(*s, "injected_s");
+    bytes_sent += num(*s, "bytes_sent");
+    bytes_recv += num(*s, "bytes_recv");
+    samples += num(*s, "samples");
+    steps += num(*s, "k_done");
+    if (const auto tau = opt_num(*s, "staleness")) {
+      stale.push_back(*tau);
+      ++hist[std::llround(*tau)];
+    }
+    k_assigned.push_back(num(*s, "k_assigned"));
+    per_round.push_back({whole(num(*s, "round")), whole(num(*s, "k_assigned")), whole(num(*s, "k_done"))});
+  }
+
+  json w = {{"rank", rank},
+            {"device", str(from, "device", "?")},
+            {"host", str(from, "host", "?")},
+            {"status", end ? (str(*end, "status") == "ok" ? "ok" : "error") : "no_end"},
+            {"error", end && str(*end, "status") != "ok" ? json(str(*end, "error")) : json(nullptr)},
+            {"rounds", syncs.size()}};
+  const json* sum =
+      end && str(*end, "status") == "ok" && end->contains("summary") ? &end->at("summary") : nullptr;
+  if (sum && sum->is_object() && opt_num(*sum, "samples_per_s")) {
+    w["steps"] = whole(num(*sum, "steps")), w["samples"] = whole(num(*sum, "samples"));
+    w["train_wall_s"] = num(*sum, "train_wall_s", num(*sum, "wall_s"));
+    w["samples_per_s"] = num(*sum, "samples_per_s");
+    w["throughput_source"] = "end";
+  } else {
+    // Killed or failed: what the sync events say, over the span they cover.
+    const double span = !syncs.empty() && start_t ? num(*syncs.back(), "t") - *start_t : 0.0;
+    w["steps"] = whole(steps), w["samples"] = whole(samples);
+    w["train_wall_s"] = span > 0 ? json(span) : json(nullptr);
+    w["samples_per_s"] = span > 0 ? json(samples / span) : json(nullptr);
+    w["throughput_source"] = "sync_events";
+    const std::string used = ", used " + std::to_string(syncs.size()) + " sync events";
+    if (!end)
+      warnings.push_back(log.name + ": no end event (process killed?)" + used);
+    else
+      warnings.push_back(log.name + ": ended with " + str(*end, "status", "?") + " (" + str(*end, "error") +
+                         ")" + used);
+  }
+  if (!start) warnings.push_back(log.name + ": no start event");
+  if (syncs.empty()) warnings.push_back(log.name + ": no sync events");
+  // The end summary carries no bytes_recv, and the sync events sum to its other totals in the
+  // same order: one source for all of them.
+  w["bytes_sent"] = whole(bytes_sent), w["bytes_recv"] = whole(bytes_recv);
+  w["time_split"] = time_split(compute, comm, wait, injected);
+
+  json hist_list = json::array();
+  for (const auto& [tau, count] : hist) hist_list.push_back({tau, count});
+  double stale_sum = 0;
+  for (const double tau : stale) stale_sum += tau;
+  w["staleness"] = {{"count", stale.size()},
+                    {"mean", stale.empty() ? 0.0 : stale_sum / double(stale.size())},
+                    {"median", median(stale)},
+                    {"max", whole(stale.empty() ? 0.0 : *std::max_element(stale.begin(), stale.end()))},
+                    {"hist", hist_list}};
+
+  json coord_k = json::array();
+  if (run.coordinator)
+    for (const json* e : run.coordinator->all("assign"))
+      if (num(*e, "rank", -1) == rank)
+        coord_k.push_back({whole(num(*e, "round")), whole(num(*e, "k")),
+                           opt_num(*e, "step_s") ? json(num(*e, "step_s")) : json()});
+  double k_sum = 0;
+  for (const double k : k_assigned) k_sum += k;
+  const double k_mean = k_assigned.empty() ? 0.0 : k_sum / double(k_assigned.size());
+  w["k"] = {{"per_round", per_round},
+            {"assigned_mean", k_mean},
+            {"assigned_median", median(k_assigned)},
+            {"coordinator", coord_k}};
+
+  // Heat-map rows: bucket consecutive syncs so a long run stays at most max_timeline_points.
+  const std::size_t cap = std::max<std::size_t>(opt.max_timeline_points, 1);
+  const std::size_t stride = std::max<std::size_t>(1, (syncs.size() + cap - 1) / cap);
+  json points = json::array();
+  for (std::size_t i = 0; i < syncs.size(); i += stride) {
+    double c = 0, b = 0;
+    const std::size_t stop = std::min(syncs.size(), i + stride);
+    for (std::size_t j = i; j < stop; ++j)
+      c += num(*syncs[j], "comm_s"), b += num(*syncs[j], "bytes_sent") + num(*syncs[j], "bytes_recv");
+    points.push_back({num(*syncs[stop - 1], "t") - t0, c, whole(b)});
+  }
+  w["timeline"] = {{"fields", {"t_rel_s", "comm_s", "bytes"}}, {"stride", stride}, {"points", points}};
+  return w;
+}
+
+json run_summary(const std::string& dir, const SummaryOptions& opt) {
+  const RunLogs run = read_run(dir);
+  std::vector<std::string> warnings;
+  for (const auto& [rank, log] : run.workers)
+    warnings.insert(warnings.end(), log.warnings.begin(), log.warnings.end());
+  for (const auto& [shard, log] : run.servers)
+    warnings.insert(warnings.end(), log.warnings.begin(), log.warnings.end());
+  if (run.coordinator) {
+    warnings.insert(warnings.end(), run.coordinator->warnings.begin(), run.coordinator->warnings.end());
+    if (!run.coordinator->last("end"))
+      warnings.push_back(run.coordinator->name + ": no end event (process killed?)");
+  }
+
+  // One time origin for the run: rank 0's training start, which is what its evaluations'
+  // wall_s count from, so the communication timeline and the accuracy curve share an axis.
+  std::map<int, std::optional<double>> starts;
+  for (const auto& [rank, log] : run.workers) starts[rank] = train_start(log);
+  double t0 = 0;
+  bool have_t0 = false;
+  if (const auto it = starts.find(0); it != starts.end() && it->second) {
+    t0 = *it->second, have_t0 = true;
+  } else {  // rank 0's log is missing or empty: the earliest start is the next best origin
+    for (const auto& [rank, t] : starts) {
+      if (!t) continue;
+      t0 = have_t0 ? std::min(t0, *t) : *t;
+      have_t0 = true;
+    }
+  }
+  if (!have_t0) warnings.push_back("no sync or end event in any worker log: t_rel counts from 0 (unix time)");
+
+  const json none = json::object();
+  const json* start = nullptr;  // the first worker start event: the job's mode and configuration
+  for (const auto& [rank, log] : run.workers)
+    if (!start) start = log.first("start");
+  const json* cstart = run.coordinator ? run.coordinator->first("start") : nullptr;
+  json config = start && start->contains("config")  ? start->at("config")
+                : cstart && cstart->contains("job") ? cstart->at("job")
+                                                    : json(nullptr);
+  std::string mode = start ? str(*start, "mode") : "";
+  if (mode.empty()) mode = str(config.is_object() ? config : none, "mode", "?");
+  const int world = start ? static_cast<int>(num(*start, "world", 0)) : 0;
+  if (world > static_cast<int>(run.workers.size()))
+    warnings.push_back("expected " + std::to_string(world) + " worker logs (world), found " +
+                       std::to_string(run.workers.size()));
+
+  json workers = json::array();
+  double samples = 0, rate = 0, wall = 0, sent = 0, recv = 0, c = 0, m = 0, w = 0, inj = 0;
+  for (const auto& [rank, log] : run.workers) {
+    json ws = worker_summary(rank, log, run, t0, starts[rank], opt, warnings);
+    samples += ws["samples"].get<double>(), sent += ws["bytes_sent"].get<double>();
+    recv += ws["bytes_recv"].get<double>();
+    if (ws["samples_per_s"].is_number()) rate += ws["samples_per_s"].get<double>();
+    if (ws["train_wall_s"].is_number()) wall = std::max(wall, ws["train_wall_s"].get<double>());
+    const json& ts = ws["time_split"];
+    c += num(ts, "compute_s"), m += num(ts, "comm_s"), w += num(ts, "wait_s"), inj += num(ts, "injected_s");
+    workers.push_back(std::move(ws));
+  }
+  json lost = json::array();
+  if (run.coordinator)
+    for (const json* e : run.coordinator->all("lost"))
+      lost.push_back(
+          {{"source", "coordinator"}, {"rank", whole(num(*e, "rank", -1))}, {"t_rel", num(*e, "t") - t0}});
+  json shards = servers(run, t0, lost, warnings);
+  json acc = accuracy(run, opt.targets, opt.loss_targets, warnings);
+
+  json out = {{"label", run.label},
+              {"dir", run.dir},
+              {"mode", mode},
+              {"config", config},
+              {"t0_unix", have_t0 ? json(t0) : json(nullptr)},
+              {"world", world},
+              {"workers", workers}};
+  out["job"] = {{"workers", run.workers.size()},
+                {"samples", whole(samples)},
+                {"samples_per_s", rate},
+                {"train_wall_s", wall},
+                {"bytes_sent", whole(sent)},
+                {"bytes_recv", whole(recv)},
+                {"time_split", time_split(c, m, w, inj)},
+                {"lost", lost}};
+  out["accuracy"] = std::move(acc);
+  out["servers"] = std::move(shards);
+  out["warnings"] = warnings;
+  return out;
+}
+
+}  // namespace
+
+json summarize(const std::vector<std::string>& log_dirs, const SummaryOptions& opt) {
+  ESYNC_CHECK_T(ConfigError, !log_dirs.empty(), "summarize: no log directory given");
+  json base;  // null: no baseline
+  if (opt.baseline) {
+    const json& b = *opt.baseline;
+    ESYNC_CHECK_T(ConfigError, str(b, "schema") == kSummarySchema, "baseline is not an ", kSummarySchema,
+                  " document");
+    if (const auto runs = b.find("runs"); runs != b.end() && runs->is_array())
+      for (const auto& r : *runs)
+        if (base.is_null() && r.is_object() &&
+            (opt.baseline_run.empty() || str(r, "label") == opt.baseline_run))
+          base = r;
+    ESYNC_CHECK_T(ConfigError, !base.is_null(), "baseline has no run ",
+                  opt.baseline_run.empty() ? std::string("at all") : "labelled " + opt.baseline_run);
+  }
+  json out = {{"schema", kSummarySchema},         {"label", opt.label},    {"targets", opt.targets},
+              {"loss_targets", opt.loss_targets}, {"runs", json::array()}, {"warnings", json::array()}};
+  for (const auto& dir : log_dirs) {
+    json run = run_summary(dir, opt);
+    if (!base.is_null()) run["speedup"] = speedup(run, base);
+    for (const auto& wmsg : run["warnings"])
+      out["warnings"].push_back(run["label"].get<std::string>() + "/" + wmsg.get<std::string>());
+    out["runs"].push_back(std::move(run));
+  }
+  return out;
+}
+
+}  // namespace esync

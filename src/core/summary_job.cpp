@@ -1,0 +1,161 @@
+// Job-level parts of a run's summary: accuracy curve and time to target, parameter-server
+// shards, speed-up against a baseline run.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <map>
+
+#include "summary_detail.hpp"
+
+namespace esync::summary_detail {
+
+json whole(double v) {
+  return std::floor(v) == v && std::abs(v) < 9e15 ? json(static_cast<std::int64_t>(v)) : json(v);
+}
+
+json time_split(double compute, double comm, double wait, double injected) {
+  const double total = compute + comm + wait + injected;
+  auto frac = [&](double x) { return total > 0 ? x / total : 0.0; };
+  return {{"compute_s", compute},    {"comm_s", comm},          {"wait_s", wait},
+          {"injected_s", injected},  {"total_s", total},        {"compute_frac", frac(compute)},
+          {"comm_frac", frac(comm)}, {"wait_frac", frac(wait)}, {"injected_frac", frac(injected)}};
+}
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0.0;
+  std::sort(v.begin(), v.end());
+  const std::size_t m = v.size() / 2;
+  return v.size() % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+}
+
+namespace {
+
+json number_or_null(const std::optional<double>& v) { return v ? json(*v) : json(nullptr); }
+
+}  // namespace
+
+json accuracy(const RunLogs& run, const std::vector<double>& targets, const std::vector<double>& loss_targets,
+              std::vector<std::string>& warnings) {
+  // Rank 0 evaluates, but any worker's evaluations count: the metric does not depend on who
+  // logged it. wall_s (rank 0's training clock) is the time axis, not the event's t, which is
+  // when the background evaluator got round to the snapshot.
+  std::vector<const json*> evals;
+  for (const auto& [rank, log] : run.workers)
+    for (const json* e : log.all("eval"))
+      if (opt_num(*e, "wall_s")) evals.push_back(e);
+  std::stable_sort(evals.begin(), evals.end(),
+                   [](const json* a, const json* b) { return num(*a, "wall_s") < num(*b, "wall_s"); });
+  // Classification logs acc; least squares has none and logs rel_gap (1 at the start, -> 0).
+  const char* metric = nullptr;
+  if (std::any_of(evals.begin(), evals.end(), [](const json* e) { return opt_num(*e, "acc").has_value(); }))
+    metric = "acc";
+  else if (std::any_of(evals.begin(), evals.end(),
+                       [](const json* e) { return opt_num(*e, "rel_gap").has_value(); }))
+    metric = "rel_gap";
+  json out = {{"metric", metric ? json(metric) : json(nullptr)},
+              {"curve", json::array()},
+              {"final", nullptr},
+              {"time_to_target", json::array()}};
+  if (!metric) {
+    warnings.push_back("no eval events with acc or rel_gap (rank 0's log cut short, or evaluation off?)");
+    return out;
+  }
+  std::erase_if(evals, [&](const json* e) { return !opt_num(*e, metric); });
+  for (const json* e : evals)
+    out["curve"].push_back({num(*e, "wall_s"), whole(num(*e, "samples_seen")), num(*e, metric)});
+  const json& f = *evals.back();
+  out["final"] = {{"value", num(f, metric)},    {"loss", number_or_null(opt_num(f, "loss"))},
+                  {"wall_s", num(f, "wall_s")}, {"samples_seen", whole(num(f, "samples_seen"))},
+                  {"epoch", num(f, "epoch")},   {"round", whole(num(f, "round"))}};
+  const bool higher_better = std::string(metric) == "acc";
+  for (const double target : higher_better ? targets : loss_targets) {
+    json hit = {{"target", target}, {"wall_s", nullptr}, {"samples_seen", nullptr}, {"round", nullptr}};
+    for (const json* e : evals) {
+      const double v = num(*e, metric);
+      if (higher_better ? v >= target : v <= target) {
+        hit["wall_s"] = num(*e, "wall_s");
+        hit["samples_seen"] = whole(num(*e, "samples_seen"));
+        hit["round"] = whole(num(*e, "round"));
+        break;
+      }
+    }
+    out["time_to_target"].push_back(hit);
+  }
+  return out;
+}
+
+json servers(const RunLogs& run, double t0, json& lost, std::vector<std::string>& warnings) {
+  json out = json::array();
+  for (const auto& [shard, log] : run.servers) {
+    // "ps" events are cumulative snapshots (every log_every_s and once at the end): the last
+    // one holds the totals even when the end event is missing.
+    const json* ps = log.last("ps");
+    const json* end = log.last("end");
+    const json none = json::object();
+    const json& s = ps ? *ps : none;
+    std::map<long long, double> hist;  // numeric order: JSON objects sort "10" before "2"
+    if (const auto h = s.find("staleness_hist"); h != s.end() && h->is_object())
+      for (const auto& [tau, count] : h->items())
+        if (count.is_number()) hist[std::atoll(tau.c_str())] += count.get<double>();
+    json hist_list = json::array();
+    for (const auto& [tau, count] : hist) hist_list.push_back({tau, whole(count)});
+    const auto lost_events = log.all("lost");
+    for (const json* e : lost_events)
+      lost.push_back({{"source", "server-" + std::to_string(shard)},
+                      {"rank", whole(num(*e, "rank", -1))},
+                      {"t_rel", num(*e, "t") - t0}});
+    if (!end) warnings.push_back(log.name + ": no end event (process killed?), used its last ps event");
+    if (!ps) warnings.push_back(log.name + ": no ps event");
+    out.push_back({{"shard", shard},
+                   {"status", end ? str(*end, "status", "?") : "no_end"},
+                   {"version", whole(end ? num(*end, "version", num(s, "version")) : num(s, "version"))},
+                   {"pushes", whole(end ? num(*end, "pushes", num(s, "pushes")) : num(s, "pushes"))},
+                   {"pulls", whole(num(s, "pulls"))},
+                   {"samples", whole(num(s, "samples"))},
+                   {"bytes_in", whole(num(s, "bytes_in"))},
+                   {"bytes_out", whole(num(s, "bytes_out"))},
+                   {"lost", lost_events.size()},
+                   {"staleness_mean", num(s, "staleness_mean")},
+                   {"staleness_max", whole(num(s, "staleness_max"))},
+                   {"staleness_hist", hist_list}});
+  }
+  return out;
+}
+
+json speedup(const json& run, const json& base) {
+  auto at = [](const json& j, const char* a, const char* b) -> std::optional<double> {
+    const auto it = j.find(a);
+    return it != j.end() && it->is_object() ? opt_num(*it, b) : std::nullopt;
+  };
+  // Ratios only between positive numbers: a target reached at wall_s 0 (the untrained model
+  // already meets it) says nothing about speed.
+  auto ratio = [](std::optional<double> a, std::optional<double> b) {
+    return a && b && *a > 0 && *b > 0 ? json(*a / *b) : json(nullptr);
+  };
+  json out = {{"baseline", str(base, "label")},
+              {"baseline_mode", str(base, "mode")},
+              {"throughput_ratio", ratio(at(run, "job", "samples_per_s"), at(base, "job", "samples_per_s"))},
+              {"time_to_target", json::array()}};
+  const json& acc = run.at("accuracy");
+  // The baseline was read back from a file: take only what has the expected shape.
+  const auto ba = base.find("accuracy");
+  const json base_acc = ba != base.end() && ba->is_object() ? *ba : json::object();
+  const auto bt = base_acc.find("time_to_target");
+  const json base_hits = bt != base_acc.end() && bt->is_array() ? *bt : json::array();
+  const bool same_metric = base_acc.value("metric", json()) == acc.at("metric");
+  for (const auto& hit : acc.at("time_to_target")) {
+    std::optional<double> mine = opt_num(hit, "wall_s"), theirs;
+    for (const auto& b : base_hits)
+      if (same_metric && std::abs(num(b, "target", -1) - num(hit, "target")) < 1e-12)
+        theirs = opt_num(b, "wall_s");
+    out["time_to_target"].push_back({{"target", hit.at("target")},
+                                     {"time_s", number_or_null(mine)},
+                                     {"baseline_time_s", number_or_null(theirs)},
+                                     {"time_ratio", ratio(mine, theirs)},
+                                     {"speedup", ratio(theirs, mine)}});
+  }
+  return out;
+}
+
+}  // namespace esync::summary_detail
