@@ -40,7 +40,7 @@ def run(mode, a):
     log_dir = os.path.join(a.out, mode.replace("+", "_").replace("=", ""))
     cmd = [esync_binary(), "run", "--workers", str(len(a.slowdown.split(",")))] + mode_args(mode) + [
            "--slowdown", a.slowdown, "--epochs", f"{a.epochs:g}", "--k-base", str(a.k_base), "--threads", "1",
-           "--eval-every", f"{a.eval_every:g}", "--log-dir", log_dir, "--timeout", "1800"]
+           "--eval-every", f"{a.eval_every:g}", "--log-dir", log_dir, "--timeout", "1800"] + a.extra.split()
     t0 = time.time()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL if a.quiet else None)
     wall = time.time() - t0
@@ -69,6 +69,7 @@ ap.add_argument("--eval-every", type=float, default=0.5)
 ap.add_argument("--targets", default="0.8,0.85")
 ap.add_argument("--out", default="results/distributed")
 ap.add_argument("--quiet", action="store_true")
+ap.add_argument("--extra", default="", help="flags added to every esync run, e.g. '--partition by-class'")
 ap.add_argument("--repeat", type=int, default=1, help="alternated rounds; the table shows medians")
 a = ap.parse_args()
 a.targets = [float(t) for t in a.targets.split(",")]

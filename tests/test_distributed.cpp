@@ -111,6 +111,17 @@ TEST(Summarize, RealJobLogs) {
   EXPECT_TRUE(doc["warnings"].empty()) << doc["warnings"].dump();
 }
 
+// --epochs 0 with a --time-budget: the budget alone ends the job (it once ended after one step).
+TEST(Run, TimeBudgetAloneStopsTheJob) {
+  const auto r = esync_run("budget", "--workers 2 --mode ssgd --dataset least-squares --ls-matrix normal --model linreg"
+                                     " --optimizer sgd --lr 0.1 --batch 64 --epochs 0 --time-budget 2 --threads 1"
+                                     " --delay constant:5ms --eval-every 0.5");
+  ASSERT_EQ(r.code, 0);
+  // 2 s of steps of >= 5 ms each: far more than one step, far fewer than 400.
+  EXPECT_GT(r.last_eval.value("samples_seen", 0.0), 2 * 64 * 50.0) << r.last_eval.dump();
+  EXPECT_LT(r.last_eval.value("samples_seen", 0.0), 2 * 64 * 400.0) << r.last_eval.dump();
+}
+
 TEST(Run, BadFlagsFailCleanly) {
   const std::string quiet = " > /dev/null 2>&1";
   auto code = [&](const std::string& args) {

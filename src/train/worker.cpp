@@ -6,6 +6,7 @@
 #include <ATen/Parallel.h>
 
 #include <cmath>
+#include <limits>
 
 #include "esync/clock.hpp"
 #include "esync/coord_store.hpp"
@@ -112,7 +113,9 @@ nlohmann::json run_worker(const WorkerOptions& opt) {
     const auto factors = job.value("slowdown", std::vector<double>{});
     SlowdownModel slow(rank < static_cast<int>(factors.size()) ? factors[static_cast<std::size_t>(rank)] : 1.0);
     DelayModel delay(job.value("delay", ""), dopt.seed + static_cast<std::uint64_t>(rank));
-    const double target = job.value("epochs", 1.0) * double(ds.train.size());
+    // --epochs 0 (with a --time-budget): no sample target, the budget alone stops the job.
+    const double epochs = job.value("epochs", 1.0);
+    const double target = epochs > 0 ? epochs * double(ds.train.size()) : std::numeric_limits<double>::infinity();
     const double budget = job.value("time_budget_s", 0.0), eval_every = job.value("eval_every_s", 5.0);
     const int log_every = job.value("log_every", 20);
     std::unique_ptr<BackgroundEval> evaluator;
@@ -123,8 +126,8 @@ nlohmann::json run_worker(const WorkerOptions& opt) {
       evaluator->submit(fm.flat(), {{"round", 0}, {"epoch", 0.0}, {"samples_seen", 0}, {"wall_s", 0.0}});
     }
 
-    const double t0 = mono_s();
-    double seen = 0, last_eval = -1e9, step_s = 0, compute_total = 0, injected_total = 0;
+    const double t0 = mono_s(), t0_unix = unix_s();  // training starts: every wall_s counts from here
+    double seen = 0, last_eval = -1e9, step_s = 0, compute_total = 0, injected_total = 0, delay_total = 0;
     std::int64_t steps = 0, my_samples = 0;
     sync::SyncStats st, total;
     bool stop = false;
@@ -137,7 +140,9 @@ nlohmann::json run_worker(const WorkerOptions& opt) {
     };
     for (std::uint64_t round = 0; !stop; ++round) {
       const int k = syncer->begin_round(round, fm.data(), static_cast<std::size_t>(fm.size()), step_s);
-      double round_compute = 0, round_device = 0, round_injected = 0, round_samples = 0;
+      // injected = emulated slowdown (a slower device) + injected delay (a slower network), kept
+      // apart as well so the computing-time ratio can tell them apart.
+      double round_compute = 0, round_device = 0, round_injected = 0, round_delay = 0, round_samples = 0;
       int k_done = 0;
       st.clear();
       while (k_done < k) {
@@ -152,7 +157,7 @@ nlohmann::json run_worker(const WorkerOptions& opt) {
         double not_compute = 0;
         if (syncer->syncs_gradients()) {
           const double tsync = mono_s();
-          round_injected += sleep_s(delay.sample_s());
+          round_delay += sleep_s(delay.sample_s());
           stop = decide(syncer->reduce_gradients(fm.data(), fm.grad_data(), static_cast<std::size_t>(fm.num_params()),
                                                  double(idx.size(0)), vote(), st));
           not_compute = mono_s() - tsync;
@@ -169,21 +174,24 @@ nlohmann::json run_worker(const WorkerOptions& opt) {
         ++steps;
         if (steps % log_every == 0)
           log.write("step", {{"round", round}, {"k", k_done}, {"loss", loss.item<double>()}, {"samples", my_samples + round_samples},
-                             {"compute_s", compute}, {"injected_s", round_injected}});
+                             {"compute_s", compute}, {"injected_s", slept}});
         if (stop || syncer->step_done(round, compute + slept)) break;
       }
       if (!syncer->syncs_gradients()) {
-        round_injected += sleep_s(delay.sample_s());
+        round_delay += sleep_s(delay.sample_s());
         stop = decide(syncer->end_round(fm.data(), static_cast<std::size_t>(fm.size()), round_samples, vote(), st));
       }
       step_s = k_done ? round_device / k_done : step_s;
       my_samples += static_cast<std::int64_t>(round_samples);
       compute_total += round_compute;
+      round_injected += round_delay;
       injected_total += round_injected;
+      delay_total += round_delay;
       total.comm_s += st.comm_s, total.wait_s += st.wait_s, total.bytes_sent += st.bytes_sent, total.bytes_recv += st.bytes_recv;
       log.write("sync", {{"round", round}, {"k_done", k_done}, {"k_assigned", k}, {"comm_s", st.comm_s}, {"wait_s", st.wait_s},
                          {"bytes_sent", st.bytes_sent}, {"bytes_recv", st.bytes_recv}, {"staleness", st.staleness},
-                         {"compute_s", round_compute}, {"injected_s", round_injected}, {"samples", round_samples}});
+                         {"compute_s", round_compute}, {"injected_s", round_injected}, {"slowdown_s", round_injected - round_delay},
+                         {"delay_s", round_delay}, {"samples", round_samples}});
       if (evaluator && (stop || mono_s() - last_eval >= eval_every)) {
         last_eval = mono_s();
         evaluator->submit(fm.flat(), {{"round", round}, {"epoch", seen / double(ds.train.size())}, {"samples_seen", seen},
@@ -194,9 +202,11 @@ nlohmann::json run_worker(const WorkerOptions& opt) {
     const double train_wall = mono_s() - t0;
     json final = evaluator ? evaluator->finish() : json::object();
     const double wall = mono_s() - t0;
-    json summary = {{"rank", rank}, {"mode", mode}, {"steps", steps}, {"samples", my_samples}, {"wall_s", wall},
-                    {"train_wall_s", train_wall}, {"samples_per_s", my_samples / train_wall}, {"compute_s", compute_total}, {"injected_s", injected_total},
-                    {"comm_s", total.comm_s}, {"wait_s", total.wait_s}, {"bytes_sent", total.bytes_sent}, {"final", final}};
+    json summary = {{"rank", rank}, {"mode", mode}, {"steps", steps}, {"samples", my_samples}, {"t0_unix", t0_unix},
+                    {"wall_s", wall}, {"train_wall_s", train_wall}, {"samples_per_s", my_samples / train_wall},
+                    {"compute_s", compute_total}, {"injected_s", injected_total}, {"delay_s", delay_total},
+                    {"comm_s", total.comm_s}, {"wait_s", total.wait_s}, {"bytes_sent", total.bytes_sent},
+                    {"bytes_recv", total.bytes_recv}, {"final", final}};
     log.write("end", {{"status", "ok"}, {"summary", summary}});
     coll.reset();
     if (psc) psc->leave("ok");

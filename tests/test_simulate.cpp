@@ -1,0 +1,244 @@
+// The performance model: exact cases (no variance, no communication), seed 003's runtime
+// theory (sync round = max of M exponential steps = H_M·mean; async update = mean/M), the cost
+// formulas, calibration from the committed demo summary, and a validation against it.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+
+#include "esync/error.hpp"
+#include "esync/simulate.hpp"
+
+namespace {
+
+using esync::sim::Calibration;
+using esync::sim::SimConfig;
+using esync::sim::StepDist;
+
+// Devices with the given mean step times, no communication, no overhead.
+Calibration ideal(const std::vector<double>& steps, double cv = 0.0) {
+  Calibration c;
+  for (std::size_t i = 0; i < steps.size(); ++i)
+    c.classes.push_back({std::string("c").append(std::to_string(i)), 1.0, steps[i], cv});
+  c.base_step_s = steps.empty() ? 1.0 : steps[0], c.base_cv = cv;
+  c.model_bytes = 0, c.latency_s = 0, c.server_service_s = 0, c.round_overhead_s = 0;
+  return c;
+}
+
+SimConfig config(const std::string& mode, int workers, std::int64_t rounds = 200) {
+  SimConfig s;
+  s.mode = mode, s.workers = workers, s.rounds = rounds;
+  return s;
+}
+
+TEST(Simulate, SsgdWithoutVarianceIsBatchOverSlowest) {
+  for (int m : {3, 6, 7}) {
+    const auto r = esync::sim::simulate(ideal({0.001, 0.002, 0.004}), config("ssgd", m));
+    EXPECT_NEAR(r.samples_per_s, m * 64 / 0.004, 1e-9 * r.samples_per_s) << "M=" << m;
+    EXPECT_NEAR(r.round_s, 0.004, 1e-12);
+    EXPECT_NEAR(r.compute_frac + r.comm_frac + r.wait_frac + r.overhead_frac, 1.0, 1e-9);
+  }
+}
+
+TEST(Simulate, EsyncApproachesTheSumOfDeviceRates) {
+  Calibration cal = ideal({0.01}, 0.0);
+  for (bool ema : {true, false}) {
+    SimConfig s = config("esync", 3, 1000);
+    s.speed_mix = {1, 2, 4}, s.ema_assign = ema;
+    const auto r = esync::sim::simulate(cal, s);
+    const double ideal_rate = 64 * (1 / 0.01 + 1 / 0.02 + 1 / 0.04);
+    EXPECT_NEAR(r.samples_per_s / ideal_rate, 1.0, 0.02) << "ema " << ema;
+    ASSERT_EQ(r.classes.size(), 3u);
+    EXPECT_NEAR(r.classes[0].k_mean, 16, 0.1);  // K ≈ 4 : 2 : 1 with K_base 4
+    EXPECT_NEAR(r.classes[1].k_mean, 8, 0.1);
+    EXPECT_NEAR(r.classes[2].k_mean, 4, 1e-9);
+  }
+  // Per-class CVs from the calibration follow their factor; a small CV costs a little.
+  cal.classes = {{"a", 1, 0.01, 0.05}, {"b", 2, 0.02, 0.05}, {"c", 4, 0.04, 0.05}};
+  SimConfig s = config("esync", 3, 1000);
+  s.speed_mix = {1, 2, 4};
+  const double rate = esync::sim::simulate(cal, s).samples_per_s;
+  EXPECT_LT(rate, 64 * 175.0);
+  EXPECT_GT(rate, 0.9 * 64 * 175.0);
+}
+
+TEST(Simulate, SyncRoundOfExponentialStepsIsHarmonicNumberTimesMean) {
+  // Seed 003: E[max of M exponentials of mean μ] = H_M·μ.
+  for (int m : {1, 2, 4, 8, 16}) {
+    SimConfig s = config("ssgd", m, 20000);
+    s.dist = StepDist::kExponential, s.seed = 7 + m;
+    const auto r = esync::sim::simulate(ideal({0.5}), s);
+    double h = 0;
+    for (int k = 1; k <= m; ++k) h += 1.0 / k;
+    EXPECT_NEAR(r.round_s / (0.5 * h), 1.0, 0.05) << "M=" << m;
+  }
+}
+
+TEST(Simulate, AsyncTimePerUpdateIsMeanOverM) {
+  for (int m : {1, 4, 16}) {
+    for (auto dist : {StepDist::kLognormal, StepDist::kExponential}) {
+      SimConfig s = config("asgd", m, 5000);
+      s.dist = dist;
+      const auto r = esync::sim::simulate(ideal({0.2}, 0.5), s);
+      EXPECT_NEAR(r.update_s / (0.2 / m), 1.0, 0.02) << "M=" << m;
+      EXPECT_NEAR(r.samples_per_s, 64 * m / 0.2, 0.02 * 64 * m / 0.2);
+      EXPECT_NEAR(r.mean_staleness, m - 1, 0.05 * m);  // every other worker pushes once per cycle
+    }
+  }
+}
+
+TEST(Simulate, CommunicationCostFormulas) {
+  Calibration c = ideal({0.004, 0.004});
+  c.model_bytes = 1e6, c.bandwidth_Bps = 1e9, c.latency_s = 1e-4;
+  EXPECT_DOUBLE_EQ(esync::sim::allreduce_s(c, 1), 0.0);
+  EXPECT_NEAR(esync::sim::allreduce_s(c, 4), 2 * 3.0 / 4 * 1e-3 + 6 * 1e-4, 1e-15);
+  EXPECT_NEAR(esync::sim::ps_transfer_s(c, 4), 2e-3 / 4 + 2e-4, 1e-15);
+  // ssgd without variance: round = slowest step + the allreduce after the last arrival.
+  const auto r = esync::sim::simulate(c, config("ssgd", 4));
+  EXPECT_NEAR(r.sync_s, esync::sim::allreduce_s(c, 4), 1e-12);
+  EXPECT_NEAR(r.round_s, 0.004 + esync::sim::allreduce_s(c, 4), 1e-12);
+  EXPECT_NEAR(r.comm_frac, esync::sim::allreduce_s(c, 4) / r.round_s, 1e-9);
+}
+
+TEST(Simulate, ParameterServerQueueBoundsAsyncUpdates) {
+  // Near-instant steps: the FIFO shard is the bottleneck, one push per service time, and
+  // shards divide that time; DC-ASGD's heavier update costs its factor.
+  Calibration c = ideal({1e-7});
+  c.server_service_s = 1e-3;
+  for (int shards : {1, 4}) {
+    SimConfig s = config("asgd", 8, 500);
+    s.shards = shards;
+    EXPECT_NEAR(esync::sim::simulate(c, s).update_s, 1e-3 / shards, 0.01e-3 / shards);
+    s.mode = "dcasgd";
+    EXPECT_NEAR(esync::sim::simulate(c, s).update_s, s.dc_service_factor * 1e-3 / shards, 0.01e-3 / shards);
+  }
+}
+
+TEST(Simulate, ParameterServerLinksAreSharedByAllWorkers) {
+  // S/B = 1 ms through each shard's one link. Async, near-instant steps: the link carries one
+  // push per S/shards/B. Sync (ssgd over the PS), 4 workers arriving together at 10 ms: 4
+  // pushes in one after another, the round closes, 4 replies out one after another.
+  Calibration c = ideal({1e-7});
+  c.model_bytes = 1e6, c.bandwidth_Bps = 1e9;
+  for (int shards : {1, 4}) {
+    SimConfig s = config("asgd", 8, 500);
+    s.shards = shards;
+    EXPECT_NEAR(esync::sim::simulate(c, s).update_s, 1e-3 / shards, 0.01e-3 / shards);
+  }
+  c.classes[0].step_s = 0.010;
+  for (int shards : {1, 2}) {
+    SimConfig s = config("ssgd", 4, 10);
+    s.shards = shards;
+    EXPECT_NEAR(esync::sim::simulate(c, s).round_s, 0.010 + 2 * 4 * 1e-3 / shards, 1e-12);
+  }
+}
+
+TEST(Simulate, LocalSgdUsesFixedKAndRejectsBadConfigs) {
+  SimConfig s = config("local-sgd", 3);
+  s.k_fixed = 8, s.speed_mix = {1, 2, 4};
+  const auto r = esync::sim::simulate(ideal({0.01}), s);
+  EXPECT_NEAR(r.round_s, 8 * 0.04, 1e-12);
+  EXPECT_NEAR(r.samples_per_s, 24 * 64 / (8 * 0.04), 1e-6);
+  EXPECT_THROW(esync::sim::simulate(ideal({0.01}), config("sgd", 3)), esync::ConfigError);
+  EXPECT_THROW(esync::sim::simulate(ideal({0.01}), config("ssgd", 0)), esync::ConfigError);
+  s.mode = "esync", s.k_max = 2;
+  EXPECT_THROW(esync::sim::simulate(ideal({0.01}), s), esync::ConfigError);
+  EXPECT_THROW(esync::sim::simulate(ideal({}), config("ssgd", 2)), esync::ConfigError);
+}
+
+nlohmann::json demo() {
+  std::ifstream f(std::string(ESYNC_SOURCE_DIR) + "/results/demo/logs.summary.json");
+  EXPECT_TRUE(f.good());
+  return nlohmann::json::parse(f);
+}
+
+TEST(Calibrate, DemoSummaryGivesSlowdownRatiosAndTheNetwork) {
+  const auto doc = demo();
+  const Calibration c = esync::sim::calibrate(doc);  // the first run: esync, slowdown 1,2,4
+  ASSERT_EQ(c.classes.size(), 3u);
+  EXPECT_EQ(c.source.mode, "esync");
+  EXPECT_EQ(c.source.k_base, 4);
+  EXPECT_NEAR(c.classes[1].step_s / c.classes[0].step_s / 2, 1.0, 0.25);
+  EXPECT_NEAR(c.classes[2].step_s / c.classes[0].step_s / 4, 1.0, 0.25);
+  for (const auto& d : c.classes) EXPECT_GT(d.cv, 0.0) << d.name;
+  EXPECT_NEAR(c.model_bytes, (61706 + 5) * 4.0, 0.01 * 61706 * 4);  // LeNet-5 + 5 control slots
+  EXPECT_GT(c.bandwidth_Bps, 0.0);
+  EXPECT_EQ(c.round_overhead_s, 0.0);  // an esync run: its overhead is the state server trip
+  EXPECT_GT(c.coord_overhead_s, 0.0);
+  EXPECT_FALSE(c.notes.empty());
+  const Calibration back = nlohmann::json(c).get<Calibration>();  // saved and loaded as JSON
+  EXPECT_EQ(nlohmann::json(back), nlohmann::json(c));
+  EXPECT_EQ(back.classes[2].step_s, c.classes[2].step_s);
+  EXPECT_EQ(esync::sim::calibrate(doc, {.run = "ssgd"}).source.mode, "ssgd");
+  EXPECT_THROW(esync::sim::calibrate(doc, {.run = "nope"}), esync::ConfigError);
+  EXPECT_THROW(esync::sim::calibrate(nlohmann::json::object()), esync::ConfigError);
+}
+
+TEST(Calibrate, ParameterServerRunWithKnownNumbers) {
+  // asgd over 2 shards, S = 4e5 B, B = 1e8 B/s: comm per sync = 2 latencies + service/shards +
+  // 2·S/shards/B; no per-round data, so the default CV.
+  const double S = 4e5, service = 3 * S / 5e9, per_sync = 2e-4 + service / 2 + 2 * S / 2 / 1e8;
+  nlohmann::json run = {{"label", "ps"},
+                        {"mode", "asgd"},
+                        {"config", {{"batch", 32}, {"servers", 2}, {"slowdown", {1, 3}}}},
+                        {"job", {{"samples_per_s", 1000.0}, {"train_wall_s", 10.0}}},
+                        {"workers", nlohmann::json::array()}};
+  for (int r = 0; r < 2; ++r)
+    run["workers"].push_back({{"rank", r},
+                              {"device", "cpu"},
+                              {"steps", 100},
+                              {"rounds", 100},
+                              {"bytes_sent", 100 * S},
+                              {"bytes_recv", 100 * S},
+                              {"train_wall_s", 10.0},
+                              {"time_split",
+                               {{"compute_s", 1.0},
+                                {"injected_s", 2.0 * r},
+                                {"comm_s", 100 * per_sync},
+                                {"wait_s", 0.0},
+                                {"total_s", 9.0}}}});
+  const Calibration c = esync::sim::calibrate({{"schema", "esync.summary/1"}, {"runs", {run}}});
+  ASSERT_EQ(c.classes.size(), 2u);
+  EXPECT_NEAR(c.classes[0].step_s, 0.01, 1e-12);
+  EXPECT_NEAR(c.classes[1].step_s, 0.03, 1e-12);
+  EXPECT_NEAR(c.base_step_s, 0.01, 1e-12);  // 0.01 / 1 and 0.03 / 3
+  EXPECT_DOUBLE_EQ(c.classes[1].cv, 0.1);
+  EXPECT_EQ(c.batch, 32);
+  EXPECT_EQ(c.source.shards, 2);
+  EXPECT_DOUBLE_EQ(c.model_bytes, S);
+  EXPECT_NEAR(c.bandwidth_Bps / 1e8, 1.0, 1e-9);
+  EXPECT_DOUBLE_EQ(c.latency_s, 1e-4);
+  EXPECT_NEAR(c.round_overhead_s, 0.01, 1e-12);  // (10 − 9) s over 100 rounds
+  EXPECT_NEAR(esync::sim::ps_transfer_s(c, 2) + c.server_service_s / 2, per_sync, 1e-12);
+}
+
+TEST(Validate, DemoThroughputPredictedFromCalibration) {
+  // Replays the demo's set-up (3 workers, the calibrated classes, its rounds and K_base) and
+  // compares with the throughput it measured; calibrated on each run, predicting each.
+  const auto doc = demo();
+  for (const std::string from : {"esync", "ssgd"}) {
+    const Calibration cal = esync::sim::calibrate(doc, {.run = from});
+    for (const std::string mode : {"esync", "ssgd"}) {
+      const Calibration target = esync::sim::calibrate(doc, {.run = mode});
+      SimConfig s = config(mode, target.source.workers, target.source.rounds);
+      s.k_base = target.source.k_base;
+      for (bool ema : {true, false}) {
+        s.ema_assign = ema;
+        if (!ema && mode != "esync") continue;
+        double pred = 0;
+        for (std::uint64_t seed = 1; seed <= 20; ++seed) {
+          s.seed = seed;
+          pred += esync::sim::simulate(cal, s).samples_per_s / 20;
+        }
+        const double meas = target.source.samples_per_s, err = pred / meas - 1;
+        std::printf(
+            "[validate] calibrated on %-5s predict %-5s%s: %.0f samples/s, measured %.0f, error %+.1f%%\n",
+            from.c_str(), mode.c_str(), ema ? "" : " (converged K)", pred, meas, 100 * err);
+        EXPECT_NEAR(err, 0.0, 0.25) << "calibrated on " << from << ", predicting " << mode;
+      }
+    }
+  }
+}
+
+}  // namespace
