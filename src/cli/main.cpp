@@ -22,6 +22,7 @@ void usage() {
       "  coordinator  the state server (registration, rendezvous, K per round)\n"
       "  server     a parameter-server shard\n"
       "  summarize  fold job logs into one summary JSON\n"
+      "  simulate   predict throughput per mode at scale, calibrated from a summary\n"
       "  run        start coordinator, servers and workers on this host\n"
       "  worker     one device process of a distributed job\n"
       "  bench      micro-benchmarks: kernels, step, allreduce, ps, coordinator\n"
@@ -49,6 +50,7 @@ int main(int argc, char** argv) {
       {"run", esync::cli::cmd_run},
       {"server", esync::cli::cmd_server},
       {"summarize", esync::cli::cmd_summarize},
+      {"simulate", esync::cli::cmd_simulate},
   };
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
     usage();
