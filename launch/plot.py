@@ -8,7 +8,7 @@ Every run of every summary is one series. Writes, each with labelled axes, units
   throughput.png         samples/s per device (worker), grouped by run
   traffic.png            bytes sent + received per device
   time_split.png         computing-time ratio: compute / communication / wait / injected, stacked
-  staleness.png          staleness histogram per run (mean / median / max in the legend)
+  staleness.png          staleness histogram per asynchronous run (mean / median / max in the legend)
   comm_heatmap.png       per-worker communication time over the job, one panel per run
   k_per_round.png        local steps K assigned per round per device (runs that have K > 1)
 Needs matplotlib (Debian python3-matplotlib); uses the Agg backend, no display."""
@@ -116,7 +116,7 @@ def staleness(runs, out, title):
         for w in r.get("workers", []):
             for tau, count in w.get("staleness", {}).get("hist", []):
                 hist[tau] = hist.get(tau, 0) + count
-        if not hist:
+        if not hist or max(hist) == 0:  # synchronous runs: all zero, would dwarf the rest
             continue
         taus = sorted(hist)
         counts = np.array([hist[t] for t in taus], dtype=float)
