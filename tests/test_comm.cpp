@@ -15,6 +15,7 @@
 #include "esync/collective.hpp"
 #include "esync/config.h"
 #include "esync/error.hpp"
+#include "test_util.hpp"
 
 namespace comm = esync::comm;
 using namespace std::chrono_literals;
@@ -22,44 +23,18 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-// Runs body(collective) on `size` ranks as threads and fails the test with each rank's error.
-// All ranks finish their work before any tears down: gloo closes sockets with a reset, and an
-// early close could discard bytes a slower rank has not read yet.
+// Runs body(collective) on `size` gloo ranks as threads and fails the test with each rank's error.
 template <typename Body>
 void run_world(int size, Body body, std::chrono::milliseconds timeout = 20s) {
   auto store = comm::make_memory_store();
-  std::latch done(size);
-  std::vector<std::exception_ptr> errors(size);
-  std::vector<std::thread> ranks;
-  for (int r = 0; r < size; ++r) {
-    ranks.emplace_back([&, r] {
-      try {
-        comm::CollectiveOptions o;
-        o.rank = r;
-        o.size = size;
-        o.timeout = timeout;
-        auto c = comm::make_collective(o, store);
-        try {
-          body(*c);
-        } catch (...) {
-          errors[r] = std::current_exception();
-        }
-        done.arrive_and_wait();
-      } catch (...) {
-        errors[r] = std::current_exception();
-        done.count_down();
-      }
-    });
-  }
-  for (auto& t : ranks) t.join();
-  for (int r = 0; r < size; ++r) {
-    if (!errors[r]) continue;
-    try {
-      std::rethrow_exception(errors[r]);
-    } catch (const std::exception& e) {
-      ADD_FAILURE() << "rank " << r << ": " << e.what();
-    }
-  }
+  auto make = [&](int r) {
+    comm::CollectiveOptions o;
+    o.rank = r;
+    o.size = size;
+    o.timeout = timeout;
+    return comm::make_collective(o, store);
+  };
+  esync::test::expect_no_rank_errors(esync::test::run_collective_ranks(size, make, body));
 }
 
 float input(int rank, std::size_t i) { return float((rank + 1) * (int(i % 13) - 6)); }

@@ -17,6 +17,7 @@
 #include "esync/collective.hpp"
 #include "esync/error.hpp"
 #include "esync/kernels.hpp"
+#include "test_util.hpp"
 
 namespace comm = esync::comm;
 namespace cuda = esync::kernels::cuda;
@@ -69,42 +70,15 @@ template <typename DeviceOf, typename Body>
 std::vector<std::exception_ptr> run_ranks(int size, DeviceOf device_of, Body body,
                                           std::chrono::milliseconds timeout) {
   auto store = comm::make_memory_store();
-  std::latch done(size);
-  std::vector<std::exception_ptr> errors(size);
-  std::vector<std::thread> ranks;
-  for (int r = 0; r < size; ++r) {
-    ranks.emplace_back([&, r] {
-      try {
-        auto c = comm::make_collective(nccl_options(r, size, device_of(r), timeout), store);
-        try {
-          body(*c);
-        } catch (...) {
-          errors[r] = std::current_exception();
-        }
-        done.arrive_and_wait();
-      } catch (...) {
-        errors[r] = std::current_exception();
-        done.count_down();
-      }
-    });
-  }
-  for (auto& t : ranks) t.join();
-  return errors;
+  auto make = [&](int r) { return comm::make_collective(nccl_options(r, size, device_of(r), timeout), store); };
+  return esync::test::run_collective_ranks(size, make, body);
 }
 
 // One rank per GPU; any error fails the test.
 template <typename Body>
 void run_world(int size, Body body, std::chrono::milliseconds timeout = 30s) {
-  const auto errors = run_ranks(
-      size, [](int r) { return r; }, body, timeout);
-  for (int r = 0; r < size; ++r) {
-    if (!errors[r]) continue;
-    try {
-      std::rethrow_exception(errors[r]);
-    } catch (const std::exception& e) {
-      ADD_FAILURE() << "rank " << r << ": " << e.what();
-    }
-  }
+  esync::test::expect_no_rank_errors(run_ranks(
+      size, [](int r) { return r; }, body, timeout));
 }
 
 float input(int rank, std::size_t i) { return float((rank + 1) * (int(i % 13) - 6)); }

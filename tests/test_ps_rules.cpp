@@ -1,0 +1,412 @@
+// The parameter server's update rules against a plain double-precision reference written here
+// (not the kernels they call), and shard_range. The ZeroMQ shard and client: test_ps_server.cpp;
+// malformed input and a silent worker: test_ps_faults.cpp.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <barrier>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <exception>
+#include <memory>
+#include <random>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <vector>
+#include <zmq.hpp>
+
+#include "esync/error.hpp"
+#include "esync/message.hpp"
+#include "esync/ps_client.hpp"
+#include "esync/ps_rules.hpp"
+#include "esync/ps_server.hpp"
+#include "esync/wire.hpp"
+
+using namespace esync;
+using namespace esync::ps;
+using namespace std::chrono_literals;
+
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// shard_range
+
+TEST(ShardRange, CoversContiguouslyAndBalanced) {
+  for (const std::size_t n : {std::size_t{0}, std::size_t{1}, std::size_t{7}, std::size_t{1001}}) {
+    for (int shards = 1; shards <= 8; ++shards) {
+      std::size_t next = 0, lo_size = n, hi_size = 0;
+      for (int s = 0; s < shards; ++s) {
+        const auto r = shard_range(n, shards, s);
+        EXPECT_EQ(r.lo, next) << "n " << n << " shards " << shards << " shard " << s;
+        EXPECT_LE(r.lo, r.hi);
+        EXPECT_EQ(r.size(), r.hi - r.lo);
+        next = r.hi;
+        lo_size = std::min(lo_size, r.size());
+        hi_size = std::max(hi_size, r.size());
+      }
+      EXPECT_EQ(next, n) << "n " << n << " shards " << shards;
+      EXPECT_LE(hi_size - lo_size, 1u) << "n " << n << " shards " << shards;
+    }
+  }
+  EXPECT_THROW(shard_range(10, 0, 0), ConfigError);
+  EXPECT_THROW(shard_range(10, 2, 2), ConfigError);
+  EXPECT_THROW(shard_range(10, 2, -1), ConfigError);
+}
+
+TEST(ShardRules, RuleForModes) {
+  EXPECT_EQ(rule_for("ssgd", false, false, false), "sync-grad");
+  EXPECT_EQ(rule_for("esync", false, false, false), "sync-delta");
+  EXPECT_EQ(rule_for("local-sgd", false, false, false), "sync-delta");
+  EXPECT_EQ(rule_for("asgd", false, false, false), "async");
+  EXPECT_EQ(rule_for("asgd", true, false, false), "delay-adaptive");
+  EXPECT_EQ(rule_for("asgd", false, true, false), "async-cached");
+  EXPECT_EQ(rule_for("dcasgd", false, false, false), "dcasgd");
+  EXPECT_EQ(rule_for("dcasgd", false, false, true), "dcasgd-adaptive");
+  EXPECT_THROW(rule_for("nonsense", false, false, false), ConfigError);
+  EXPECT_TRUE(is_sync_rule("sync-grad"));
+  EXPECT_TRUE(is_sync_rule("sync-delta"));
+  EXPECT_FALSE(is_sync_rule("async"));
+  RuleConfig bad;
+  bad.rule = "no-such-rule";
+  EXPECT_THROW(ShardRules(bad, std::vector<float>(3)), ConfigError);
+}
+
+// ---------------------------------------------------------------------------------------------
+// ShardRules against a double-precision reference
+
+using Ref = std::vector<double>;
+
+std::vector<float> random_vec(std::size_t n, std::mt19937& rng, float lo = -1.0f, float hi = 1.0f) {
+  std::uniform_real_distribution<float> d(lo, hi);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(rng);
+  return v;
+}
+
+Ref to_ref(const std::vector<float>& v) { return Ref(v.begin(), v.end()); }
+
+// Counts elements outside atol + rtol * |ref| and reports the first few.
+void expect_close(const std::vector<float>& got, const Ref& ref, const std::string& what, double tol = 1e-5) {
+  ASSERT_EQ(got.size(), ref.size()) << what;
+  std::size_t bad = 0;
+  std::ostringstream first;
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    const double err = std::abs(double(got[i]) - ref[i]);
+    if (!(err <= tol + tol * std::abs(ref[i]))) {
+      if (bad < 3) first << " [" << i << "] got " << got[i] << " want " << ref[i] << ";";
+      ++bad;
+    }
+  }
+  EXPECT_EQ(bad, 0u) << what << ":" << first.str();
+}
+
+std::vector<float> weights_of(const ShardRules& r) { return *r.weights(); }
+
+RuleConfig rule_cfg(const std::string& rule, int workers, const std::string& opt = "sgd", float lr = 0.1f) {
+  RuleConfig c;
+  c.rule = rule;
+  c.workers = workers;
+  c.opt.kind = opt;
+  c.opt.lr = lr;
+  c.opt.momentum = 0.9f;
+  c.opt.weight_decay = 0.0f;
+  return c;
+}
+
+class RulesBySize : public ::testing::TestWithParam<std::size_t> {};
+
+TEST_P(RulesBySize, SyncGradSgdIsSampleWeightedMeanStep) {
+  const std::size_t n = GetParam();
+  std::mt19937 rng(11);
+  const int m = 3;
+  auto w0 = random_vec(n, rng);
+  ShardRules rules(rule_cfg("sync-grad", m, "sgd", 0.1f), w0);
+  Ref w = to_ref(w0);
+  for (int round = 0; round < 3; ++round) {
+    std::vector<std::vector<float>> g;
+    const double samples[m] = {1.0, 3.0, 4.0 + round};
+    for (int i = 0; i < m; ++i) g.push_back(random_vec(n, rng));
+    for (int i = 0; i < m; ++i) {
+      EXPECT_EQ(rules.pending(), i);
+      const auto out = rules.push(i, g[static_cast<std::size_t>(i)].data(), samples[i], rules.version());
+      EXPECT_EQ(out.applied, i == m - 1) << "round " << round << " push " << i;
+      EXPECT_EQ(out.staleness, 0);
+    }
+    EXPECT_EQ(rules.version(), std::uint64_t(round + 1));
+    EXPECT_EQ(rules.pending(), 0);
+    const double total = samples[0] + samples[1] + samples[2];
+    for (std::size_t k = 0; k < n; ++k) {
+      double mean = 0;
+      for (int i = 0; i < m; ++i) mean += samples[i] * g[static_cast<std::size_t>(i)][k];
+      w[k] -= 0.1 * (mean / total);
+    }
+    expect_close(weights_of(rules), w, "sync-grad round " + std::to_string(round));
+  }
+}
+
+TEST_P(RulesBySize, SyncGradMomentum) {
+  const std::size_t n = GetParam();
+  std::mt19937 rng(12);
+  const int m = 3;
+  auto w0 = random_vec(n, rng);
+  ShardRules rules(rule_cfg("sync-grad", m, "momentum", 0.05f), w0);
+  Ref w = to_ref(w0), buf(n, 0.0);
+  for (int round = 0; round < 4; ++round) {
+    std::vector<std::vector<float>> g;
+    for (int i = 0; i < m; ++i) g.push_back(random_vec(n, rng));
+    for (int i = m - 1; i >= 0; --i) rules.push(i, g[static_cast<std::size_t>(i)].data(), 2.0, rules.version());
+    for (std::size_t k = 0; k < n; ++k) {
+      const double mean = (double(g[0][k]) + g[1][k] + g[2][k]) / 3.0;
+      buf[k] = 0.9 * buf[k] + mean;
+      w[k] -= 0.05 * buf[k];
+    }
+    expect_close(weights_of(rules), w, "sync-grad momentum round " + std::to_string(round));
+  }
+  EXPECT_EQ(rules.version(), 4u);
+}
+
+TEST_P(RulesBySize, SyncDeltaAddsGlobalLrTimesWeightedMean) {
+  const std::size_t n = GetParam();
+  std::mt19937 rng(13);
+  const int m = 3;
+  auto w0 = random_vec(n, rng);
+  auto cfg = rule_cfg("sync-delta", m);
+  cfg.global_lr = 0.7f;
+  ShardRules rules(cfg, w0);
+  Ref w = to_ref(w0);
+  for (int round = 0; round < 2; ++round) {
+    const double samples[m] = {2.0, 5.0, 1.0};
+    std::vector<std::vector<float>> d;  // n_i-weighted deltas, as a worker sends them
+    for (int i = 0; i < m; ++i) {
+      auto v = random_vec(n, rng);
+      for (auto& x : v) x *= float(samples[i]);
+      d.push_back(std::move(v));
+    }
+    for (int i = 0; i < m; ++i) rules.push(i, d[static_cast<std::size_t>(i)].data(), samples[i], rules.version());
+    const double total = samples[0] + samples[1] + samples[2];
+    for (std::size_t k = 0; k < n; ++k) w[k] += 0.7 * (double(d[0][k]) + d[1][k] + d[2][k]) / total;
+    expect_close(weights_of(rules), w, "sync-delta round " + std::to_string(round));
+  }
+  EXPECT_EQ(rules.version(), 2u);
+}
+
+TEST_P(RulesBySize, AsyncPlainStepAndStaleness) {
+  const std::size_t n = GetParam();
+  std::mt19937 rng(14);
+  auto w0 = random_vec(n, rng);
+  ShardRules rules(rule_cfg("async", 2, "sgd", 0.1f), w0);
+  Ref w = to_ref(w0);
+  const std::uint64_t based[] = {0, 0, 1, 0, 4, 2};
+  const std::int64_t stale[] = {0, 1, 1, 3, 0, 3};
+  for (int s = 0; s < 6; ++s) {
+    auto g = random_vec(n, rng);
+    const auto out = rules.push(s % 2, g.data(), 1.0, based[s]);
+    EXPECT_TRUE(out.applied);
+    EXPECT_EQ(out.staleness, stale[s]) << "push " << s;
+    EXPECT_FLOAT_EQ(out.lr, 0.1f);
+    for (std::size_t k = 0; k < n; ++k) w[k] -= 0.1 * g[k];
+    EXPECT_EQ(rules.version(), std::uint64_t(s + 1));
+  }
+  expect_close(weights_of(rules), w, "async");
+}
+
+TEST_P(RulesBySize, DelayAdaptiveScalesByWorkersOverStaleness) {
+  const std::size_t n = GetParam();
+  std::mt19937 rng(15);
+  const int m = 2;
+  auto w0 = random_vec(n, rng);
+  ShardRules rules(rule_cfg("delay-adaptive", m, "sgd", 0.1f), w0);
+  Ref w = to_ref(w0);
+  auto step = [&](int worker, std::uint64_t based_on, std::int64_t want_tau) {
+    auto g = random_vec(n, rng);
+    const auto out = rules.push(worker, g.data(), 1.0, based_on);
+    EXPECT_EQ(out.staleness, want_tau);
+    const double lr = 0.1 * m / double(std::max<std::int64_t>(m, want_tau));
+    EXPECT_NEAR(out.lr, lr, 1e-7) << "tau " << want_tau;
+    for (std::size_t k = 0; k < n; ++k) w[k] -= lr * g[k];
+  };
+  for (int i = 0; i < 5; ++i) step(0, rules.version(), 0);  // fresh: full lr
+  step(1, 4, 1);                                             // tau 1 <= M: full lr
+  step(1, 0, 6);                                             // tau 6: lr * 2/6
+  step(0, 1, 6);
+  step(0, 6, 2);                                             // tau == M: full lr
+  expect_close(weights_of(rules), w, "delay-adaptive");
+}
+
+TEST_P(RulesBySize, AsyncCachedStepsOnMeanOfLatestGradients) {
+  const std::size_t n = GetParam();
+  std::mt19937 rng(16);
+  const int m = 3;
+  auto w0 = random_vec(n, rng);
+  ShardRules rules(rule_cfg("async-cached", m, "sgd", 0.1f), w0);
+  Ref w = to_ref(w0);
+  std::vector<std::vector<float>> latest(m, std::vector<float>(n, 0.0f));  // zeros until pushed
+  std::vector<char> live(m, 1);
+  auto push = [&](int worker) {
+    auto g = random_vec(n, rng);
+    rules.push(worker, g.data(), 1.0, rules.version());
+    latest[static_cast<std::size_t>(worker)] = g;
+    int count = 0;
+    for (int j = 0; j < m; ++j) count += live[static_cast<std::size_t>(j)];
+    for (std::size_t k = 0; k < n; ++k) {
+      double mean = 0;
+      for (int j = 0; j < m; ++j)
+        if (live[static_cast<std::size_t>(j)]) mean += latest[static_cast<std::size_t>(j)][k];
+      w[k] -= 0.1 * mean / count;
+    }
+  };
+  push(0);  // (g0 + 0 + 0) / 3
+  expect_close(weights_of(rules), w, "async-cached after 1 push");
+  push(1);
+  push(0);  // worker 0's new gradient replaces its old one
+  expect_close(weights_of(rules), w, "async-cached after 3 pushes");
+  EXPECT_FALSE(rules.remove_worker(2));  // never pushed; the mean is over the live workers now
+  live[2] = 0;
+  push(1);
+  push(0);
+  expect_close(weights_of(rules), w, "async-cached after remove_worker");
+  EXPECT_EQ(rules.version(), 5u);
+  auto g = random_vec(n, rng);
+  EXPECT_THROW(rules.push(2, g.data(), 1.0, rules.version()), ProtocolError);
+}
+
+// Shared by dcasgd and dcasgd-adaptive: ms empty selects the plain rule.
+void run_dc(std::size_t n, bool adaptive) {
+  std::mt19937 rng(adaptive ? 18 : 17);
+  const int m = 2;
+  const double lr = 0.1, lambda = 0.5, mom = 0.95, eps = 1e-7;
+  auto cfg = rule_cfg(adaptive ? "dcasgd-adaptive" : "dcasgd", m, "sgd", float(lr));
+  cfg.dc_lambda = float(lambda);
+  cfg.dc_m = float(mom);
+  cfg.dc_eps = float(eps);
+  auto w0 = random_vec(n, rng);
+  ShardRules rules(cfg, w0);
+  Ref w = to_ref(w0), ms(n, 0.0);
+  std::vector<Ref> bak(m);
+  auto pulled = [&](int worker) {
+    rules.pulled(worker);
+    bak[static_cast<std::size_t>(worker)] = w;
+  };
+  auto push = [&](int worker) {
+    // Large enough gradients that the compensation term is far above the tolerance.
+    auto g = random_vec(n, rng, -2.0f, 2.0f);
+    rules.push(worker, g.data(), 1.0, rules.version());
+    const auto& b = bak[static_cast<std::size_t>(worker)];
+    for (std::size_t k = 0; k < n; ++k) {
+      const double gk = g[k];
+      double lam = lambda;
+      if (adaptive) {
+        ms[k] = mom * ms[k] + (1 - mom) * gk * gk;
+        lam = lambda / std::sqrt(ms[k] + eps);
+      }
+      const double gt = gk + lam * gk * gk * (w[k] - b[k]);
+      w[k] -= lr * gt;
+    }
+  };
+  const std::string what = adaptive ? "dcasgd-adaptive" : "dcasgd";
+  pulled(0);
+  pulled(1);
+  push(0);  // w == w_bak_0: no compensation yet
+  push(1);  // computed on w0, the shard has moved: compensated
+  expect_close(weights_of(rules), w, what + " after 2 pushes");
+  pulled(0);
+  push(0);
+  push(1);  // w_bak_1 is still w0
+  push(1);
+  expect_close(weights_of(rules), w, what + " after 5 pushes");
+  EXPECT_EQ(rules.version(), 5u);
+}
+
+TEST_P(RulesBySize, DcAsgdCompensatesAgainstBackup) { run_dc(GetParam(), false); }
+TEST_P(RulesBySize, DcAsgdAdaptive) { run_dc(GetParam(), true); }
+
+INSTANTIATE_TEST_SUITE_P(Sizes, RulesBySize,
+                         ::testing::Values(std::size_t{0}, std::size_t{1}, std::size_t{1001}, std::size_t{1} << 20));
+
+TEST(ShardRules, DcAsgdPushBeforePullThrows) {
+  ShardRules rules(rule_cfg("dcasgd", 2), std::vector<float>(5, 1.0f));
+  std::vector<float> g(5, 0.5f);
+  EXPECT_THROW(rules.push(0, g.data(), 1.0, 0), ProtocolError);
+  rules.pulled(0);
+  EXPECT_NO_THROW(rules.push(0, g.data(), 1.0, 0));
+}
+
+TEST(ShardRules, SecondPushIntoSyncRoundThrows) {
+  for (const char* rule : {"sync-grad", "sync-delta"}) {
+    ShardRules rules(rule_cfg(rule, 3), std::vector<float>(4, 1.0f));
+    std::vector<float> g(4, 0.5f);
+    EXPECT_FALSE(rules.push(1, g.data(), 1.0, 0).applied);
+    EXPECT_THROW(rules.push(1, g.data(), 1.0, 0), ProtocolError) << rule;
+    EXPECT_EQ(rules.pending(), 1) << rule;
+    EXPECT_EQ(rules.missing(), (std::vector<int>{0, 2})) << rule;
+    EXPECT_EQ(rules.version(), 0u);
+  }
+}
+
+TEST(ShardRules, PushFromTheFutureOrUnknownWorkerThrows) {
+  for (const char* rule : {"sync-grad", "sync-delta", "async", "delay-adaptive", "async-cached", "dcasgd"}) {
+    ShardRules rules(rule_cfg(rule, 2), std::vector<float>(4, 1.0f));
+    std::vector<float> g(4, 0.5f);
+    rules.pulled(0);
+    EXPECT_THROW(rules.push(0, g.data(), 1.0, 1), ProtocolError) << rule;
+    EXPECT_THROW(rules.push(2, g.data(), 1.0, 0), ProtocolError) << rule;
+    EXPECT_THROW(rules.push(-1, g.data(), 1.0, 0), ProtocolError) << rule;
+    EXPECT_THROW(rules.push(0, g.data(), -1.0, 0), ProtocolError) << rule;
+    EXPECT_EQ(rules.version(), 0u) << rule;
+    EXPECT_EQ(weights_of(rules), std::vector<float>(4, 1.0f)) << rule;
+  }
+}
+
+TEST(ShardRules, RemoveWorkerCompletesOpenSyncRound) {
+  const std::size_t n = 1001;
+  std::mt19937 rng(19);
+  auto w0 = random_vec(n, rng);
+  ShardRules rules(rule_cfg("sync-grad", 3, "sgd", 0.1f), w0);
+  auto g0 = random_vec(n, rng), g1 = random_vec(n, rng);
+  EXPECT_FALSE(rules.push(0, g0.data(), 1.0, 0).applied);
+  EXPECT_FALSE(rules.push(1, g1.data(), 3.0, 0).applied);
+  EXPECT_EQ(rules.missing(), std::vector<int>{2});
+  EXPECT_TRUE(rules.remove_worker(2));
+  EXPECT_EQ(rules.version(), 1u);
+  EXPECT_EQ(rules.live_workers(), 2);
+  EXPECT_FALSE(rules.is_live(2));
+  Ref w = to_ref(w0);
+  for (std::size_t k = 0; k < n; ++k) w[k] -= 0.1 * (1.0 * g0[k] + 3.0 * g1[k]) / 4.0;
+  expect_close(weights_of(rules), w, "round completed by remove_worker");
+  EXPECT_THROW(rules.push(2, g0.data(), 1.0, 1), ProtocolError);  // it has left
+  EXPECT_FALSE(rules.remove_worker(2));                            // twice: nothing happens
+  // The next round needs only the two live workers.
+  EXPECT_FALSE(rules.push(0, g0.data(), 1.0, 1).applied);
+  EXPECT_TRUE(rules.push(1, g0.data(), 1.0, 1).applied);
+  EXPECT_EQ(rules.version(), 2u);
+  EXPECT_THROW(rules.remove_worker(3), ProtocolError);
+}
+
+TEST(ShardRules, RemovedWorkersOpenPushStillCounts) {
+  const std::size_t n = 17;
+  std::mt19937 rng(20);
+  auto w0 = random_vec(n, rng);
+  ShardRules rules(rule_cfg("sync-grad", 3, "sgd", 0.1f), w0);
+  auto g0 = random_vec(n, rng), g1 = random_vec(n, rng), g2 = random_vec(n, rng);
+  rules.push(0, g0.data(), 2.0, 0);
+  EXPECT_FALSE(rules.remove_worker(0));  // 1 and 2 still missing
+  EXPECT_FALSE(rules.push(1, g1.data(), 1.0, 0).applied);
+  EXPECT_TRUE(rules.push(2, g2.data(), 1.0, 0).applied);
+  Ref w = to_ref(w0);
+  for (std::size_t k = 0; k < n; ++k) w[k] -= 0.1 * (2.0 * g0[k] + g1[k] + g2[k]) / 4.0;
+  expect_close(weights_of(rules), w, "round with a departed worker's push");
+}
+
+TEST(ShardRules, SnapshotIsCopyOnWrite) {
+  ShardRules rules(rule_cfg("async", 1, "sgd", 1.0f), std::vector<float>(3, 5.0f));
+  const auto held = rules.weights();  // a reply in flight
+  std::vector<float> g(3, 1.0f);
+  rules.push(0, g.data(), 1.0, 0);
+  EXPECT_EQ(*held, std::vector<float>(3, 5.0f));
+  EXPECT_EQ(weights_of(rules), std::vector<float>(3, 4.0f));
+}
+
+}  // namespace
