@@ -36,6 +36,10 @@ void send(zmq::socket_t& s, Message& m);
 // Binds a ROUTER server socket (linger 0, unroutable replies dropped) to tcp://bind:port, port 0
 // a free one; returns the bound endpoint. ConfigError naming `what` when the address is refused.
 std::string bind_router(zmq::socket_t& s, const std::string& bind, int port, const std::string& what);
+// This host's address on the route to `endpoint` ("tcp://HOST:PORT" or "HOST:PORT"): the
+// address peers on that network reach us at. No packet is sent (a UDP connect only picks the
+// route); "127.0.0.1" when the host does not resolve.
+std::string local_address_towards(const std::string& endpoint);
 // Waits up to timeout for one message. nullopt on timeout; ProtocolError if it is malformed
 // (the frames are consumed either way, so one bad message never blocks the next).
 std::optional<Message> recv(zmq::socket_t& s, std::chrono::milliseconds timeout, bool router,

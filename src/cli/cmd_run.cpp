@@ -17,12 +17,31 @@
 #include "cli/commands.hpp"
 #include "cli/options.hpp"
 #include "cli/process_group.hpp"
+#include "esync/collective.hpp"
 #include "esync/error.hpp"
 #include "esync/heterogeneity.hpp"
 #include "esync/wire.hpp"
 
 namespace esync::cli {
 namespace {
+
+// One command line a POSIX shell reads back as the same argv: words with anything but
+// [A-Za-z0-9_./:=,+-] in single quotes (a quote inside as '\'').
+std::string shell_join(const std::vector<std::string>& argv) {
+  std::string out;
+  for (const auto& a : argv) {
+    if (!out.empty()) out += ' ';
+    const bool plain = !a.empty() && a.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_./:=,+-{}") == std::string::npos;
+    if (plain) {
+      out += a;
+      continue;
+    }
+    out += '\'';
+    for (const char c : a) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    out += '\'';
+  }
+  return out;
+}
 
 namespace fs = std::filesystem;
 
@@ -118,7 +137,8 @@ int cmd_run(int argc, char** argv) {
     ("log-dir", "Logs directory (default logs/run-<mode>-<timestamp>)", cxxopts::value<std::string>()->default_value(""))
     ("timeout", "Stop everything after this many seconds", cxxopts::value<int>()->default_value("3600"))
     ("wait-timeout", "Seconds any wait on a peer may take (collectives, a sync round on the PS)", cxxopts::value<double>()->default_value("60"))
-    ("heartbeat-timeout", "Seconds of silence before the coordinator declares a worker lost", cxxopts::value<double>()->default_value("10"));
+    ("heartbeat-timeout", "Seconds of silence before the coordinator declares a worker lost", cxxopts::value<double>()->default_value("10"))
+    ("dry-run", "Write the job file, print the commands (ROLE<TAB>command, the coordinator's address as {COORDINATOR}) and exit; launch/cluster.sh runs them on other hosts", cxxopts::value<bool>()->default_value("false"));
   // clang-format on
   cxxopts::ParseResult r;
   if (!parse(o, argc, argv, r)) return 0;
@@ -135,12 +155,7 @@ int cmd_run(int argc, char** argv) {
   check_one_of(str("optimizer"), {"sgd", "momentum", "adam"}, "--optimizer");
   check_one_of(str("policy"), {"assign", "poll"}, "--policy");
   check_one_of(str("partition"), {"iid", "by-class", "dirichlet"}, "--partition");
-  auto backend = str("backend");
-  check_one_of(backend, {"auto", "gloo", "nccl"}, "--backend");
-  const bool all_cuda = std::all_of(devices.begin(), devices.end(), [](const auto& d) { return d != "cpu"; });
-  ESYNC_CHECK_T(ConfigError, backend != "nccl" || all_cuda,
-                "--backend nccl needs a cuda device for every worker");
-  if (backend == "auto") backend = all_cuda ? "nccl" : "gloo";  // NCCL only when every worker is on a GPU
+  const auto backend = comm::resolve_backend(str("backend"), devices);
   for (const char* f : {"lr", "local-lr", "global-lr", "dirichlet-alpha", "heartbeat-timeout", "wait-timeout"})
     ESYNC_CHECK_T(ConfigError, num(f) > 0, "--", f, " must be > 0");
   const double momentum = num("momentum");
@@ -213,9 +228,36 @@ int cmd_run(int argc, char** argv) {
   ESYNC_CHECK_T(IoError, job_out.flush().good(), job_file.string(), ": cannot write the job file");
   fs::remove(port_file, ec);  // a stale port from an earlier run in the same directory
 
+  const std::string exe = fs::read_symlink("/proc/self/exe").string();
+  char heartbeat[32], wait_timeout[32];
+  std::snprintf(heartbeat, sizeof heartbeat, "%g", num("heartbeat-timeout"));
+  std::snprintf(wait_timeout, sizeof wait_timeout, "%g", num("wait-timeout"));
+  // clang-format off
+  const std::vector<std::string> coordinator_cmd = {
+      exe, "coordinator", "--workers", std::to_string(n), "--port", "0", "--port-file", port_file.string(),
+      "--job", job_file.string(), "--log-dir", log_dir, "--policy", str("policy"), "--k-base", std::to_string(k_base),
+      "--k-max", std::to_string(k_max), "--heartbeat-timeout", heartbeat};
+  // clang-format on
+  // Servers and workers, once the coordinator's address is known.
+  const auto peers = [&](const std::string& address) {
+    std::vector<std::pair<std::string, std::vector<std::string>>> out;
+    for (int i = 0; i < servers; ++i)
+      out.push_back({"server-" + std::to_string(i),
+                     {exe, "server", "--shard", std::to_string(i), "--coordinator", address, "--timeout", wait_timeout}});
+    for (int i = 0; i < n; ++i)
+      out.push_back({"worker-" + std::to_string(i),
+                     {exe, "worker", "--coordinator", address, "--device", devices[static_cast<std::size_t>(i)],
+                      "--rank", std::to_string(i), "--timeout", wait_timeout}});
+    return out;
+  };
+  if (r["dry-run"].as<bool>()) {
+    std::printf("coordinator\t%s\n", shell_join(coordinator_cmd).c_str());
+    for (const auto& [role, cmd] : peers("{COORDINATOR}")) std::printf("%s\t%s\n", role.c_str(), shell_join(cmd).c_str());
+    return 0;
+  }
+
   const char* env_token = std::getenv("ESYNC_TOKEN");
   const std::string token = env_token && *env_token ? env_token : wire::random_token();
-  const std::string exe = fs::read_symlink("/proc/self/exe").string();
   std::printf("esync run: %d workers (%s), mode %s, logs in %s\n", n, str("workers").c_str(), mode.c_str(),
               log_dir.c_str());
   std::fflush(stdout);  // the group writes to the same fd, unbuffered
@@ -229,16 +271,7 @@ int cmd_run(int argc, char** argv) {
     return rc;
   };
   const std::vector<std::pair<std::string, std::string>> env = {{"ESYNC_TOKEN", token}};
-  char heartbeat[32];
-  std::snprintf(heartbeat, sizeof heartbeat, "%g", num("heartbeat-timeout"));
-  // clang-format off
-  group.start({"coordinator",
-               {exe, "coordinator", "--workers", std::to_string(n), "--port", "0",
-                "--port-file", port_file.string(), "--job", job_file.string(), "--log-dir", log_dir,
-                "--policy", str("policy"), "--k-base", std::to_string(k_base), "--k-max", std::to_string(k_max),
-                "--heartbeat-timeout", heartbeat},
-               env, true});
-  // clang-format on
+  group.start({"coordinator", coordinator_cmd, env, true});
   int port = -1;
   if (!group.wait_for([&] { return (port = read_port(port_file)) > 0; }, std::chrono::seconds(10))) {
     // The group has named a failure or an interrupt already: collect the exit code.
@@ -247,20 +280,9 @@ int cmd_run(int argc, char** argv) {
     ESYNC_THROW(TimeoutError, "the coordinator did not write its port to ", port_file.string(),
                 " within 10 s");
   }
-  const std::string address = "127.0.0.1:" + std::to_string(port);
-  char wait_timeout[32];
-  std::snprintf(wait_timeout, sizeof wait_timeout, "%g", num("wait-timeout"));
-  for (int i = 0; i < servers; ++i)
-    group.start({"server-" + std::to_string(i),
-                 {exe, "server", "--shard", std::to_string(i), "--coordinator", address, "--timeout", wait_timeout},
-                 env,
-                 true});
-  for (int i = 0; i < n; ++i)
-    group.start({"worker-" + std::to_string(i),
-                 {exe, "worker", "--coordinator", address, "--device", devices[static_cast<std::size_t>(i)],
-                  "--rank", std::to_string(i), "--timeout", wait_timeout},
-                 env,
-                 false});
+  // Servers are essential (the job cannot go on without one); workers report their own end.
+  for (auto& [role, cmd] : peers("127.0.0.1:" + std::to_string(port)))
+    group.start({role, std::move(cmd), env, role.rfind("server", 0) == 0});
   return finish(group.wait_all(std::chrono::seconds(timeout)));
 }
 

@@ -1,6 +1,8 @@
 // Backend choice in one place (DESIGN §1): the only file of comm/ that may test
 // ESYNC_WITH_CUDA, so a CPU-only build is complete and never mentions NCCL elsewhere.
 #include "esync/collective.hpp"
+#include <algorithm>
+
 #include "esync/config.h"
 #include "esync/error.hpp"
 
@@ -32,6 +34,17 @@ std::unique_ptr<Collective> make_collective(const CollectiveOptions& opts, std::
 #endif
   }
   ESYNC_THROW(ConfigError, "collective: unknown backend '", opts.backend, "' (known: gloo, nccl)");
+}
+
+std::string resolve_backend(const std::string& requested, const std::vector<std::string>& devices) {
+  const bool all_cuda = !devices.empty() && std::all_of(devices.begin(), devices.end(),
+                                                        [](const std::string& d) { return d.rfind("cuda", 0) == 0; });
+  if (requested == "auto") return all_cuda ? "nccl" : "gloo";
+  if (requested == "nccl")
+    ESYNC_CHECK_T(ConfigError, all_cuda, "--backend nccl needs a cuda device for every worker");
+  else
+    ESYNC_CHECK_T(ConfigError, requested == "gloo", "unknown backend '", requested, "' (known: auto, gloo, nccl)");
+  return requested;
 }
 
 }  // namespace esync::comm

@@ -1,5 +1,11 @@
 #include "esync/message.hpp"
 
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <zmq_addon.hpp>
 
 #include "esync/error.hpp"
@@ -26,6 +32,27 @@ std::string bind_router(zmq::socket_t& s, const std::string& bind, int port, con
     ESYNC_THROW(ConfigError, "cannot bind ", what, " to ", ep, ": ", e.what());
   }
   return s.get(zmq::sockopt::last_endpoint);
+}
+
+std::string local_address_towards(const std::string& endpoint) {
+  std::string hp = endpoint.rfind("tcp://", 0) == 0 ? endpoint.substr(6) : endpoint;
+  const auto colon = hp.rfind(':');
+  const std::string host = hp.substr(0, colon), port = colon == std::string::npos ? "9" : hp.substr(colon + 1);
+  addrinfo hints{}, *res = nullptr;
+  hints.ai_family = AF_INET;
+  hints.ai_socktype = SOCK_DGRAM;
+  if (getaddrinfo(host.c_str(), port.c_str(), &hints, &res) != 0 || !res) return "127.0.0.1";
+  std::string out = "127.0.0.1";
+  const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in me{};
+  socklen_t len = sizeof me;
+  char buf[INET_ADDRSTRLEN] = {};
+  if (fd >= 0 && ::connect(fd, res->ai_addr, res->ai_addrlen) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&me), &len) == 0 && inet_ntop(AF_INET, &me.sin_addr, buf, sizeof buf))
+    out = buf;
+  if (fd >= 0) ::close(fd);
+  freeaddrinfo(res);
+  return out;
 }
 
 void send(zmq::socket_t& s, Message& m) {

@@ -1,0 +1,143 @@
+// A worker's training loop (worker_parts.hpp). The loop is the same for every mode (see
+// synchronizer.hpp); what differs is inside the Synchronizer.
+//   stop: when the samples processed by all workers reach epochs x training-set size, or any
+//   worker's time budget ran out (its stop vote); both are read from the reductions, so every
+//   rank takes the same decision at the same round and no collective is left unmatched.
+#include <limits>
+
+#include "esync/clock.hpp"
+#include "esync/heterogeneity.hpp"
+#include "esync/optimizer.hpp"
+#include "esync/synchronizer.hpp"
+#include "train/background_eval.hpp"
+#include "train/models/net.hpp"
+#include "train/worker_parts.hpp"
+
+namespace esync::train {
+
+using nlohmann::json;
+
+namespace {
+
+// Seconds spent per kind over the job. injected = emulated slowdown (a slower device) +
+// injected delay (a slower network); delay is kept apart too, so the computing-time ratio can
+// tell them apart.
+struct Totals {
+  double compute = 0, injected = 0, delay = 0;
+  std::int64_t steps = 0, samples = 0;
+  sync::SyncStats sync;
+};
+
+}  // namespace
+
+json train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& log) {
+  const json& cfg = job.config;
+  FlatModel& fm = *s.fm;
+  const Dataset& ds = s.ds;
+  const auto n_all = static_cast<std::size_t>(fm.size()), n_params = static_cast<std::size_t>(fm.num_params());
+  sync::SyncContext sctx{s.coll.get(), s.psc.get(), job.client.get(), job.policy, cfg.value("global_lr", 1.0f),
+                         cfg.value("k_fixed", 4), cfg.value("k_max", 64)};
+  auto syncer = sync::make_synchronizer(job.mode, sctx);
+  OptimizerConfig oc;
+  oc.kind = cfg.value("optimizer", "momentum");
+  oc.lr = syncer->syncs_gradients() ? cfg.value("lr", 0.02f) : cfg.value("local_lr", 0.02f);
+  oc.momentum = cfg.value("momentum", 0.9f);
+  FlatOptimizer optim(oc, n_params);
+
+  const auto factors = cfg.value("slowdown", std::vector<double>{});
+  SlowdownModel slow(job.rank < static_cast<int>(factors.size()) ? factors[static_cast<std::size_t>(job.rank)] : 1.0);
+  const std::uint64_t seed = cfg.value("seed", 42);
+  DelayModel delay(cfg.value("delay", ""), seed + static_cast<std::uint64_t>(job.rank));
+  // --epochs 0 (with a --time-budget): no sample target, the budget alone stops the job.
+  const double epochs = cfg.value("epochs", 1.0);
+  const double target = epochs > 0 ? epochs * double(ds.train.size()) : std::numeric_limits<double>::infinity();
+  const double budget = cfg.value("time_budget_s", 0.0), eval_every = cfg.value("eval_every_s", 5.0);
+  const int log_every = cfg.value("log_every", 20);
+  std::unique_ptr<BackgroundEval> evaluator;
+  if (job.rank == 0) {
+    torch::manual_seed(seed);
+    evaluator = std::make_unique<BackgroundEval>(make_model(cfg.value("model", "lenet5"), ds.sample_shape, ds.num_classes),
+                                                 ds.test, ds.num_classes, log, ds.f_star);
+    evaluator->submit(fm.flat(), {{"round", 0}, {"epoch", 0.0}, {"samples_seen", 0}, {"wall_s", 0.0}});
+  }
+
+  const double t0 = mono_s(), t0_unix = unix_s();  // training starts: every wall_s counts from here
+  double seen = 0, last_eval = -1e9, step_s = 0;
+  Totals tot;
+  sync::SyncStats st;
+  bool stop = false;
+  // Both stop rules in one place: this worker's vote goes into a reduction; the decision comes
+  // out of it (the consensus, or all workers' samples reaching the target), equal on every rank.
+  auto vote = [&] { return budget > 0 && mono_s() - t0 > budget; };
+  auto decide = [&](bool consensus) {
+    seen += st.total_samples;
+    return consensus || seen >= target;
+  };
+  for (std::uint64_t round = 0; !stop; ++round) {
+    const int k = syncer->begin_round(round, fm.data(), n_all, step_s);
+    double round_compute = 0, round_device = 0, round_slowdown = 0, round_delay = 0, round_samples = 0;
+    int k_done = 0;
+    st.clear();
+    while (k_done < k) {
+      // compute: the whole local step (batch, forward, backward, optimiser), everything but
+      // the synchronisation and injected delays, so K_i x c_i really is the round's length.
+      const double ts = mono_s();
+      const auto idx = s.sampler->next();
+      fm.zero_grad();
+      auto loss = loss_fn(fm.net().forward(ds.train.inputs(idx)), ds.train.y.index_select(0, idx), ds.num_classes);
+      loss.backward();
+      round_samples += double(idx.size(0));
+      double not_compute = 0;
+      if (syncer->syncs_gradients()) {
+        const double tsync = mono_s();
+        round_delay += sleep_s(delay.sample_s());
+        stop = decide(syncer->reduce_gradients(fm.data(), fm.grad_data(), n_params, double(idx.size(0)), vote(), st));
+        not_compute = mono_s() - tsync;
+      }
+      if (!syncer->applies_update()) optim.step(fm.data(), fm.grad_data(), oc.lr);
+      const double compute = mono_s() - ts - not_compute;
+      // Emulate a device `slowdown` x slower: to the state server that is compute time (the
+      // device is slower), to the logs it is injected time, kept apart from real compute.
+      const double slept = sleep_s(slow.sleep_for(compute));
+      round_slowdown += slept;
+      round_device += compute + slept;
+      round_compute += compute;
+      ++k_done;
+      ++tot.steps;
+      if (tot.steps % log_every == 0)
+        log.write("step", {{"round", round}, {"k", k_done}, {"loss", loss.item<double>()},
+                           {"samples", tot.samples + round_samples}, {"compute_s", compute}, {"injected_s", slept}});
+      if (stop || syncer->step_done(round, compute + slept)) break;
+    }
+    if (!syncer->syncs_gradients()) {
+      round_delay += sleep_s(delay.sample_s());
+      stop = decide(syncer->end_round(fm.data(), n_all, round_samples, vote(), st));
+    }
+    step_s = k_done ? round_device / k_done : step_s;
+    tot.samples += static_cast<std::int64_t>(round_samples);
+    tot.compute += round_compute;
+    tot.injected += round_slowdown + round_delay;
+    tot.delay += round_delay;
+    tot.sync.comm_s += st.comm_s, tot.sync.wait_s += st.wait_s;
+    tot.sync.bytes_sent += st.bytes_sent, tot.sync.bytes_recv += st.bytes_recv;
+    log.write("sync", {{"round", round}, {"k_done", k_done}, {"k_assigned", k}, {"comm_s", st.comm_s}, {"wait_s", st.wait_s},
+                       {"bytes_sent", st.bytes_sent}, {"bytes_recv", st.bytes_recv}, {"staleness", st.staleness},
+                       {"compute_s", round_compute}, {"injected_s", round_slowdown + round_delay},
+                       {"slowdown_s", round_slowdown}, {"delay_s", round_delay}, {"samples", round_samples}});
+    if (evaluator && (stop || mono_s() - last_eval >= eval_every)) {
+      last_eval = mono_s();
+      evaluator->submit(fm.flat(), {{"round", round}, {"epoch", seen / double(ds.train.size())}, {"samples_seen", seen},
+                                    {"wall_s", mono_s() - t0}}, /*force=*/stop);
+    }
+  }
+  // Throughput counts the training loop only: the final evaluation below is not training.
+  const double train_wall = mono_s() - t0;
+  json final = evaluator ? evaluator->finish() : json::object();
+  return {{"rank", job.rank}, {"mode", job.mode}, {"backend", s.backend}, {"steps", tot.steps}, {"samples", tot.samples},
+          {"t0_unix", t0_unix}, {"wall_s", mono_s() - t0}, {"train_wall_s", train_wall},
+          {"samples_per_s", double(tot.samples) / train_wall}, {"compute_s", tot.compute}, {"injected_s", tot.injected},
+          {"delay_s", tot.delay}, {"comm_s", tot.sync.comm_s}, {"wait_s", tot.sync.wait_s},
+          {"bytes_sent", tot.sync.bytes_sent}, {"bytes_recv", tot.sync.bytes_recv}, {"final", final}};
+}
+
+}  // namespace esync::train

@@ -1,0 +1,52 @@
+#pragma once
+// The parts of a worker process, in the order run_worker (worker.cpp) uses them:
+//   setup_worker  its data shard, model and transport (parameter server or allreduce group),
+//                 every rank starting from rank 0's initial weights (worker_setup.cpp);
+//   train_loop    rounds of local steps and synchronisations until the stop rule, with the
+//                 emulated heterogeneity, logs and background evaluation (worker_loop.cpp).
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "esync/collective.hpp"
+#include "esync/coord_client.hpp"
+#include "esync/jsonl_log.hpp"
+#include "esync/ps_client.hpp"
+#include "train/data/dataset.hpp"
+#include "train/flat_model.hpp"
+#include "train/sampler.hpp"
+
+namespace esync::train {
+
+// What registration with the state server gave this worker, and how it reaches its peers.
+struct WorkerJob {
+  std::shared_ptr<coord::CoordinatorClient> client;
+  nlohmann::json config;  // the job configuration from the state server
+  int rank = 0, world = 1;
+  std::string mode, device, policy;
+  std::string token;      // the job token, for the parameter server
+  std::string bind_host;  // the address peers connect to for the allreduce group
+  std::chrono::milliseconds timeout{60000};
+};
+
+// Members in dependency order: destruction runs backwards, so the transport closes before the
+// model goes (the PS client sends fm's buffers zero-copy; a send still queued after an error
+// must not read freed memory), however the scope holding it is left.
+struct WorkerSetup {
+  Dataset ds;
+  std::optional<ShardSampler> sampler;
+  std::optional<FlatModel> fm;
+  std::unique_ptr<comm::Collective> coll;
+  std::unique_ptr<ps::PsClient> psc;
+  std::string backend;  // "ps", or the collective's backend
+};
+
+void setup_worker(const WorkerJob& job, WorkerSetup& s);
+
+// Trains until the stop rule; returns the end-of-job summary (also logged as the "end" event's).
+nlohmann::json train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& log);
+
+}  // namespace esync::train

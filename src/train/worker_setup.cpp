@@ -1,0 +1,88 @@
+// A worker's data, model and transport (worker_parts.hpp).
+#include <ATen/Parallel.h>
+
+#include "esync/clock.hpp"
+#include "esync/coord_store.hpp"
+#include "esync/error.hpp"
+#include "esync/synchronizer.hpp"
+#include "train/data/partition.hpp"
+#include "train/models/net.hpp"
+#include "train/worker_parts.hpp"
+
+namespace esync::train {
+
+namespace {
+
+// The allreduce backend. The launcher resolves "auto" when it knows every device (esync run);
+// a worker that still sees "auto" (a hand-started coordinator) asks its peers: every rank
+// publishes its device and reads all of them, so all ranks take the same decision.
+std::string agree_on_backend(const WorkerJob& job) {
+  const std::string want = job.config.value("backend", "auto");
+  if (want != "auto") return want;
+  job.client->kv_set("device/" + std::to_string(job.rank), job.device);
+  std::vector<std::string> devices;
+  for (int r = 0; r < job.world; ++r) devices.push_back(job.client->kv_get("device/" + std::to_string(r), job.timeout));
+  return comm::resolve_backend(want, devices);
+}
+
+void connect_ps(const WorkerJob& job, WorkerSetup& s) {
+  std::vector<std::string> endpoints;
+  for (int i = 0; i < job.config.value("servers", 0); ++i)
+    endpoints.push_back(job.client->kv_get("ps/" + std::to_string(i), job.timeout));
+  FlatModel& fm = *s.fm;
+  // Gradient modes push the parameters' gradients only; model-averaging modes the whole buffer
+  // (BatchNorm statistics are averaged with the weights).
+  const auto n = static_cast<std::size_t>(sync::mode_syncs_gradients(job.mode) ? fm.num_params() : fm.size());
+  s.psc = std::make_unique<ps::PsClient>(endpoints, job.token, job.rank, job.client->job_id(), n, job.timeout);
+  if (job.rank == 0) s.psc->init(fm.data());
+  s.psc->pull(fm.data());
+  s.backend = "ps";
+}
+
+void connect_collective(const WorkerJob& job, WorkerSetup& s) {
+  comm::CollectiveOptions copt;
+  copt.backend = agree_on_backend(job);
+  copt.rank = job.rank;
+  copt.size = job.world;
+  copt.bind_host = job.bind_host;
+  copt.timeout = job.timeout;
+  s.coll = comm::make_collective(copt, std::make_shared<coord::CoordStore>(job.client));
+  FlatModel& fm = *s.fm;
+  s.coll->broadcast(fm.data(), static_cast<std::size_t>(fm.size()), 0);
+  float base = static_cast<float>(unix_s());  // one time origin for everyone's arrival stamps
+  s.coll->broadcast(&base, 1, 0);
+  sync::set_time_base(base);
+  s.backend = copt.backend;
+}
+
+}  // namespace
+
+void setup_worker(const WorkerJob& job, WorkerSetup& s) {
+  const auto& cfg = job.config;
+  DataOptions dopt;
+  dopt.name = cfg.value("dataset", "fashion-mnist");
+  dopt.dir = cfg.value("data_dir", "");
+  dopt.ls_matrix = cfg.value("ls_matrix", "uniform");
+  dopt.seed = cfg.value("seed", 42);
+  s.ds = load_dataset(dopt);
+  std::vector<std::int64_t> labels;
+  if (s.ds.num_classes > 0) {
+    const auto* y = s.ds.train.y.data_ptr<std::int64_t>();
+    labels.assign(y, y + s.ds.train.size());
+  }
+  const auto shards = partition(labels, s.ds.train.size(), job.world, cfg.value("partition", "iid"),
+                                cfg.value("dirichlet_alpha", 0.5), dopt.seed);
+  s.sampler.emplace(torch::tensor(shards[static_cast<std::size_t>(job.rank)], torch::kInt64), cfg.value("batch", 64),
+                    dopt.seed + 7919u * static_cast<std::uint64_t>(job.rank + 1));
+  torch::manual_seed(dopt.seed);
+  s.fm.emplace(make_model(cfg.value("model", "lenet5"), s.ds.sample_shape, s.ds.num_classes),
+               static_cast<std::int64_t>(sync::control_slots(job.world)));
+  // The parameter server when the job has shards, else an allreduce group; either way every
+  // rank starts from rank 0's initial weights.
+  if (cfg.value("servers", 0) > 0)
+    connect_ps(job, s);
+  else
+    connect_collective(job, s);
+}
+
+}  // namespace esync::train
