@@ -5,10 +5,12 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 
 #include "test_util.hpp"
 #include "esync/error.hpp"
+#include "train/sampler.hpp"
 #include "train/data/dataset.hpp"
 #include "train/data/partition.hpp"
 
@@ -193,3 +195,25 @@ TEST(Partition, DirichletSkewsWithSmallAlpha) {
 }
 
 }  // namespace
+
+// Every batch is full, an epoch's tail is completed from the next permutation, and over whole
+// passes every index of the shard comes up equally often.
+TEST(ShardSampler, FullBatchesAcrossEpochsCoverTheShardEvenly) {
+  using esync::train::ShardSampler;
+  const auto shard = torch::arange(100, 107, torch::kInt64);  // 7 indices
+  ShardSampler s(shard, 3, 5);
+  std::map<std::int64_t, int> count;
+  for (int b = 0; b < 7; ++b) {  // 21 samples = 3 passes
+    const auto idx = s.next();
+    ASSERT_EQ(idx.size(0), 3);
+    for (std::int64_t i = 0; i < 3; ++i) ++count[idx[i].item<std::int64_t>()];
+  }
+  ASSERT_EQ(count.size(), 7u);
+  for (const auto& [k, c] : count) {
+    EXPECT_GE(k, 100);
+    EXPECT_EQ(c, 3) << "index " << k;
+  }
+  EXPECT_EQ(s.epoch(), 3);
+  ShardSampler big(shard, 10, 5);  // a batch larger than the shard: the shard once
+  EXPECT_EQ(big.next().size(0), 7);
+}
