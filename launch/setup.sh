@@ -15,6 +15,7 @@ PACKAGES=(
   libgtest-dev                                 # tests
   dataset-fashion-mnist                        # the default dataset
   python3-torch python3-numpy python3-matplotlib  # PyTorch baselines in bench/, figures
+  iproute2 openssh-client                      # launch/cluster.sh and its network-namespace test
 )
 
 missing=()

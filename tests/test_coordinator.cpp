@@ -132,8 +132,6 @@ TEST(Coordinator, MalformedInputIsCountedDroppedAndHarmless) {
   bad.push_back({std::string(h2.begin(), h2.end()), "{x}"});  // body is not JSON
   auto h3 = header(wire::MsgType::kHeartbeat, 2, 77);
   bad.push_back({std::string(h3.begin(), h3.end()), "{}"});   // a rank that never registered
-  auto h4 = header(wire::MsgType::kKvSet, 2);
-  bad.push_back({std::string(h4.begin(), h4.end()), "{}"});   // fields missing
   for (const auto& frames : bad) {
     for (std::size_t i = 0; i < frames.size(); ++i)
       raw.send(zmq::buffer(frames[i]), i + 1 < frames.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
@@ -143,6 +141,15 @@ TEST(Coordinator, MalformedInputIsCountedDroppedAndHarmless) {
   good.kv_set("k", "v");
   EXPECT_EQ(good.kv_get("k", 1000ms), "v");
   EXPECT_EQ(co.c.stats().malformed, bad.size());
+  // A well-formed message for the registered rank 0 from a connection that did not register it
+  // (knowing the rank and job id, not the token): rejected, its key never set.
+  const std::string spoof = R"({"key":"spoofed","value":"x"})";
+  auto h4 = header(wire::MsgType::kKvSet, spoof.size());
+  raw.send(zmq::buffer(std::string(h4.begin(), h4.end())), zmq::send_flags::sndmore);
+  raw.send(zmq::buffer(spoof), zmq::send_flags::none);
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(co.c.stats().rejected, 1u);
+  EXPECT_THROW(good.kv_get("spoofed", 200ms), TimeoutError);
 }
 
 TEST(Coordinator, SilentWorkerIsDeclaredLost) {

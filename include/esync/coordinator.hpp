@@ -38,6 +38,7 @@ class Coordinator {
   const std::string& token() const;
   // Serves until every registered worker has said goodbye (or died), or stop becomes true.
   void run(const std::atomic<bool>& stop);
+  // Safe to call from another thread while run() serves: a copy published after every message.
   CoordinatorStats stats() const;
 
  private:

@@ -35,7 +35,10 @@ Message make(MsgType type, std::uint64_t job_id, std::uint32_t rank, std::uint64
 void send(zmq::socket_t& s, Message& m);
 // Binds a ROUTER server socket (linger 0, unroutable replies dropped) to tcp://bind:port, port 0
 // a free one; returns the bound endpoint. ConfigError naming `what` when the address is refused.
-std::string bind_router(zmq::socket_t& s, const std::string& bind, int port, const std::string& what);
+// max_frame_bytes > 0: ZeroMQ disconnects a peer whose frame is larger, before it is buffered
+// (so a stranger cannot make the server allocate gigabytes); <= 0: no bound.
+std::string bind_router(zmq::socket_t& s, const std::string& bind, int port, const std::string& what,
+                        std::int64_t max_frame_bytes = 0);
 // This host's address on the route to `endpoint` ("tcp://HOST:PORT" or "HOST:PORT"): the
 // address peers on that network reach us at. No packet is sent (a UDP connect only picks the
 // route); "127.0.0.1" when the host does not resolve.

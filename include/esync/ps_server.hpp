@@ -34,6 +34,9 @@ struct ShardConfig {
   std::chrono::milliseconds timeout{60000};  // a sync round's wait for its last worker; idleness
   std::string log_dir;                       // server-<shard>.jsonl when set
   double log_every_s = 1.0;                  // periodic version/staleness statistics
+  // Frames larger than this (bytes) disconnect their sender: the model slice plus room for the
+  // body, when the server knows the model's size (a job); <= 0: unbounded (tests).
+  std::int64_t max_frame_bytes = 0;
 };
 
 struct ShardStats {
@@ -51,6 +54,8 @@ class ShardServer {
   // Serves until every worker has left (or was dropped) after the weights were set, stop is
   // set, or nothing arrives for the timeout while workers are live (TimeoutError).
   void run(const std::atomic<bool>& stop);
+  // Safe to call from another thread while run() serves: a copy published after every message
+  // (version included).
   ShardStats stats() const;
 
  private:

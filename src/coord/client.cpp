@@ -105,6 +105,10 @@ bool CoordinatorClient::poll_ready(std::uint64_t round, double step_s) {
 void CoordinatorClient::attach(int rank, std::uint64_t job_id) {
   impl_->rank = static_cast<std::uint32_t>(rank);
   impl_->job_id = job_id;
+  // A second connection of a registered worker (its heartbeat): it shows the token too, and the
+  // coordinator binds this connection to the rank; other connections cannot speak for it.
+  impl_->call(MsgType::kRegister, 0, {{"token", impl_->token}, {"role", "attach"}, {"rank", rank}}, MsgType::kAck,
+              impl_->timeout);
 }
 
 std::uint64_t CoordinatorClient::job_id() const { return impl_->job_id; }

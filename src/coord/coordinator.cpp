@@ -3,8 +3,10 @@
 // can use plain DEALER request/reply with a timeout.
 #include "esync/coordinator.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <map>
+#include <mutex>
 #include <vector>
 
 #include "esync/assignment.hpp"
@@ -20,6 +22,7 @@ using nlohmann::json;
 
 struct Member {
   std::string identity, device, host, state = "registered";
+  std::vector<std::string> attached;  // further connections that showed the token for this rank
   double last_seen = 0, step_s = 0;
   int k = 0;
   bool alive = true, done = false;
@@ -43,6 +46,10 @@ struct Coordinator::Impl {
   std::unique_ptr<AssignPolicy> assign;
   std::unique_ptr<PollPolicy> poll;
   CoordinatorStats stats;
+  // What stats() returns: a copy published by run() after every message, so another thread
+  // (a test waiting for the counters, a status reader) can read it while run() serves.
+  mutable std::mutex stats_mu;
+  CoordinatorStats published;
   JsonlLog log;
   double last_status = 0;
 
@@ -56,7 +63,8 @@ struct Coordinator::Impl {
     else
       ESYNC_THROW(ConfigError, "unknown --policy '", cfg.policy, "' (expected assign or poll)");
     members.resize(static_cast<std::size_t>(cfg.workers));
-    const std::string last = wire::bind_router(sock, cfg.bind, cfg.port, "the coordinator");
+    const std::string last = wire::bind_router(sock, cfg.bind, cfg.port, "the coordinator",
+                                                 static_cast<std::int64_t>(wire::Limits{}.max_body_bytes) + 4096);
     port = std::stoi(last.substr(last.rfind(':') + 1));
     if (!cfg.log_dir.empty()) log = JsonlLog(cfg.log_dir, "coordinator", 0);
     log.write("start", {{"role", "coordinator"}, {"port", port}, {"workers", cfg.workers}, {"policy", cfg.policy},
@@ -74,6 +82,10 @@ struct Coordinator::Impl {
     ESYNC_CHECK_T(ProtocolError, r < members.size() && !members[r].identity.empty(), "message from unregistered rank ", r);
     ESYNC_CHECK_T(ProtocolError, m.header.job_id == cfg.job_id, "job id ", m.header.job_id, " is not this job's");
     auto& mem = members[r];
+    // Only the connection that registered the rank (or one attached to it with the token) may
+    // speak for it: knowing a rank and the job id is not enough to report, set keys or leave.
+    if (m.identity != mem.identity && std::find(mem.attached.begin(), mem.attached.end(), m.identity) == mem.attached.end())
+      return nullptr;
     mem.last_seen = mono_s();
     return &mem;
   }
@@ -81,13 +93,18 @@ struct Coordinator::Impl {
   void on_register(const wire::Message& m) {
     const auto& b = m.body;
     const std::string token = b.value("token", "");
+    // Every field is read before anything is counted or changed: a field of the wrong type
+    // throws (a malformed message), and must not do so after a rejection was counted (the
+    // message counted twice, the peer never answered) or after a rank was taken.
+    const std::string host = b.value("host", "?"), device = b.value("device", "cpu");
     if (!wire::token_equal(token, cfg.token)) {
       ++stats.rejected;
-      log.write("reject", {{"reason", "wrong token"}, {"host", b.value("host", "?")}});
-      std::fprintf(stderr, "coordinator: rejected a registration from %s: wrong job token\n", b.value("host", "?").c_str());
+      log.write("reject", {{"reason", "wrong token"}, {"host", host}});
+      std::fprintf(stderr, "coordinator: rejected a registration from %s: wrong job token\n", host.c_str());
       return reply(m.identity, MsgType::kReject, 0, 0, {{"error", "wrong job token"}});
     }
     if (b.value("role", "worker") == "server") return on_register_server(m);
+    if (b.value("role", "worker") == "attach") return on_attach(m);
     int rank = b.value("rank", -1);
     if (rank < 0)
       for (int r = 0; r < cfg.workers && rank < 0; ++r)
@@ -100,13 +117,24 @@ struct Coordinator::Impl {
     }
     auto& mem = members[static_cast<std::size_t>(rank)];
     mem.identity = m.identity;
-    mem.device = b.value("device", "cpu");
-    mem.host = b.value("host", "?");
+    mem.device = device;
+    mem.host = host;
     mem.last_seen = mono_s();
     ++stats.registered;
     log.write("register", {{"rank", rank}, {"device", mem.device}, {"host", mem.host}});
     reply(m.identity, MsgType::kWelcome, static_cast<std::uint32_t>(rank), 0,
           {{"rank", rank}, {"world", cfg.workers}, {"job", cfg.job}, {"policy", cfg.policy}});
+  }
+
+  // A registered worker's further connection (its heartbeat), token checked by the caller.
+  void on_attach(const wire::Message& m) {
+    const int rank = m.body.value("rank", -1);
+    if (rank < 0 || rank >= cfg.workers || members[static_cast<std::size_t>(rank)].identity.empty()) {
+      ++stats.rejected;
+      return reply(m.identity, MsgType::kReject, 0, 0, {{"error", "attach to rank " + std::to_string(rank) + ", which is not registered"}});
+    }
+    members[static_cast<std::size_t>(rank)].attached.push_back(m.identity);
+    reply(m.identity, MsgType::kAck, static_cast<std::uint32_t>(rank), 0);
   }
 
   // A parameter-server shard: no worker rank; it takes the job configuration and uses the
@@ -149,6 +177,11 @@ struct Coordinator::Impl {
     }
     Member* mem = servers.count(m.identity) ? nullptr : member(m);
     const auto rank = m.header.rank;
+    if (!mem && !servers.count(m.identity)) {
+      ++stats.rejected;
+      log.write("reject", {{"reason", "connection did not register this rank"}, {"rank", rank}});
+      return reply(m.identity, MsgType::kReject, rank, 0, {{"error", "this connection did not register rank " + std::to_string(rank)}});
+    }
     switch (m.header.type) {
       case MsgType::kHeartbeat:
         return reply(m.identity, MsgType::kAck, rank, m.header.round);
@@ -249,7 +282,10 @@ Coordinator::Coordinator(CoordinatorConfig cfg) : impl_(std::make_unique<Impl>(s
 Coordinator::~Coordinator() = default;
 int Coordinator::port() const { return impl_->port; }
 const std::string& Coordinator::token() const { return impl_->cfg.token; }
-CoordinatorStats Coordinator::stats() const { return impl_->stats; }
+CoordinatorStats Coordinator::stats() const {
+  std::lock_guard<std::mutex> lk(impl_->stats_mu);
+  return impl_->published;
+}
 
 void Coordinator::run(const std::atomic<bool>& stop) {
   auto& im = *impl_;
@@ -267,6 +303,8 @@ void Coordinator::run(const std::atomic<bool>& stop) {
       im.log.write("malformed", {{"error", std::string("bad body: ") + e.what()}});
     }
     im.housekeeping();
+    std::lock_guard<std::mutex> lk(im.stats_mu);
+    im.published = im.stats;
   }
   im.log.write("end", {{"status", "ok"}, {"messages", im.stats.messages}, {"malformed", im.stats.malformed},
                        {"rejected", im.stats.rejected}, {"lost", im.stats.lost}});

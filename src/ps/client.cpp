@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 
 #include "esync/clock.hpp"
 #include "esync/error.hpp"
@@ -85,7 +86,9 @@ struct PsClient::Impl {
                   "shard ", s, " sent a weight slice of the wrong size");
     std::memcpy(w + ranges[s].lo, m.tensors[0].data(), m.tensors[0].size());
     versions[s] = m.body.at("version").get<std::uint64_t>();
-    out.version = s == 0 ? versions[s] : std::min(out.version, versions[s]);
+    // The lowest over the shards. The callers start it at the largest value: replies arrive in
+    // any order, and starting over at shard 0's reply dropped the shards that answered before it.
+    out.version = std::min(out.version, versions[s]);
     out.staleness = std::max<std::int64_t>(out.staleness, m.body.value("staleness", 0));
     out.samples = std::max(out.samples, m.body.value("samples", 0.0));
     out.stop = out.stop || m.body.value("stop", false);
@@ -136,6 +139,7 @@ PsReply PsClient::pull(float* w) {
   auto& im = *impl_;
   for (std::size_t s = 0; s < im.socks.size(); ++s) im.send(s, MsgType::kPull, 0, json::object());
   PsReply out;
+  out.version = std::numeric_limits<std::uint64_t>::max();  // every shard answers or gather throws
   im.gather(MsgType::kPullReply, im.timeout, [&](std::size_t s, const wire::Message& m) { im.take_weights(s, m, w, out); });
   return out;
 }
@@ -143,6 +147,7 @@ PsReply PsClient::pull(float* w) {
 PsReply PsClient::push_pull(float* w, const float* x, double samples, bool stop) {
   auto& im = *impl_;
   PsReply out;
+  out.version = std::numeric_limits<std::uint64_t>::max();  // every shard answers or gather throws
   for (std::size_t s = 0; s < im.socks.size(); ++s) {
     im.send(s, MsgType::kPush, im.versions[s], {{"samples", samples}, {"stop", stop}}, x + im.ranges[s].lo);
     out.bytes_sent += im.ranges[s].size() * sizeof(float);

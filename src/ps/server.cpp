@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstring>
 #include <map>
+#include <mutex>
 #include <vector>
 
 #include "esync/clock.hpp"
@@ -29,6 +30,10 @@ struct ShardServer::Impl {
   zmq::socket_t sock{ctx, zmq::socket_type::router};
   std::string endpoint;
   ShardStats stats;
+  // What stats() returns: a copy published by run() after every message, so another thread
+  // (a test waiting for the counters) can read it while run() serves.
+  mutable std::mutex stats_mu;
+  ShardStats published;
   JsonlLog log;
   std::unique_ptr<ShardRules> rules;
   std::size_t total_n = 0;
@@ -42,7 +47,8 @@ struct ShardServer::Impl {
 
   explicit Impl(ShardConfig c) : cfg(std::move(c)) {
     ESYNC_CHECK_T(ConfigError, !cfg.token.empty(), "a parameter-server shard needs the job token");
-    endpoint = wire::bind_router(sock, cfg.bind, cfg.port, "parameter-server shard " + std::to_string(cfg.shard));
+    endpoint = wire::bind_router(sock, cfg.bind, cfg.port, "parameter-server shard " + std::to_string(cfg.shard),
+                                 cfg.max_frame_bytes);
     if (!cfg.log_dir.empty()) log = JsonlLog(cfg.log_dir, "server", cfg.shard);
     log.write("start", {{"role", "server"}, {"shard", cfg.shard}, {"shards", cfg.shards}, {"endpoint", endpoint},
                         {"rule", cfg.rule.rule}, {"workers", cfg.rule.workers}, {"lr", cfg.rule.opt.lr},
@@ -82,8 +88,10 @@ struct ShardServer::Impl {
   const zmq::message_t& one_slice(const wire::Message& m, std::size_t want) {
     ESYNC_CHECK_T(ProtocolError, m.tensors.size() == 1, wire::type_name(m.header.type), " with ", m.tensors.size(),
                   " tensor frames (need 1)");
-    ESYNC_CHECK_T(ProtocolError, m.tensors[0].size() == want * sizeof(float), "slice of ", m.tensors[0].size(),
-                  " bytes, shard ", cfg.shard, " holds ", want * sizeof(float));
+    // Compared in elements (wire::recv guarantees whole floats): want * 4 wraps for a declared
+    // init size near 2^62, and a 4-byte slice then passed as 2^62 + 1 elements.
+    ESYNC_CHECK_T(ProtocolError, m.tensors[0].size() / sizeof(float) == want, "slice of ", m.tensors[0].size(),
+                  " bytes, shard ", cfg.shard, " holds ", want, " floats");
     stats.bytes_in += m.tensors[0].size();
     return m.tensors[0];
   }
@@ -201,6 +209,12 @@ struct ShardServer::Impl {
     if (now - last_log >= cfg.log_every_s) write_stats(now, "ps");
   }
 
+  void publish() {
+    std::lock_guard<std::mutex> lk(stats_mu);
+    stats.version = rules ? rules->version() : 0;
+    published = stats;
+  }
+
   void write_stats(double now, const char* ev) {
     last_log = now;
     if (!rules) return;
@@ -218,7 +232,10 @@ struct ShardServer::Impl {
 ShardServer::ShardServer(ShardConfig cfg) : impl_(std::make_unique<Impl>(std::move(cfg))) {}
 ShardServer::~ShardServer() = default;
 std::string ShardServer::endpoint() const { return impl_->endpoint; }
-ShardStats ShardServer::stats() const { return impl_->stats; }
+ShardStats ShardServer::stats() const {
+  std::lock_guard<std::mutex> lk(impl_->stats_mu);
+  return impl_->published;
+}
 
 void ShardServer::run(const std::atomic<bool>& stop) {
   auto& im = *impl_;
@@ -236,10 +253,13 @@ void ShardServer::run(const std::atomic<bool>& stop) {
       im.housekeeping();
     } catch (const Error& e) {
       im.log.write("end", {{"status", "error"}, {"error", e.what()}});
+      im.publish();
       throw;
     }
+    im.publish();
   }
   im.write_stats(mono_s(), "ps");
+  im.publish();
   im.log.write("end", {{"status", "ok"}, {"version", im.stats.version}, {"pushes", im.stats.pushes},
                        {"malformed", im.stats.malformed}, {"rejected", im.stats.rejected}, {"lost", im.stats.lost}});
 }

@@ -2,10 +2,13 @@
 // flags, optimiser, worker count, shard count) comes from the coordinator's job configuration.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 
 #include "esync/coord_client.hpp"
 #include "esync/error.hpp"
+#include "esync/message.hpp"
+#include "esync/ps_rules.hpp"
 #include "esync/ps_server.hpp"
 
 namespace esync::ps {
@@ -44,6 +47,15 @@ int run_server(const ServerOptions& opt, const std::atomic<bool>& stop) {
   cfg.job_id = client.job_id();
   cfg.timeout = timeout;
   cfg.log_dir = welcome.job.value("log_dir", "");
+  // Rank 0 publishes the length of the buffer the shards hold once it has built the model; a
+  // frame may be at most this shard's slice of it (or a body's size).
+  const std::string floats = client.kv_get("model/floats", timeout);
+  try {
+    const auto slice = shard_range(std::stoull(floats), cfg.shards, cfg.shard).size() * sizeof(float);
+    cfg.max_frame_bytes = static_cast<std::int64_t>(std::max<std::size_t>(slice, wire::Limits{}.max_body_bytes) + 4096);
+  } catch (const std::logic_error&) {
+    ESYNC_THROW(ProtocolError, "model/floats '", floats, "' from the coordinator is not a size");
+  }
   ShardServer server(cfg);
   client.kv_set("ps/" + std::to_string(opt.shard), server.endpoint());
   std::printf("server-%d: %s, rule %s, %d workers\n", opt.shard, server.endpoint().c_str(), cfg.rule.rule.c_str(),

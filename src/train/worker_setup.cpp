@@ -26,13 +26,15 @@ std::string agree_on_backend(const WorkerJob& job) {
 }
 
 void connect_ps(const WorkerJob& job, WorkerSetup& s) {
+  FlatModel& fm = *s.fm;
+  // Gradient modes push the parameters' gradients only; model-averaging modes the whole buffer
+  // (BatchNorm statistics are averaged with the weights). The shards wait for this length to
+  // bound the frames they accept.
+  const auto n = static_cast<std::size_t>(sync::mode_syncs_gradients(job.mode) ? fm.num_params() : fm.size());
+  if (job.rank == 0) job.client->kv_set("model/floats", std::to_string(n));
   std::vector<std::string> endpoints;
   for (int i = 0; i < job.config.value("servers", 0); ++i)
     endpoints.push_back(job.client->kv_get("ps/" + std::to_string(i), job.timeout));
-  FlatModel& fm = *s.fm;
-  // Gradient modes push the parameters' gradients only; model-averaging modes the whole buffer
-  // (BatchNorm statistics are averaged with the weights).
-  const auto n = static_cast<std::size_t>(sync::mode_syncs_gradients(job.mode) ? fm.num_params() : fm.size());
   s.psc = std::make_unique<ps::PsClient>(endpoints, job.token, job.rank, job.client->job_id(), n, job.timeout);
   if (job.rank == 0) s.psc->init(fm.data());
   s.psc->pull(fm.data());

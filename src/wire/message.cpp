@@ -22,8 +22,10 @@ Message make(MsgType type, std::uint64_t job_id, std::uint32_t rank, std::uint64
   return m;
 }
 
-std::string bind_router(zmq::socket_t& s, const std::string& bind, int port, const std::string& what) {
+std::string bind_router(zmq::socket_t& s, const std::string& bind, int port, const std::string& what,
+                        std::int64_t max_frame_bytes) {
   s.set(zmq::sockopt::linger, 0);
+  if (max_frame_bytes > 0) s.set(zmq::sockopt::maxmsgsize, max_frame_bytes);
   s.set(zmq::sockopt::router_mandatory, 0);
   const std::string ep = "tcp://" + bind + ":" + (port ? std::to_string(port) : "*");
   try {

@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# Cluster.NetnsThreeHosts: launch/cluster.sh on three "hosts" that are network namespaces of this
+# machine, each with its own address on a private bridge, `ip netns exec` as the remote shell.
+#   1. --dry-run: one coordinator and three worker lines, right hosts, the token masked.
+#   2. a 3-host ESync job (Fashion-MNIST, one epoch): every worker bound its namespace's address,
+#      rank 0's last test accuracy >= 0.78, nothing left running.
+#   3. a job whose workers fail (no data): cluster.sh exits non-zero naming a worker and its host.
+#   4. TERM to cluster.sh mid-job (ssh-like remote shell): it exits, nothing is left running.
+# Exit 77 (skip, one line) without root or where namespaces or veth pairs cannot be made. The
+# namespaces, their addresses and the bridge exist only for the test and go on every exit path.
+set -euo pipefail
+esync=$(realpath "${1:?usage: cluster_netns_test.sh PATH/TO/esync}")
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cluster=$root/launch/cluster.sh
+export ESYNC_BIN=$esync
+tmp=$(mktemp -d /tmp/esync-netns-test.XXXXXX)
+fail() { echo "FAIL: $*" >&2; exit 1; }
+skip() { echo "SKIP: $*"; exit 77; }
+t0=$SECONDS
+
+# A /24 that no interface of this machine uses (the namespaces are private, but a clash would
+# make the logs ambiguous to a reader).
+used=$(ip -4 -o addr show 2>/dev/null || true)
+for x in $(seq $(($$ % 200 + 20)) 254) $(seq 20 254); do
+  [[ $used == *" 10.231.$x."* ]] || break
+done
+net=10.231.$x
+printf '# test hosts\n%s.1 cpu\n%s.2 cpu   # rank 1\n\n%s.3 cpu\n' "$net" "$net" "$net" >"$tmp/hosts"
+# The remote shell: host address -> its namespace. Called as rsh-ssh it joins its arguments into
+# one shell line, as ssh does (case 4), so the launcher's quoting is tried both ways.
+ns=(esync-h1-$$ esync-h2-$$ esync-h3-$$) sw=esync-sw-$$
+cat >"$tmp/rsh" <<EOF
+#!/usr/bin/env bash
+case \$1 in $net.1) ns=${ns[0]} ;; $net.2) ns=${ns[1]} ;; $net.3) ns=${ns[2]} ;;
+  *) echo "rsh: unknown host \$1" >&2; exit 255 ;; esac
+shift
+[ "\${0##*/}" = rsh-ssh ] && exec ip netns exec "\$ns" sh -c "\$*"
+exec ip netns exec "\$ns" "\$@"
+EOF
+chmod +x "$tmp/rsh"
+ln -s rsh "$tmp/rsh-ssh"
+
+leftovers() { # processes in our namespaces, or whose command line names our files
+  { for n in "${ns[@]}"; do ip netns pids "$n" 2>/dev/null || true; done; pgrep -f -- "$tmp/" || true; } | sort -u
+}
+cleanup() {
+  local code=$? p
+  # A cluster.sh still running (the test was interrupted) stops its own job first: TERM reaches
+  # it directly or through timeout(1). Whatever is left after 15 s is killed.
+  for p in $(jobs -pr); do kill -TERM "$p" 2>/dev/null || true; done
+  for _ in $(seq 150); do [[ -z $(jobs -pr) ]] && break; sleep 0.1; done
+  for p in $(leftovers); do kill -KILL "$p" 2>/dev/null || true; done
+  for n in "${ns[@]}" "$sw"; do ip netns del "$n" 2>/dev/null || true; done
+  rm -rf "$tmp"
+  exit "$code"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# --- 1. dry run (needs no root)
+token=$(head -c16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+out=$(ESYNC_TOKEN=$token timeout 60 bash "$cluster" --rsh "$tmp/rsh" --hostfile "$tmp/hosts" --dry-run \
+  -- --mode esync --log-dir "$tmp/dry") || fail "cluster.sh --dry-run exited $?"
+echo "$out"
+[[ $out != *"$token"* ]] || fail "--dry-run shows the token"
+[[ $(grep -c $'^coordinator\t'"$net.1"$'\tESYNC_TOKEN=\\*\\*\\*' <<<"$out") == 1 ]] || fail "no coordinator line on $net.1"
+grep $'^coordinator\t' <<<"$out" | grep -q -- "--port 29500 .*--bind $net.1" || fail "coordinator: no --port 29500 --bind $net.1"
+for r in 0 1 2; do
+  [[ $(grep -c $'^worker-'$r$'\t'"$net.$((r + 1))"$'\tESYNC_TOKEN=\\*\\*\\*.* worker --coordinator '"$net.1:29500 " <<<"$out") == 1 ]] ||
+    fail "no worker-$r line on $net.$((r + 1)) with the coordinator at $net.1:29500"
+done
+[[ $(grep -c $'\t' <<<"$out") == 4 ]] || fail "expected 4 process lines"
+echo "case 1 (dry run): ok"
+
+# --- the three hosts: namespaces, veth pairs into a bridge in a fourth "switch" namespace
+[[ $(id -u) == 0 ]] || skip "network namespaces need root"
+command -v ip >/dev/null || skip "no ip command (iproute2)"
+[[ -r /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]] ||
+  skip "Fashion-MNIST is not installed (Debian package dataset-fashion-mnist)"
+ip netns add "$sw" 2>/dev/null || skip "cannot create a network namespace (ip netns add)"
+ip netns exec "$sw" true 2>/dev/null || skip "cannot enter a network namespace (ip netns exec)"
+ip -n "$sw" link add br0 type bridge 2>/dev/null || skip "cannot create a bridge in a namespace"
+ip -n "$sw" link set br0 up
+for i in 1 2 3; do
+  n=${ns[i - 1]}
+  ip netns add "$n" || fail "ip netns add $n"
+  ip -n "$sw" link add "p$i" type veth peer name eth0 netns "$n" 2>/dev/null || skip "cannot create veth pairs"
+  ip -n "$sw" link set "p$i" master br0 up
+  ip -n "$n" addr add "$net.$i/24" dev eth0
+  ip -n "$n" link set eth0 up
+  ip -n "$n" link set lo up
+done
+echo "hosts: ${ns[*]} = $net.1-3 (bridge in $sw)"
+
+run() { # LOGDIR TIMEOUT ESYNC_RUN_ARGS...: cluster.sh on the three namespaces
+  local dir=$1 limit=$2
+  shift 2
+  # In the background: a signal to this script is then handled at once, not after the job.
+  timeout "$limit" bash "$cluster" --rsh "$tmp/rsh" --hostfile "$tmp/hosts" -- "$@" --log-dir "$dir" &
+  wait $!
+}
+nothing_left() {
+  local left
+  for _ in $(seq 50); do left=$(leftovers) && [[ -z $left ]] && return 0; sleep 0.1; done
+  ps -o pid,args -p "$(paste -sd, <<<"$left")" >&2 || true
+  fail "$1: processes left running"
+}
+
+# --- 2. the real job
+t=$SECONDS
+run "$tmp/job" 150 --mode esync --slowdown 1,2,4 --k-base 4 --dataset fashion-mnist --epochs 1 \
+  --eval-every 2 --threads 1 || fail "cluster.sh exited $?"
+echo "case 2: cluster.sh took $((SECONDS - t)) s"
+nothing_left "case 2"
+python3 - "$tmp/job" "$net" <<'EOF' || fail "case 2: the logs"
+import json, sys
+d, net = sys.argv[1], sys.argv[2]
+def events(f, ev):
+    return [e for e in map(json.loads, open(f"{d}/{f}")) if e.get("ev") == ev]
+for r in range(3):
+    start = events(f"worker-{r}.jsonl", "start")
+    bind = start[0].get("bind") if start else None
+    assert bind == f"{net}.{r + 1}", f"worker-{r} bound {bind!r}, expected {net}.{r + 1}"
+    print(f"worker-{r}: bind {bind}")
+acc = events("worker-0.jsonl", "eval")[-1]["acc"]
+print(f"final test accuracy {acc}")
+assert acc >= 0.78, f"accuracy {acc} < 0.78"
+assert json.load(open(f"{d}/summary.json")), "empty summary"
+EOF
+echo "case 2 (3-host ESync job): ok"
+
+# --- 3. every worker fails (no data): a non-zero exit naming a worker and its host
+mkdir "$tmp/empty"
+run "$tmp/fail" 60 --mode esync --data-dir "$tmp/empty" --epochs 1 >"$tmp/fail.out" 2>&1 && code=0 || code=$?
+err=$(<"$tmp/fail.out")
+echo "$err" | tail -n 4
+((code != 0 && code != 124)) || fail "case 3: cluster.sh exited $code"
+grep -Eq "cluster.sh: worker-[0-2] on $net\.[1-3] exited with code [1-9]" <<<"$err" || fail "case 3: no worker named"
+nothing_left "case 3"
+echo "case 3 (failing workers): ok, exit $code"
+
+# --- 4. TERM mid-job, through the ssh-like remote shell
+bash "$cluster" --rsh "$tmp/rsh-ssh" --hostfile "$tmp/hosts" -- --mode esync --time-budget 120 \
+  --threads 1 --log-dir "$tmp/term" >"$tmp/term.out" 2>&1 &
+pid=$!
+for _ in $(seq 300); do [[ -s $tmp/term/worker-2.jsonl ]] && break; sleep 0.1; done
+[[ -s $tmp/term/worker-2.jsonl ]] || fail "case 4: the job did not start within 30 s"
+kill -TERM "$pid"
+for _ in $(seq 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$pid" 2>/dev/null && fail "case 4: cluster.sh still runs 30 s after TERM"
+wait "$pid" && fail "case 4: cluster.sh exited 0 after TERM" || code=$?
+tail -n 3 "$tmp/term.out"
+nothing_left "case 4"
+echo "case 4 (TERM): ok, exit $code"
+echo "PASS in $((SECONDS - t0)) s"
