@@ -70,7 +70,7 @@ done
 
 # --- esync run flags: the log directory (absolute: it is the same path on every host), the job
 # timeout (our deadline) and --threads are read; --workers is ours.
-log_dir="" job_timeout=3600 threads="" args=()
+log_dir="" job_timeout=3600 threads="" args=() curve=0
 set -- "${run_args[@]}"
 while (($#)); do
   case $1 in
@@ -78,6 +78,7 @@ while (($#)); do
     --log-dir=*) log_dir=${1#*=}; shift; continue ;;
     --workers | --workers=*) die "--workers comes from the hostfile" ;;
     --dry-run) dry=1; shift; continue ;;
+    --curve) curve=1; shift; continue ;; # ours: the keys go to each process's environment below
     --timeout | --timeout=*) [[ $1 == *=* ]] && job_timeout=${1#*=} || job_timeout=${2:-3600} ;;
     --threads | --threads=*) threads=given ;;
   esac
@@ -87,6 +88,12 @@ done
 log_dir=$(realpath -m "${log_dir:-logs/cluster-$(date +%Y%m%d-%H%M%S)}")
 hex() { head -c "$1" /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 token=${ESYNC_TOKEN:-$(hex 16)} job_id=$(hex 8)
+# --curve: one job keypair; every process gets the public key, servers also the secret.
+curve_pub="" curve_sec=""
+if ((curve)); then
+  keys=$("$local_esync" keys) || die "esync keys failed (its message is above)"
+  curve_pub=$(sed -n 's/^ESYNC_CURVE_SERVER=//p' <<<"$keys") curve_sec=$(sed -n 's/^ESYNC_CURVE_SECRET=//p' <<<"$keys")
+fi
 run_dir=/tmp/esync-cluster-$job_id # on each host: pid files of the processes started there
 [[ $token =~ ^[A-Za-z0-9._-]+$ ]] || die "ESYNC_TOKEN may hold only letters, digits and . _ -"
 # esync run's default divides this host's cores among all the workers; here each host divides its
@@ -118,6 +125,7 @@ while IFS=$'\t' read -r role cmd; do
 done <<<"$plan"
 if ((dry)); then
   echo "# coordinator $addr, logs in $log_dir; each line runs as: $rsh HOST bash -s"
+  ((curve)) && echo "# CURVE on: the job keypair goes in each process's environment (the secret to servers only)"
   for r in "${roles[@]}"; do printf '%s\t%s\tESYNC_TOKEN=******** %s\n' "$r" "${host_of[$r]}" "${cmd_of[$r]}"; done
   exit 0
 fi
@@ -133,6 +141,7 @@ start_script() { # ROLE
   local pid=$run_dir/$1.pid
   cat <<EOF
 export ESYNC_TOKEN=$token
+export ESYNC_CURVE_SERVER=$(q "$curve_pub") ESYNC_CURVE_SECRET=$(q "$([[ $1 == worker-* ]] || echo "$curve_sec")")
 cd $(q "$PWD") 2>/dev/null || true
 [ $1 = coordinator ] && rm -f $(q "$log_dir/coordinator.port")
 setsid -w bash -c 'echo \$\$ > "\$0"; exec "\$@"' $pid ${cmd_of[$1]} </dev/null &

@@ -2,7 +2,7 @@
 # Cluster.NetnsThreeHosts: launch/cluster.sh on three "hosts" that are network namespaces of this
 # machine, each with its own address on a private bridge, `ip netns exec` as the remote shell.
 #   1. --dry-run: one coordinator and three worker lines, right hosts, the token masked.
-#   2. a 3-host ESync job (Fashion-MNIST, one epoch): every worker bound its namespace's address,
+#   2. a 3-host ESync job under CURVE (Fashion-MNIST, one epoch): every worker bound its namespace's address,
 #      rank 0's last test accuracy >= 0.78, nothing left running.
 #   3. a job whose workers fail (no data): cluster.sh exits non-zero naming a worker and its host.
 #   4. TERM to cluster.sh mid-job (ssh-like remote shell): it exits, nothing is left running.
@@ -110,7 +110,7 @@ nothing_left() {
 # --- 2. the real job
 t=$SECONDS
 run "$tmp/job" 150 --mode esync --slowdown 1,2,4 --k-base 4 --dataset fashion-mnist --epochs 1 \
-  --eval-every 2 --threads 1 || fail "cluster.sh exited $?"
+  --eval-every 2 --threads 1 --curve || fail "cluster.sh exited $?"
 echo "case 2: cluster.sh took $((SECONDS - t)) s"
 nothing_left "case 2"
 python3 - "$tmp/job" "$net" <<'EOF' || fail "case 2: the logs"
@@ -123,6 +123,7 @@ for r in range(3):
     bind = start[0].get("bind") if start else None
     assert bind == f"{net}.{r + 1}", f"worker-{r} bound {bind!r}, expected {net}.{r + 1}"
     print(f"worker-{r}: bind {bind}")
+assert events("coordinator-0.jsonl", "start")[0].get("curve") is True, "the coordinator ran without CURVE"
 acc = events("worker-0.jsonl", "eval")[-1]["acc"]
 print(f"final test accuracy {acc}")
 assert acc >= 0.78, f"accuracy {acc} < 0.78"

@@ -73,6 +73,8 @@ INSTANTIATE_TEST_SUITE_P(ParameterServer, LeastSquaresModes,
                          ::testing::Values("ssgd --servers 2", "esync --servers 2", "local-sgd --servers 1",
                                            "asgd", "asgd --delay-adaptive", "asgd --async-cached --servers 2 --slowdown 1,1,1",
                                            "dcasgd", "dcasgd --dc-adaptive --servers 2"));
+// The same job with every ZeroMQ connection (coordinator, both shards) under CURVE.
+INSTANTIATE_TEST_SUITE_P(Curve, LeastSquaresModes, ::testing::Values("esync --servers 2 --curve"));
 
 TEST(FashionMnist, EsyncWithUnequalWorkersLearnsAndAssignsMoreToTheFast) {
   if (!fs::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"))

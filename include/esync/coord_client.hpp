@@ -6,6 +6,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "esync/curve.hpp"
+
 namespace esync::coord {
 
 struct Welcome {
@@ -17,8 +19,10 @@ struct Welcome {
 
 class CoordinatorClient {
  public:
-  // endpoint: "HOST:PORT" or "tcp://HOST:PORT".
-  CoordinatorClient(const std::string& endpoint, std::string token, std::chrono::milliseconds timeout);
+  // endpoint: "HOST:PORT" or "tcp://HOST:PORT". curve: the job's CURVE public key (off: plain
+  // TCP); by default from ESYNC_CURVE_SERVER, so every caller of a CURVE job gets it unasked.
+  CoordinatorClient(const std::string& endpoint, std::string token, std::chrono::milliseconds timeout,
+                    const wire::CurveKeys& curve = wire::curve_keys_from_env());
   ~CoordinatorClient();
   // Registers (rank -1: any free rank); throws ConfigError if the coordinator rejects us.
   Welcome register_worker(const std::string& device, const std::string& host, int rank = -1);

@@ -10,6 +10,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "esync/curve.hpp"
+
 namespace esync::coord {
 
 struct CoordinatorConfig {
@@ -24,6 +26,7 @@ struct CoordinatorConfig {
   double heartbeat_timeout_s = 10.0;
   std::string log_dir;  // coordinator-0.jsonl when set
   bool status = true;   // periodic one-line status per worker on stderr
+  wire::CurveKeys curve;  // on: a CURVE server with the job's secret (esync coordinator: from the env)
 };
 
 struct CoordinatorStats {

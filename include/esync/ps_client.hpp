@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "esync/curve.hpp"
+
 namespace esync::ps {
 
 struct PsReply {
@@ -24,9 +26,10 @@ struct PsReply {
 
 class PsClient {
  public:
-  // endpoints: one per shard, in shard order; n: the flat buffer's length.
+  // endpoints: one per shard, in shard order; n: the flat buffer's length. curve: the job's
+  // CURVE public key (off: plain TCP), by default from ESYNC_CURVE_SERVER.
   PsClient(std::vector<std::string> endpoints, std::string token, int rank, std::uint64_t job_id, std::size_t n,
-           std::chrono::milliseconds timeout);
+           std::chrono::milliseconds timeout, const wire::CurveKeys& curve = wire::curve_keys_from_env());
   ~PsClient();
   int shards() const;
   // Rank 0, once: the initial weights of every shard.

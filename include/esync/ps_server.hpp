@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "esync/curve.hpp"
 #include "esync/ps_rules.hpp"
 
 namespace esync::ps {
@@ -37,6 +38,7 @@ struct ShardConfig {
   // Frames larger than this (bytes) disconnect their sender: the model slice plus room for the
   // body, when the server knows the model's size (a job); <= 0: unbounded (tests).
   std::int64_t max_frame_bytes = 0;
+  wire::CurveKeys curve;  // on: a CURVE server with the job's secret key
 };
 
 struct ShardStats {
@@ -69,6 +71,9 @@ struct ServerOptions {
   std::string coordinator, token, bind = "127.0.0.1";
   int shard = 0;
   double timeout_s = 60;
+  // The job's CURVE keys (esync server: from the environment): a client of the coordinator with
+  // the public key, a CURVE server to the workers with the secret one.
+  wire::CurveKeys curve;
 };
 int run_server(const ServerOptions& opt, const std::atomic<bool>& stop);
 // The shard's rule and optimiser from a job configuration (mode, lr, optimizer, flags).

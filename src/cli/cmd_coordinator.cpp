@@ -1,5 +1,6 @@
 // esync coordinator: the state server as a process. The job token comes from ESYNC_TOKEN (or
-// is generated and printed once, for the launcher to hand to workers); Ctrl-C stops it.
+// is generated and printed once, for the launcher to hand to workers); Ctrl-C stops it. CURVE
+// is on when ESYNC_CURVE_SERVER and ESYNC_CURVE_SECRET are set (curve.hpp; esync run --curve).
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -8,6 +9,7 @@
 #include "cli/commands.hpp"
 #include "cli/options.hpp"
 #include "esync/coordinator.hpp"
+#include "esync/curve.hpp"
 #include "esync/error.hpp"
 #include "esync/wire.hpp"
 
@@ -18,7 +20,9 @@ void on_signal(int) { g_stop = true; }
 }  // namespace
 
 int cmd_coordinator(int argc, char** argv) {
-  cxxopts::Options o("esync coordinator", "The state server: registration, rendezvous, local-iteration assignment.");
+  cxxopts::Options o("esync coordinator", "The state server: registration, rendezvous, local-iteration assignment. "
+                     "Environment: ESYNC_TOKEN (the job token), ESYNC_CURVE_SERVER + ESYNC_CURVE_SECRET (the job's CURVE "
+                     "keypair, z85: encrypt every connection; esync run --curve sets them).");
   o.add_options()
     ("workers", "Number of workers in the job", cxxopts::value<int>()->default_value("1"))
     ("bind", "Address to listen on (default loopback only)", cxxopts::value<std::string>()->default_value("127.0.0.1"))
@@ -42,6 +46,7 @@ int cmd_coordinator(int argc, char** argv) {
   c.heartbeat_timeout_s = r["heartbeat-timeout"].as<double>();
   c.log_dir = r["log-dir"].as<std::string>();
   if (const char* t = std::getenv("ESYNC_TOKEN")) c.token = t;
+  c.curve = wire::curve_keys_from_env();
   if (const auto job = r["job"].as<std::string>(); !job.empty()) {
     std::ifstream in(job);
     ESYNC_CHECK_T(IoError, in.good(), job, ": cannot open the job file");
@@ -54,8 +59,8 @@ int cmd_coordinator(int argc, char** argv) {
   const bool generated = c.token.empty();
   coord::Coordinator co(c);
   if (generated) std::printf("ESYNC_TOKEN=%s\n", co.token().c_str());
-  std::printf("coordinator listening on %s:%d for %d workers (policy %s, token %s)\n", c.bind.c_str(), co.port(),
-              c.workers, c.policy.c_str(), wire::token_hint(co.token()).c_str());
+  std::printf("coordinator listening on %s:%d for %d workers (policy %s, token %s%s)\n", c.bind.c_str(), co.port(),
+              c.workers, c.policy.c_str(), wire::token_hint(co.token()).c_str(), c.curve.on() ? ", CURVE" : "");
   std::fflush(stdout);
   if (const auto pf = r["port-file"].as<std::string>(); !pf.empty()) std::ofstream(pf) << co.port() << "\n";
   std::signal(SIGINT, on_signal);
@@ -66,6 +71,15 @@ int cmd_coordinator(int argc, char** argv) {
               static_cast<unsigned long long>(s.messages), static_cast<unsigned long long>(s.malformed),
               static_cast<unsigned long long>(s.rejected), static_cast<unsigned long long>(s.lost));
   return g_stop ? 130 : 0;
+}
+
+// esync keys: a job keypair for launchers that start the processes themselves; the lines are
+// meant for `eval` (or a file only the job's owner reads), never for a log.
+int cmd_keys(int, char**) {
+  wire::require_curve();
+  const auto kp = wire::generate_curve_keypair();
+  std::printf("ESYNC_CURVE_SERVER=%s\nESYNC_CURVE_SECRET=%s\n", kp.public_key.c_str(), kp.secret_key.c_str());
+  return 0;
 }
 
 }  // namespace esync::cli

@@ -18,6 +18,7 @@
 #include "cli/options.hpp"
 #include "cli/process_group.hpp"
 #include "esync/collective.hpp"
+#include "esync/curve.hpp"
 #include "esync/error.hpp"
 #include "esync/heterogeneity.hpp"
 #include "esync/wire.hpp"
@@ -137,7 +138,9 @@ int cmd_run(int argc, char** argv) {
     ("log-dir", "Logs directory (default logs/run-<mode>-<timestamp>)", cxxopts::value<std::string>()->default_value(""))
     ("timeout", "Stop everything after this many seconds", cxxopts::value<int>()->default_value("3600"))
     ("wait-timeout", "Seconds any wait on a peer may take (collectives, a sync round on the PS)", cxxopts::value<double>()->default_value("60"))
-    ("heartbeat-timeout", "Seconds of silence before the coordinator declares a worker lost", cxxopts::value<double>()->default_value("10"))
+    ("heartbeat-timeout", "Seconds of silence before the coordinator declares a worker lost (and a worker its coordinator)", cxxopts::value<double>()->default_value("10"))
+    ("heartbeat-interval", "Seconds between a worker's heartbeats", cxxopts::value<double>()->default_value("1"))
+    ("curve", "Encrypt every ZeroMQ connection (CURVE) under a fresh job keypair, handed over in the environment", cxxopts::value<bool>()->default_value("false"))
     ("dry-run", "Write the job file, print the commands (ROLE<TAB>command, the coordinator's address as {COORDINATOR}) and exit; launch/cluster.sh runs them on other hosts", cxxopts::value<bool>()->default_value("false"));
   // clang-format on
   cxxopts::ParseResult r;
@@ -156,8 +159,10 @@ int cmd_run(int argc, char** argv) {
   check_one_of(str("policy"), {"assign", "poll"}, "--policy");
   check_one_of(str("partition"), {"iid", "by-class", "dirichlet"}, "--partition");
   const auto backend = comm::resolve_backend(str("backend"), devices);
-  for (const char* f : {"lr", "local-lr", "global-lr", "dirichlet-alpha", "heartbeat-timeout", "wait-timeout"})
+  for (const char* f : {"lr", "local-lr", "global-lr", "dirichlet-alpha", "heartbeat-timeout", "heartbeat-interval", "wait-timeout"})
     ESYNC_CHECK_T(ConfigError, num(f) > 0, "--", f, " must be > 0");
+  ESYNC_CHECK_T(ConfigError, num("heartbeat-interval") < num("heartbeat-timeout"),
+                "--heartbeat-interval must be shorter than --heartbeat-timeout");
   const double momentum = num("momentum");
   ESYNC_CHECK_T(ConfigError, momentum >= 0 && momentum < 1, "--momentum must be in [0, 1)");
   ESYNC_CHECK_T(ConfigError, r["batch"].as<std::int64_t>() >= 1, "--batch must be >= 1");
@@ -216,7 +221,8 @@ int cmd_run(int argc, char** argv) {
       {"delay", delay}, {"slow_worker", slow_worker}, {"eval_every_s", num("eval-every")}, {"backend", backend},
       {"threads", threads}, {"seed", r["seed"].as<std::uint64_t>()}, {"log_dir", log_dir}, {"devices", devices},
       {"servers", servers}, {"delay_adaptive", delay_adaptive}, {"async_cached", async_cached},
-      {"dc_lambda", num("dc-lambda")}, {"dc_adaptive", dc_adaptive}, {"heartbeat_timeout_s", num("heartbeat-timeout")}};
+      {"dc_lambda", num("dc-lambda")}, {"dc_adaptive", dc_adaptive}, {"heartbeat_timeout_s", num("heartbeat-timeout")},
+      {"heartbeat_interval_s", num("heartbeat-interval")}};
   // clang-format on
   std::error_code ec;
   fs::create_directories(log_dir, ec);
@@ -250,6 +256,9 @@ int cmd_run(int argc, char** argv) {
                       "--rank", std::to_string(i), "--timeout", wait_timeout}});
     return out;
   };
+  // Fail closed: a launcher running the printed commands would start a plain job unawares.
+  ESYNC_CHECK_T(ConfigError, !(r["dry-run"].as<bool>() && r["curve"].as<bool>()), "--curve cannot go with --dry-run: the "
+                "commands carry no keys (a launcher must hand out ESYNC_CURVE_SERVER/ESYNC_CURVE_SECRET itself)");
   if (r["dry-run"].as<bool>()) {
     std::printf("coordinator\t%s\n", shell_join(coordinator_cmd).c_str());
     for (const auto& [role, cmd] : peers("{COORDINATOR}")) std::printf("%s\t%s\n", role.c_str(), shell_join(cmd).c_str());
@@ -258,8 +267,9 @@ int cmd_run(int argc, char** argv) {
 
   const char* env_token = std::getenv("ESYNC_TOKEN");
   const std::string token = env_token && *env_token ? env_token : wire::random_token();
-  std::printf("esync run: %d workers (%s), mode %s, logs in %s\n", n, str("workers").c_str(), mode.c_str(),
-              log_dir.c_str());
+  const auto keys = r["curve"].as<bool>() ? wire::generate_curve_keypair() : wire::CurveKeypair{};  // never printed
+  std::printf("esync run: %d workers (%s), mode %s%s, logs in %s\n", n, str("workers").c_str(), mode.c_str(),
+              keys.public_key.empty() ? "" : ", CURVE", log_dir.c_str());
   std::fflush(stdout);  // the group writes to the same fd, unbuffered
 
   ProcessGroup group;
@@ -270,8 +280,9 @@ int cmd_run(int argc, char** argv) {
       std::fprintf(stderr, "esync run: stopped (exit %d), logs in %s\n", rc, log_dir.c_str());
     return rc;
   };
-  const std::vector<std::pair<std::string, std::string>> env = {{"ESYNC_TOKEN", token}};
-  group.start({"coordinator", coordinator_cmd, env, true});
+  // The token, and CURVE's keys: the secret for the coordinator and the shards only (curve.hpp).
+  const auto env = [&](bool server) { return wire::curve_env(keys, server, {{"ESYNC_TOKEN", token}}); };
+  group.start({"coordinator", coordinator_cmd, env(true), true});
   int port = -1;
   if (!group.wait_for([&] { return (port = read_port(port_file)) > 0; }, std::chrono::seconds(10))) {
     // The group has named a failure or an interrupt already: collect the exit code.
@@ -282,7 +293,7 @@ int cmd_run(int argc, char** argv) {
   }
   // Servers are essential (the job cannot go on without one); workers report their own end.
   for (auto& [role, cmd] : peers("127.0.0.1:" + std::to_string(port)))
-    group.start({role, std::move(cmd), env, role.rfind("server", 0) == 0});
+    group.start({role, std::move(cmd), env(role.rfind("server", 0) == 0), role.rfind("server", 0) == 0});
   return finish(group.wait_all(std::chrono::seconds(timeout)));
 }
 

@@ -1,10 +1,12 @@
 // esync server --shard I: one parameter-server shard of a job; the rest comes from the
-// coordinator's job configuration. Ctrl-C stops it.
+// coordinator's job configuration. Ctrl-C stops it. CURVE is on when ESYNC_CURVE_SERVER and
+// ESYNC_CURVE_SECRET are set: towards the coordinator as a client, towards workers as a server.
 #include <csignal>
 #include <cstdlib>
 
 #include "cli/commands.hpp"
 #include "cli/options.hpp"
+#include "esync/curve.hpp"
 #include "esync/error.hpp"
 #include "esync/ps_server.hpp"
 
@@ -15,7 +17,9 @@ void on_signal(int) { g_stop = true; }
 }  // namespace
 
 int cmd_server(int argc, char** argv) {
-  cxxopts::Options o("esync server", "A parameter-server shard: a contiguous range of the flat buffer and its update rule.");
+  cxxopts::Options o("esync server", "A parameter-server shard: a contiguous range of the flat buffer and its update rule. "
+                     "Environment: ESYNC_TOKEN (the job token), ESYNC_CURVE_SERVER + ESYNC_CURVE_SECRET (the job's CURVE "
+                     "keypair, z85; esync run --curve sets them).");
   o.add_options()
     ("shard", "This shard's index (0 .. servers-1)", cxxopts::value<int>())
     ("coordinator", "The state server, HOST:PORT", cxxopts::value<std::string>())
@@ -34,6 +38,7 @@ int cmd_server(int argc, char** argv) {
   const char* token = std::getenv("ESYNC_TOKEN");
   ESYNC_CHECK_T(ConfigError, token && *token, "ESYNC_TOKEN is not set (the coordinator prints it, esync run sets it)");
   s.token = token;
+  s.curve = wire::curve_keys_from_env();
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
   return ps::run_server(s, g_stop);

@@ -36,7 +36,8 @@ int env_int(std::initializer_list<const char*> names, int fallback) {
 }  // namespace
 
 int cmd_worker(int argc, char** argv) {
-  cxxopts::Options o("esync worker", "One device process of a distributed job.");
+  cxxopts::Options o("esync worker", "One device process of a distributed job. Environment: ESYNC_TOKEN (the job token), "
+                     "ESYNC_CURVE_SERVER (the job's CURVE public key, z85, when the job uses --curve).");
   o.add_options()
     ("coordinator", "The state server, HOST:PORT (default: $MASTER_ADDR:$MASTER_PORT)", cxxopts::value<std::string>())
     ("device", "cpu | cuda:N | cuda (cuda:$LOCAL_RANK or cuda:$SLURM_LOCALID)", cxxopts::value<std::string>()->default_value("cpu"))

@@ -5,6 +5,7 @@ int cmd_local(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
 int cmd_version(int argc, char** argv);
 int cmd_coordinator(int argc, char** argv);
+int cmd_keys(int argc, char** argv);
 int cmd_worker(int argc, char** argv);
 int cmd_run(int argc, char** argv);
 int cmd_server(int argc, char** argv);

@@ -25,6 +25,7 @@ void usage() {
       "  simulate   predict throughput per mode at scale, calibrated from a summary\n"
       "  run        start coordinator, servers and workers on this host\n"
       "  worker     one device process of a distributed job\n"
+      "  keys       print a new CURVE keypair as environment lines (launch/cluster.sh --curve)\n"
       "  bench      micro-benchmarks: kernels, step, allreduce, ps, coordinator\n"
       "  version    print version and build features\n",
       ESYNC_VERSION);
@@ -46,6 +47,7 @@ int main(int argc, char** argv) {
       {"bench", esync::cli::cmd_bench},
       {"version", esync::cli::cmd_version},
       {"coordinator", esync::cli::cmd_coordinator},
+      {"keys", esync::cli::cmd_keys},
       {"worker", esync::cli::cmd_worker},
       {"run", esync::cli::cmd_run},
       {"server", esync::cli::cmd_server},

@@ -14,6 +14,7 @@ struct CoordinatorClient::Impl {
   zmq::socket_t sock{ctx, zmq::socket_type::dealer};
   std::string endpoint, token;
   std::chrono::milliseconds timeout;
+  bool curve = false;  // a timeout may then mean a CURVE handshake that failed: say so
   std::uint32_t rank = 0;
   std::uint64_t job_id = 1;
 
@@ -23,7 +24,7 @@ struct CoordinatorClient::Impl {
     wire::send(sock, m);
     auto r = wire::recv(sock, wait, /*router=*/false);
     ESYNC_CHECK_T(TimeoutError, r.has_value(), "no reply from the coordinator at ", endpoint, " within ",
-                  wait.count() / 1000.0, " s waiting for ", wire::type_name(want));
+                  wait.count() / 1000.0, " s waiting for ", wire::type_name(want), wire::curve_timeout_hint(curve));
     if (r->header.type == MsgType::kReject)
       ESYNC_THROW(ConfigError, "the coordinator at ", endpoint, " rejected us: ", r->body.value("error", "?"));
     ESYNC_CHECK_T(ProtocolError, r->header.type == want, "expected ", wire::type_name(want), " from the coordinator, got ",
@@ -32,12 +33,15 @@ struct CoordinatorClient::Impl {
   }
 };
 
-CoordinatorClient::CoordinatorClient(const std::string& endpoint, std::string token, std::chrono::milliseconds timeout)
+CoordinatorClient::CoordinatorClient(const std::string& endpoint, std::string token, std::chrono::milliseconds timeout,
+                                     const wire::CurveKeys& curve)
     : impl_(std::make_unique<Impl>()) {
   impl_->endpoint = endpoint.rfind("tcp://", 0) == 0 ? endpoint : "tcp://" + endpoint;
   impl_->token = std::move(token);
   impl_->timeout = timeout;
   impl_->sock.set(zmq::sockopt::linger, 0);
+  wire::secure_client(impl_->sock, curve);
+  impl_->curve = curve.on();
   try {
     impl_->sock.connect(impl_->endpoint);
   } catch (const zmq::error_t& e) {

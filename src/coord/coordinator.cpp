@@ -63,12 +63,13 @@ struct Coordinator::Impl {
     else
       ESYNC_THROW(ConfigError, "unknown --policy '", cfg.policy, "' (expected assign or poll)");
     members.resize(static_cast<std::size_t>(cfg.workers));
+    wire::secure_server(sock, cfg.curve);
     const std::string last = wire::bind_router(sock, cfg.bind, cfg.port, "the coordinator",
                                                  static_cast<std::int64_t>(wire::Limits{}.max_body_bytes) + 4096);
     port = std::stoi(last.substr(last.rfind(':') + 1));
     if (!cfg.log_dir.empty()) log = JsonlLog(cfg.log_dir, "coordinator", 0);
     log.write("start", {{"role", "coordinator"}, {"port", port}, {"workers", cfg.workers}, {"policy", cfg.policy},
-                        {"token", wire::token_hint(cfg.token)}, {"job", cfg.job}});
+                        {"token", wire::token_hint(cfg.token)}, {"curve", cfg.curve.on()}, {"job", cfg.job}});
   }
 
   void reply(const std::string& identity, MsgType type, std::uint32_t rank, std::uint64_t round, json body = json::object()) {

@@ -9,21 +9,25 @@ namespace esync::coord {
 Heartbeat::Heartbeat(const std::string& endpoint, const std::string& token, int rank, std::uint64_t job_id,
                      std::chrono::milliseconds interval, std::chrono::milliseconds timeout) {
   thread_ = std::thread([=, this] {
-    CoordinatorClient c(endpoint, token, timeout);
-    c.attach(rank, job_id);
-    std::unique_lock<std::mutex> lk(mu_);
-    while (!cv_.wait_for(lk, interval, [this] { return stop_; })) {
-      lk.unlock();
-      try {
+    // Any failure, the attach included (it is a round trip too), means the coordinator is lost
+    // to this worker: recorded, never thrown out of the thread.
+    const auto fail = [&](const std::string& what) {
+      std::lock_guard<std::mutex> lk(mu_);
+      error_ = what;
+      lost_ = true;
+      std::fprintf(stderr, "worker %d: %s\n", rank, what.c_str());
+    };
+    try {
+      CoordinatorClient c(endpoint, token, timeout);
+      c.attach(rank, job_id);
+      std::unique_lock<std::mutex> lk(mu_);
+      while (!cv_.wait_for(lk, interval, [this] { return stop_; })) {
+        lk.unlock();
         c.heartbeat();
-      } catch (const std::exception& e) {
         lk.lock();
-        error_ = e.what();
-        lost_ = true;
-        std::fprintf(stderr, "worker %d: %s\n", rank, e.what());
-        return;
       }
-      lk.lock();
+    } catch (const std::exception& e) {
+      fail(e.what());
     }
   });
 }

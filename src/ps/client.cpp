@@ -25,6 +25,7 @@ struct PsClient::Impl {
   std::uint64_t job_id;
   std::size_t n;
   std::chrono::milliseconds timeout;
+  bool curve = false;  // a timeout may then mean a CURVE handshake that failed: say so
 
   // A slice of caller memory as a frame, zero-copy (no free function: the caller owns it).
   static zmq::message_t view(const float* p, std::size_t count) {
@@ -57,7 +58,7 @@ struct PsClient::Impl {
         std::string names;
         for (const auto s : which) names += (names.empty() ? "" : ", ") + std::to_string(s) + " (" + endpoints[s] + ")";
         ESYNC_THROW(TimeoutError, "rank ", rank, ": no ", wire::type_name(want), " from parameter-server shard(s) ", names,
-                    " within ", wait.count() / 1000.0, " s");
+                    " within ", wait.count() / 1000.0, " s", wire::curve_timeout_hint(curve));
       }
       try {
         zmq::poll(items.data(), items.size(), std::chrono::milliseconds(static_cast<long>(remaining * 1e3) + 1));
@@ -98,7 +99,7 @@ struct PsClient::Impl {
 };
 
 PsClient::PsClient(std::vector<std::string> endpoints, std::string token, int rank, std::uint64_t job_id, std::size_t n,
-                   std::chrono::milliseconds timeout)
+                   std::chrono::milliseconds timeout, const wire::CurveKeys& curve)
     : impl_(std::make_unique<Impl>()) {
   auto& im = *impl_;
   ESYNC_CHECK_T(ConfigError, !endpoints.empty(), "the parameter server has no shards");
@@ -108,11 +109,13 @@ PsClient::PsClient(std::vector<std::string> endpoints, std::string token, int ra
   im.job_id = job_id;
   im.n = n;
   im.timeout = timeout;
+  im.curve = curve.on();
   const int shards = static_cast<int>(im.endpoints.size());
   for (int s = 0; s < shards; ++s) {
     im.ranges.push_back(shard_range(n, shards, s));
     im.socks.emplace_back(im.ctx, zmq::socket_type::dealer);
     im.socks.back().set(zmq::sockopt::linger, 0);
+    wire::secure_client(im.socks.back(), curve);
     try {
       im.socks.back().connect(im.endpoints[static_cast<std::size_t>(s)]);
     } catch (const zmq::error_t& e) {

@@ -43,10 +43,12 @@ struct ShardServer::Impl {
   double samples = 0, round_open = 0, last_msg = 0, last_log = 0;
   bool stop_flag = false;
   std::map<std::int64_t, std::uint64_t> staleness_hist;
+  std::map<int, double> heard;  // rank -> when its last message arrived
   std::vector<float> aligned;  // scratch for a frame whose floats are not 4-byte aligned
 
   explicit Impl(ShardConfig c) : cfg(std::move(c)) {
     ESYNC_CHECK_T(ConfigError, !cfg.token.empty(), "a parameter-server shard needs the job token");
+    wire::secure_server(sock, cfg.curve);
     endpoint = wire::bind_router(sock, cfg.bind, cfg.port, "parameter-server shard " + std::to_string(cfg.shard),
                                  cfg.max_frame_bytes);
     if (!cfg.log_dir.empty()) log = JsonlLog(cfg.log_dir, "server", cfg.shard);
@@ -161,6 +163,7 @@ struct ShardServer::Impl {
       return reply(m.identity, 0, MsgType::kReject, {{"error", "register with the job token first"}});
     }
     const int rank = peer->second;
+    heard[rank] = mono_s();
     try {
       serve(m, rank);
     } catch (const std::exception& e) {
@@ -202,6 +205,17 @@ struct ShardServer::Impl {
       }
       last_msg = now;  // the survivors were just answered: their silence starts now
     }
+    // Asynchronous rules wait for nobody, so a dead worker stalls nothing, but it must still
+    // leave: async-cached would keep averaging its last gradient forever. Silent for the
+    // timeout (no push, no pull) means lost.
+    if (rules && !is_sync_rule(cfg.rule.rule))
+      for (const auto& [r, t] : heard)
+        if (rules->is_live(r) && now - t > limit) {
+          ++stats.lost;
+          log.write("lost", {{"rank", r}, {"round", rules->version()}, {"silent_s", now - t}});
+          std::fprintf(stderr, "server-%d: dropped worker %d: silent for %.1f s\n", cfg.shard, r, now - t);
+          rules->remove_worker(r);
+        }
     // Silence is a failure only when nobody waits on us (a sync round's waiters are answered
     // above, by dropping whoever stalls it).
     if (now - last_msg > limit && waiting.empty() && (!rules || rules->live_workers() > 0))

@@ -36,7 +36,7 @@ RuleConfig rule_config(const nlohmann::json& job, int workers) {
 
 int run_server(const ServerOptions& opt, const std::atomic<bool>& stop) {
   const auto timeout = std::chrono::milliseconds(static_cast<long>(opt.timeout_s * 1000));
-  coord::CoordinatorClient client(opt.coordinator, opt.token, timeout);
+  coord::CoordinatorClient client(opt.coordinator, opt.token, timeout, opt.curve);
   const auto welcome = client.register_server(opt.shard, this_host());
   ShardConfig cfg;
   cfg.shard = opt.shard;
@@ -47,6 +47,7 @@ int run_server(const ServerOptions& opt, const std::atomic<bool>& stop) {
   cfg.job_id = client.job_id();
   cfg.timeout = timeout;
   cfg.log_dir = welcome.job.value("log_dir", "");
+  cfg.curve = opt.curve;
   // Rank 0 publishes the length of the buffer the shards hold once it has built the model; a
   // frame may be at most this shard's slice of it (or a body's size).
   const std::string floats = client.kv_get("model/floats", timeout);

@@ -50,8 +50,13 @@ nlohmann::json run_worker(const WorkerOptions& opt) {
   job.token = opt.token;
   // Peers reach us on the network that reaches the coordinator, unless --bind says otherwise.
   job.bind_host = opt.bind.empty() ? wire::local_address_towards(job.client->endpoint()) : opt.bind;
-  coord::Heartbeat heartbeat(opt.coordinator, opt.token, job.rank, job.client->job_id(), std::chrono::milliseconds(1000),
-                             job.timeout);
+  // Heartbeats every interval; one unanswered for the heartbeat timeout means the coordinator
+  // is gone, and the training loop stops with that message (heartbeat.hpp).
+  const auto seconds = [](double s) { return std::chrono::milliseconds(static_cast<long>(s * 1000)); };
+  coord::Heartbeat heartbeat(opt.coordinator, opt.token, job.rank, job.client->job_id(),
+                             seconds(job.config.value("heartbeat_interval_s", 1.0)),
+                             seconds(job.config.value("heartbeat_timeout_s", 10.0)));
+  job.heartbeat = &heartbeat;
   ESYNC_CHECK_T(ConfigError, opt.device == "cpu", "--device ", opt.device, ": CUDA workers need the CUDA build");
   set_compute_threads(job.config.value("threads", 1));
 
@@ -73,13 +78,15 @@ nlohmann::json run_worker(const WorkerOptions& opt) {
     // Our side is closed already (peers blocked on us fail at once instead of at their
     // timeout); ask the state server who is gone (it declares a silent worker lost after its
     // heartbeat timeout) and say so.
-    const std::string why = std::string(e.what()) + "; " + lost_workers(*job.client, job.config.value("heartbeat_timeout_s", 10.0));
+    const std::string why = std::string(e.what()) + "; " +
+                            (heartbeat.coordinator_lost() ? "the state server is gone too: " + heartbeat.error()
+                                                          : lost_workers(*job.client, job.config.value("heartbeat_timeout_s", 10.0)));
     log.write("end", {{"status", "error"}, {"error", why}});
     say_goodbye(*job.client, "error: " + why);
     ESYNC_THROW(PeerLostError, why);
   } catch (const std::exception& e) {
     log.write("end", {{"status", "error"}, {"error", e.what()}});
-    say_goodbye(*job.client, std::string("error: ") + e.what());
+    if (!heartbeat.coordinator_lost()) say_goodbye(*job.client, std::string("error: ") + e.what());
     throw;
   }
 }

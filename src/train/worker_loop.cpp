@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "esync/clock.hpp"
+#include "esync/error.hpp"
 #include "esync/heterogeneity.hpp"
 #include "esync/optimizer.hpp"
 #include "esync/synchronizer.hpp"
@@ -78,6 +79,8 @@ json train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& log) {
     double round_compute = 0, round_device = 0, round_slowdown = 0, round_delay = 0, round_samples = 0;
     int k_done = 0;
     st.clear();
+    if (job.heartbeat && job.heartbeat->coordinator_lost())
+      ESYNC_THROW(TimeoutError, "lost the state server at ", job.client->endpoint(), ": ", job.heartbeat->error());
     while (k_done < k) {
       // compute: the whole local step (batch, forward, backward, optimiser), everything but
       // the synchronisation and injected delays, so K_i x c_i really is the round's length.

@@ -13,6 +13,7 @@
 
 #include "esync/collective.hpp"
 #include "esync/coord_client.hpp"
+#include "esync/heartbeat.hpp"
 #include "esync/jsonl_log.hpp"
 #include "esync/ps_client.hpp"
 #include "train/data/dataset.hpp"
@@ -30,6 +31,7 @@ struct WorkerJob {
   std::string token;      // the job token, for the parameter server
   std::string bind_host;  // the address peers connect to for the allreduce group
   std::chrono::milliseconds timeout{60000};
+  const coord::Heartbeat* heartbeat = nullptr;  // the loop stops when it lost the coordinator
 };
 
 // Members in dependency order: destruction runs backwards, so the transport closes before the
