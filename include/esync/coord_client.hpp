@@ -29,7 +29,9 @@ class CoordinatorClient {
   // A parameter-server shard joins: the job configuration, no worker rank.
   Welcome register_server(int shard, const std::string& host);
   void kv_set(const std::string& key, const std::string& value);
-  std::string kv_get(const std::string& key, std::chrono::milliseconds wait);  // TimeoutError if absent
+  // TimeoutError if absent after `wait`, or no reply within wait + slack (-1: the client's timeout).
+  std::string kv_get(const std::string& key, std::chrono::milliseconds wait,
+                     std::chrono::milliseconds slack = std::chrono::milliseconds(-1));
   // Assign policy: report the round just finished (k_done steps, mean compute-only step time)
   // and receive K for the next round.
   int report(std::uint64_t round, int k_done, double step_s);

@@ -82,11 +82,12 @@ void CoordinatorClient::kv_set(const std::string& key, const std::string& value)
   impl_->call(MsgType::kKvSet, 0, {{"key", key}, {"value", value}}, MsgType::kAck, impl_->timeout);
 }
 
-std::string CoordinatorClient::kv_get(const std::string& key, std::chrono::milliseconds wait) {
+std::string CoordinatorClient::kv_get(const std::string& key, std::chrono::milliseconds wait,
+                                      std::chrono::milliseconds slack) {
   // The coordinator answers when the key appears or when `wait` has passed; allow it a little
-  // longer than that before calling the coordinator itself silent.
+  // longer than that (slack, default the client's timeout) before calling it silent.
   auto r = impl_->call(MsgType::kKvGet, 0, {{"key", key}, {"wait_ms", wait.count()}}, MsgType::kKvValue,
-                       wait + impl_->timeout);
+                       wait + (slack.count() >= 0 ? slack : impl_->timeout));
   ESYNC_CHECK_T(TimeoutError, !r.body.value("missing", false), "key '", key, "' did not appear at the coordinator within ",
                 wait.count() / 1000.0, " s (a peer that never arrived?)");
   return r.body.at("value").get<std::string>();

@@ -2,6 +2,7 @@
 // the job configuration from it, sets up its data, model and transport (worker_setup.cpp), runs
 // the training loop (worker_loop.cpp), and reports how it ended: to its log, to the state
 // server, and as the exception or summary it returns.
+#include "esync/clock.hpp"
 #include "esync/error.hpp"
 #include "esync/heartbeat.hpp"
 #include "esync/message.hpp"
@@ -16,14 +17,20 @@ using nlohmann::json;
 
 namespace {
 // The coordinator publishes "lost" (rank, host, silence) in its key-value store when it
-// declares a worker lost; wait a little longer than its heartbeat timeout for that.
-std::string lost_workers(coord::CoordinatorClient& client, double heartbeat_timeout_s) {
-  const auto wait = std::chrono::milliseconds(static_cast<long>((heartbeat_timeout_s + 2.0) * 1000));
-  try {
-    return "lost: " + client.kv_get("lost", wait);
-  } catch (const Error& e) {
-    return "the state server named no lost worker (" + std::string(e.what()) + ")";
+// declares a worker lost; wait a little longer than its heartbeat timeout for that, asking in
+// short turns so a coordinator that is itself gone (our heartbeat says so) ends the wait at once.
+std::string lost_workers(coord::CoordinatorClient& client, const coord::Heartbeat& heartbeat, double heartbeat_timeout_s) {
+  const double deadline = mono_s() + heartbeat_timeout_s + 2.0;
+  std::string last = "nothing";
+  while (mono_s() < deadline && !heartbeat.coordinator_lost()) {
+    try {
+      return "lost: " + client.kv_get("lost", std::chrono::milliseconds(500), std::chrono::milliseconds(500));
+    } catch (const Error& e) {
+      last = e.what();
+    }
   }
+  if (heartbeat.coordinator_lost()) return "the state server is gone too: " + heartbeat.error();
+  return "the state server named no lost worker (" + last + ")";
 }
 
 void say_goodbye(coord::CoordinatorClient& client, const std::string& status) {
@@ -78,9 +85,8 @@ nlohmann::json run_worker(const WorkerOptions& opt) {
     // Our side is closed already (peers blocked on us fail at once instead of at their
     // timeout); ask the state server who is gone (it declares a silent worker lost after its
     // heartbeat timeout) and say so.
-    const std::string why = std::string(e.what()) + "; " +
-                            (heartbeat.coordinator_lost() ? "the state server is gone too: " + heartbeat.error()
-                                                          : lost_workers(*job.client, job.config.value("heartbeat_timeout_s", 10.0)));
+    const std::string why =
+        std::string(e.what()) + "; " + lost_workers(*job.client, heartbeat, job.config.value("heartbeat_timeout_s", 10.0));
     log.write("end", {{"status", "error"}, {"error", why}});
     say_goodbye(*job.client, "error: " + why);
     ESYNC_THROW(PeerLostError, why);
