@@ -148,6 +148,19 @@ TEST(AssignPolicy, Speeds124GiveExactly421AndWithinOneUnderJitter) {
   std::printf("[ assign ] 1:2:4 jitter 10%% -> mean K = %s\n", mean.c_str());
 }
 
+// A lost worker is forgotten: the round's length follows the slowest survivor.
+TEST(AssignPolicy, ForgottenSlowestNoLongerSetsTheRound) {
+  AssignPolicy p(3, 4, 64);
+  p.report(0, 1.0);
+  p.report(1, 2.0);
+  p.report(2, 4.0);
+  EXPECT_EQ(p.plan(), (K{16, 8, 4}));
+  p.forget(2);
+  EXPECT_EQ(p.slowest(), 1);
+  EXPECT_EQ(p.plan(), (K{8, 4, 4}));  // rank 2 (gone) keeps K_base, nobody waits for it
+  EXPECT_THROW(p.forget(3), ConfigError);
+}
+
 TEST(AssignPolicy, SlowdownShiftsKWithinFewRounds) {
   AssignPolicy p(3, 1, 16);
   Devices d{{1.0, 2.0, 4.0}};

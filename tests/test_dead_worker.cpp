@@ -54,6 +54,17 @@ TEST_P(ParameterServerMode, ShardDropsTheLostWorkerAndTheOthersFinish) {
 }
 INSTANTIATE_TEST_SUITE_P(Ps, ParameterServerMode, ::testing::Values("esync", "ssgd", "asgd", "dcasgd"));
 
+TEST(ParameterServerOnFailureAbort, TheShardStopsNamingTheLostWorker) {
+  Job job("dead-ps-abort", {{"mode", "asgd"}, {"epochs", 0}, {"time_budget_s", 60.0}, {"on_failure", "abort"}}, 1);
+  job.kill_worker(1);
+  const int code = wait_exit(job.servers[0], 30);
+  EXPECT_NE(code, -1) << "the shard did not stop:\n" << job.out("server-0");
+  EXPECT_NE(code, 0) << job.out("server-0");
+  EXPECT_NE(job.out("server-0").find("lost worker 1"), std::string::npos) << job.out("server-0");
+  for (const int r : {0, 2})  // the shard is gone: the others stop too (its launcher would stop them at once)
+    EXPECT_NE(wait_exit(job.workers[static_cast<std::size_t>(r)], 40), -1) << job.out("worker-" + std::to_string(r));
+}
+
 // Seconds from the kill until every worker has exited non-zero, each with `what` in its error.
 double all_workers_stop(Job& job, const std::string& what, double bound) {
   const auto t0 = std::chrono::steady_clock::now();

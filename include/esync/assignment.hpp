@@ -29,6 +29,7 @@ class AssignPolicy {
 
   // Folds one compute-only per-step time of `rank` (seconds, >= 0) into its EMA.
   void report(int rank, double step_s);
+  void forget(int rank);  // a lost worker: its speed no longer sets the round's length
   // K_i for the next round, one per rank: clamp(round(T / c_i), 1, k_max), T = k_base * max c.
   std::vector<int> plan() const;
 

@@ -38,6 +38,7 @@ struct ShardConfig {
   // Frames larger than this (bytes) disconnect their sender: the model slice plus room for the
   // body, when the server knows the model's size (a job); <= 0: unbounded (tests).
   std::int64_t max_frame_bytes = 0;
+  bool abort_on_failure = false;  // a lost worker stops the shard (--on-failure abort)
   wire::CurveKeys curve;  // on: a CURVE server with the job's secret key
 };
 

@@ -140,6 +140,7 @@ int cmd_run(int argc, char** argv) {
     ("wait-timeout", "Seconds any wait on a peer may take (collectives, a sync round on the PS)", cxxopts::value<double>()->default_value("60"))
     ("heartbeat-timeout", "Seconds of silence before the coordinator declares a worker lost (and a worker its coordinator)", cxxopts::value<double>()->default_value("10"))
     ("heartbeat-interval", "Seconds between a worker's heartbeats", cxxopts::value<double>()->default_value("1"))
+    ("on-failure", "A lost worker in a PS job: continue (drop it) | abort (stop the job)", cxxopts::value<std::string>()->default_value("continue"))
     ("curve", "Encrypt every ZeroMQ connection (CURVE) under a fresh job keypair, handed over in the environment", cxxopts::value<bool>()->default_value("false"))
     ("dry-run", "Write the job file, print the commands (ROLE<TAB>command, the coordinator's address as {COORDINATOR}) and exit; launch/cluster.sh runs them on other hosts", cxxopts::value<bool>()->default_value("false"));
   // clang-format on
@@ -158,6 +159,7 @@ int cmd_run(int argc, char** argv) {
   check_one_of(str("optimizer"), {"sgd", "momentum", "adam"}, "--optimizer");
   check_one_of(str("policy"), {"assign", "poll"}, "--policy");
   check_one_of(str("partition"), {"iid", "by-class", "dirichlet"}, "--partition");
+  check_one_of(str("on-failure"), {"continue", "abort"}, "--on-failure");
   const auto backend = comm::resolve_backend(str("backend"), devices);
   for (const char* f : {"lr", "local-lr", "global-lr", "dirichlet-alpha", "heartbeat-timeout", "heartbeat-interval", "wait-timeout"})
     ESYNC_CHECK_T(ConfigError, num(f) > 0, "--", f, " must be > 0");
@@ -222,7 +224,7 @@ int cmd_run(int argc, char** argv) {
       {"threads", threads}, {"seed", r["seed"].as<std::uint64_t>()}, {"log_dir", log_dir}, {"devices", devices},
       {"servers", servers}, {"delay_adaptive", delay_adaptive}, {"async_cached", async_cached},
       {"dc_lambda", num("dc-lambda")}, {"dc_adaptive", dc_adaptive}, {"heartbeat_timeout_s", num("heartbeat-timeout")},
-      {"heartbeat_interval_s", num("heartbeat-interval")}};
+      {"heartbeat_interval_s", num("heartbeat-interval")}, {"on_failure", str("on-failure")}};
   // clang-format on
   std::error_code ec;
   fs::create_directories(log_dir, ec);

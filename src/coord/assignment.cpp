@@ -113,6 +113,11 @@ std::vector<int> AssignPolicy::plan() const {
   return k;
 }
 
+void AssignPolicy::forget(int rank) {
+  check_rank(rank);
+  ema_[static_cast<std::size_t>(rank)] = StepTimeEma{};
+}
+
 double AssignPolicy::step_time(int rank) const {
   check_rank(rank);
   return ema_[static_cast<std::size_t>(rank)].value;

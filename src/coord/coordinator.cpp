@@ -248,6 +248,7 @@ struct Coordinator::Impl {
       if (mem.identity.empty() || mem.done || !mem.alive || now - mem.last_seen < cfg.heartbeat_timeout_s) continue;
       mem.alive = false;
       mem.state = "lost";
+      if (assign) assign->forget(static_cast<int>(r));  // the survivors' K follow the slowest survivor
       ++stats.lost;
       log.write("lost", {{"rank", r}, {"host", mem.host}, {"silent_s", now - mem.last_seen}});
       // Published for the survivors, who ask when a collective fails (see the worker).

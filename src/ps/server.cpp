@@ -192,15 +192,23 @@ struct ShardServer::Impl {
     }
   }
 
+  // A worker is gone: logged and counted; with --on-failure abort the shard stops here, naming
+  // it (its launcher then stops the job), else the caller drops it and the job goes on.
+  void lose(int r, double silent_s, const std::string& what) {
+    ++stats.lost;
+    log.write("lost", {{"rank", r}, {"round", rules->version()}, {"silent_s", silent_s}});
+    std::fprintf(stderr, "server-%d: %s worker %d: %s for %.1f s\n", cfg.shard, cfg.abort_on_failure ? "lost" : "dropped", r,
+                 what.c_str(), silent_s);
+    ESYNC_CHECK_T(PeerLostError, !cfg.abort_on_failure, "parameter-server shard ", cfg.shard, ": lost worker ", r, " (",
+                  what, " for ", silent_s, " s) and the job runs with --on-failure abort");
+  }
+
   void housekeeping() {
     const double now = mono_s(), limit = cfg.timeout.count() / 1e3;
     if (rules && !waiting.empty() && now - round_open > limit) {
       // Drop whoever stalls the round; the rest go on (their pushes count, the round closes).
       for (const int r : rules->missing()) {
-        ++stats.lost;
-        log.write("lost", {{"rank", r}, {"round", rules->version()}, {"silent_s", now - round_open}});
-        std::fprintf(stderr, "server-%d: dropped worker %d: no push into round %llu within %.1f s\n", cfg.shard, r,
-                     static_cast<unsigned long long>(rules->version()), limit);
+        lose(r, now - round_open, "no push into round " + std::to_string(rules->version()));
         if (rules->remove_worker(r)) close_round();
       }
       last_msg = now;  // the survivors were just answered: their silence starts now
@@ -211,9 +219,7 @@ struct ShardServer::Impl {
     if (rules && !is_sync_rule(cfg.rule.rule))
       for (const auto& [r, t] : heard)
         if (rules->is_live(r) && now - t > limit) {
-          ++stats.lost;
-          log.write("lost", {{"rank", r}, {"round", rules->version()}, {"silent_s", now - t}});
-          std::fprintf(stderr, "server-%d: dropped worker %d: silent for %.1f s\n", cfg.shard, r, now - t);
+          lose(r, now - t, "no message");
           rules->remove_worker(r);
         }
     // Silence is a failure only when nobody waits on us (a sync round's waiters are answered

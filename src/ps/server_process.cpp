@@ -47,6 +47,7 @@ int run_server(const ServerOptions& opt, const std::atomic<bool>& stop) {
   cfg.job_id = client.job_id();
   cfg.timeout = timeout;
   cfg.log_dir = welcome.job.value("log_dir", "");
+  cfg.abort_on_failure = welcome.job.value("on_failure", "continue") == "abort";
   cfg.curve = opt.curve;
   // Rank 0 publishes the length of the buffer the shards hold once it has built the model; a
   // frame may be at most this shard's slice of it (or a body's size).
