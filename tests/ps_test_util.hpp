@@ -120,4 +120,17 @@ void run_ranks(int size, Body body) {
 inline float init_value(std::size_t i) { return float(int(i % 1000) - 500); }
 inline float grad_value(int rank, std::size_t i) { return float((rank + 1) * (1 << (i % 4))); }
 
+// How a job's workers start: rank 0 sets the shards' weights to init_value, every other rank
+// pulls them (a shard holds a pull until the weights are set). Returns this rank's weights.
+inline std::vector<float> start_from_init(ps::PsClient& client, int rank, std::size_t n) {
+  std::vector<float> w(n);
+  if (rank == 0) {
+    for (std::size_t i = 0; i < n; ++i) w[i] = init_value(i);
+    client.init(w.data());
+  } else {
+    client.pull(w.data());
+  }
+  return w;
+}
+
 }  // namespace esync::test

@@ -39,13 +39,8 @@ TEST_P(Load, AsyncWorkersEveryUpdateAppliedExactlyOnce) {
   std::chrono::steady_clock::time_point start, end;
   run_ranks(kWorkers, [&](int rank) {
     PsClient client(job.endpoints, kToken, rank, 1, kN, 60s);
-    std::vector<float> w(kN), g(kN);
-    if (rank == 0) {
-      for (std::size_t i = 0; i < kN; ++i) w[i] = init_value(i);
-      client.init(w.data());
-    } else {
-      client.pull(w.data());  // the shard holds it until rank 0 has set the weights
-    }
+    auto w = start_from_init(client, rank, kN);
+    std::vector<float> g(kN);
     // Everyone starts pushing together, so the server sees 64 concurrent peers.
     if (++ready == kWorkers) start = std::chrono::steady_clock::now();
     ASSERT_TRUE(wait_for(ready, kWorkers, 60s)) << "rank " << rank << ": not every worker got ready";

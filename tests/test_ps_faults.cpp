@@ -50,13 +50,8 @@ TEST(PsServer, MalformedInputIsCountedAndTheJobStaysExact) {
   std::thread good([&] {
     run_ranks(workers, [&](int rank) {
       PsClient client(job.endpoints, kToken, rank, 1, n, 5s);
-      std::vector<float> w(n), g(n);
-      if (rank == 0) {
-        for (std::size_t i = 0; i < n; ++i) w[i] = init_value(i);
-        client.init(w.data());
-      } else {
-        client.pull(w.data());
-      }
+      auto w = start_from_init(client, rank, n);
+      std::vector<float> g(n);
       for (std::size_t i = 0; i < n; ++i) g[i] = grad_value(rank, i);
       for (int round = 1; round <= rounds; ++round) {
         if (round == 2) {  // the bad traffic arrives while the job is running; wait (bounded) for it
@@ -210,13 +205,8 @@ TEST(PsServer, SilentWorkerIsDroppedAndTheRoundCompletes) {
   });
   run_ranks(2, [&](int rank) {
     PsClient client(job.endpoints, kToken, rank, 1, n, 3s);  // push_pull waits at most 2 x 3 s
-    std::vector<float> w(n), g(n);
-    if (rank == 0) {
-      for (std::size_t i = 0; i < n; ++i) w[i] = init_value(i);
-      client.init(w.data());
-    } else {
-      client.pull(w.data());
-    }
+    auto w = start_from_init(client, rank, n);
+    std::vector<float> g(n);
     wait_for(silent_ready, 1);
     for (std::size_t i = 0; i < n; ++i) g[i] = grad_value(rank, i);
     try {
