@@ -69,13 +69,7 @@ TEST_P(PsEndToEnd, AsyncFinalWeightsAreInitMinusSumOfPushes) {
   std::barrier all_pushed(workers);
   run_ranks(workers, [&, workers = workers, n = n](int rank) {
     PsClient client(job.endpoints, kToken, rank, 1, n, 5s);
-    std::vector<float> w(n);
-    if (rank == 0) {
-      for (std::size_t i = 0; i < n; ++i) w[i] = init_value(i);
-      client.init(w.data());
-    } else {
-      client.pull(w.data());
-    }
+    auto w = start_from_init(client, rank, n);
     std::vector<float> g(n);
     for (std::size_t i = 0; i < n; ++i) g[i] = grad_value(rank, i);
     for (int p = 0; p < pushes; ++p) {
