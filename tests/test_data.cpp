@@ -217,3 +217,18 @@ TEST(ShardSampler, FullBatchesAcrossEpochsCoverTheShardEvenly) {
   ShardSampler big(shard, 10, 5);  // a batch larger than the shard: the shard once
   EXPECT_EQ(big.next().size(0), 7);
 }
+
+// A sampler restored from another's epoch() and position() (a checkpoint) yields the very
+// batches the original goes on to yield, across epoch boundaries too.
+TEST(ShardSampler, RestoredSamplerContinuesTheSameSequence) {
+  using esync::train::ShardSampler;
+  const auto shard = torch::arange(0, 11, torch::kInt64);
+  for (int taken : {0, 1, 3, 4, 9}) {
+    ShardSampler a(shard, 4, 17);
+    for (int b = 0; b < taken; ++b) a.next();
+    ShardSampler b(shard, 4, 17);
+    b.restore(a.epoch(), a.position());
+    for (int i = 0; i < 8; ++i)
+      ASSERT_TRUE(torch::equal(a.next(), b.next())) << "after " << taken << " batches, batch " << i;
+  }
+}

@@ -17,7 +17,8 @@ namespace esync::coord {
 struct CoordinatorConfig {
   std::string bind = "127.0.0.1";
   int port = 0;  // 0: a free port, see Coordinator::port()
-  int workers = 1;
+  int workers = 1;      // the job starts when these have registered
+  int max_workers = 0;  // elastic capacity: more may join a running PS job (0: the job's "max_workers", else workers)
   std::string token;             // empty: generated
   std::uint64_t job_id = 1;
   nlohmann::json job = nlohmann::json::object();  // sent to every worker on registration

@@ -36,9 +36,15 @@ class PsClient {
   void init(const float* w);
   // The current weights into w (waits until rank 0 has initialised the shards).
   PsReply pull(float* w);
+  // Elastic join: a worker that was not live at the start becomes live at the same round on
+  // every shard (see ps_server.hpp) and receives that round's weights into w. Retries when a
+  // shard moved past the version it asked for; throws TimeoutError after a few tries.
+  PsReply join(float* w);
   // Pushes x (a gradient or an n_i-weighted delta) computed on the last weights received, and
   // writes the weights the shards answer with into w. x and w may be the same buffer.
   PsReply push_pull(float* w, const float* x, double samples, bool stop);
+  // The next push asks every shard to write round `round`'s checkpoint once it has applied it.
+  void request_checkpoint(std::uint64_t round);
   // Leaves the job on every shard (best effort: a shard already gone is not an error).
   void leave(const std::string& status);
 

@@ -36,7 +36,8 @@ ShardRange shard_range(std::size_t n, int shards, int shard);
 
 struct RuleConfig {
   std::string rule = "sync-grad";  // see the table above
-  int workers = 1;
+  int workers = 1;                 // ranks 0..workers-1 may ever push (an elastic job's capacity)
+  int live_at_start = -1;          // ranks below this are live from the start (-1: all); the rest join
   OptimizerConfig opt;             // the server-side optimiser (sync-grad, async*, dcasgd*)
   float global_lr = 1.0f;          // sync-delta
   float dc_lambda = 0.04f, dc_m = 0.95f, dc_eps = 1e-7f;
@@ -65,6 +66,10 @@ class ShardRules {
   // A worker left (finished or lost): sync rounds stop waiting for it. Returns true when that
   // completed a round.
   bool remove_worker(int worker);
+  // A worker joins (elastic join, or a rank that was not live at the start): from now on sync
+  // rounds wait for it. The server calls it at a round boundary or into the open round (the
+  // worker then holds this round's weights); it throws ProtocolError for a live or unknown rank.
+  void add_worker(int worker);
 
   Snapshot weights() const { return w_; }
   std::uint64_t version() const { return version_; }
@@ -74,6 +79,9 @@ class ShardRules {
   int pending() const { return pending_; }  // pushes waiting in the open sync round
   std::vector<int> missing() const;         // live workers that have not pushed this sync round
   const RuleConfig& config() const { return cfg_; }
+  // Checkpoints: the server-side optimiser's state, and the version a resumed shard continues at.
+  FlatOptimizer& optimizer() { return opt_; }
+  void restore_version(std::uint64_t v) { version_ = v; }
 
  private:
   float* mutable_w();  // copy-on-write

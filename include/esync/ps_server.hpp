@@ -6,9 +6,14 @@
 //   kRegister {token, rank}          -> kAck | kReject        (every connection, constant-time compare)
 //   kPush {init, n} + slice          -> kAck                  (rank 0, once: the initial weights)
 //   kPull {}                         -> kPullReply {version, samples, stop} + slice (after init)
+//   kPull {join: V}                  -> kPullReply {joined, version = V, ...} + slice, once this shard
+//                                       is at version V (elastic join; the worker is then live);
+//                                       kPullReply {late, version} without a slice if it is past V
 //   kPush {samples, stop} + x slice  -> kPullReply {version, staleness, wait_s, samples, stop} + slice
 //        (header.round = the version x was computed on: push and pull are one round trip)
 //   kShutdown {status}               -> kAck                  (the worker leaves)
+//   a push's body may carry {checkpoint: R}: the shard writes round R's checkpoint once it has
+//   applied that push (sync rules: when its round closes)
 // Replies send the weight snapshot zero-copy. A sync round that some live worker has not joined
 // within the timeout drops that worker (logged as lost, its later pushes refused) and completes
 // with the rest, so one dead worker never stalls the job. Malformed messages are counted, logged
@@ -39,6 +44,10 @@ struct ShardConfig {
   // body, when the server knows the model's size (a job); <= 0: unbounded (tests).
   std::int64_t max_frame_bytes = 0;
   bool abort_on_failure = false;  // a lost worker stops the shard (--on-failure abort)
+  // Checkpoints (job_checkpoint.hpp): written into checkpoint_dir when rank 0's push asks for
+  // one; resume_file, when set, is this shard's state to start from instead of rank 0's init.
+  std::string checkpoint_dir, resume_file;
+  nlohmann::json job = nlohmann::json::object();  // the job configuration, stored in checkpoints
   wire::CurveKeys curve;  // on: a CURVE server with the job's secret key
 };
 

@@ -56,13 +56,17 @@ struct Coordinator::Impl {
   explicit Impl(CoordinatorConfig c) : cfg(std::move(c)) {
     ESYNC_CHECK_T(ConfigError, cfg.workers >= 1, "the coordinator needs --workers >= 1");
     if (cfg.token.empty()) cfg.token = wire::random_token();
+    if (cfg.max_workers <= 0) cfg.max_workers = cfg.job.value("max_workers", cfg.workers);
+    ESYNC_CHECK_T(ConfigError, cfg.max_workers >= cfg.workers, "--max-workers ", cfg.max_workers, " < --workers ",
+                  cfg.workers);
+    // Ranks workers..max_workers-1 are the elastic slots: workers that join a running job.
     if (cfg.policy == "assign")
-      assign = std::make_unique<AssignPolicy>(cfg.workers, cfg.k_base, cfg.k_max);
+      assign = std::make_unique<AssignPolicy>(cfg.max_workers, cfg.k_base, cfg.k_max);
     else if (cfg.policy == "poll")
-      poll = std::make_unique<PollPolicy>(cfg.workers);
+      poll = std::make_unique<PollPolicy>(cfg.max_workers);
     else
       ESYNC_THROW(ConfigError, "unknown --policy '", cfg.policy, "' (expected assign or poll)");
-    members.resize(static_cast<std::size_t>(cfg.workers));
+    members.resize(static_cast<std::size_t>(cfg.max_workers));
     wire::secure_server(sock, cfg.curve);
     const std::string last = wire::bind_router(sock, cfg.bind, cfg.port, "the coordinator",
                                                  static_cast<std::int64_t>(wire::Limits{}.max_body_bytes) + 4096);
@@ -108,12 +112,12 @@ struct Coordinator::Impl {
     if (b.value("role", "worker") == "attach") return on_attach(m);
     int rank = b.value("rank", -1);
     if (rank < 0)
-      for (int r = 0; r < cfg.workers && rank < 0; ++r)
+      for (int r = 0; r < cfg.max_workers && rank < 0; ++r)
         if (members[static_cast<std::size_t>(r)].identity.empty()) rank = r;
-    if (rank < 0 || rank >= cfg.workers || !members[static_cast<std::size_t>(rank)].identity.empty()) {
+    if (rank < 0 || rank >= cfg.max_workers || !members[static_cast<std::size_t>(rank)].identity.empty()) {
       ++stats.rejected;
       return reply(m.identity, MsgType::kReject, 0, 0,
-                   {{"error", rank < 0 ? "the job is full (" + std::to_string(cfg.workers) + " workers)"
+                   {{"error", rank < 0 ? "the job is full (" + std::to_string(cfg.max_workers) + " workers)"
                                        : "rank " + std::to_string(rank) + " is taken or out of range"}});
     }
     auto& mem = members[static_cast<std::size_t>(rank)];
@@ -122,7 +126,7 @@ struct Coordinator::Impl {
     mem.host = host;
     mem.last_seen = mono_s();
     ++stats.registered;
-    log.write("register", {{"rank", rank}, {"device", mem.device}, {"host", mem.host}});
+    log.write("register", {{"rank", rank}, {"device", mem.device}, {"host", mem.host}, {"joins", rank >= cfg.workers}});
     reply(m.identity, MsgType::kWelcome, static_cast<std::uint32_t>(rank), 0,
           {{"rank", rank}, {"world", cfg.workers}, {"job", cfg.job}, {"policy", cfg.policy}});
   }
@@ -130,7 +134,7 @@ struct Coordinator::Impl {
   // A registered worker's further connection (its heartbeat), token checked by the caller.
   void on_attach(const wire::Message& m) {
     const int rank = m.body.value("rank", -1);
-    if (rank < 0 || rank >= cfg.workers || members[static_cast<std::size_t>(rank)].identity.empty()) {
+    if (rank < 0 || rank >= cfg.max_workers || members[static_cast<std::size_t>(rank)].identity.empty()) {
       ++stats.rejected;
       return reply(m.identity, MsgType::kReject, 0, 0, {{"error", "attach to rank " + std::to_string(rank) + ", which is not registered"}});
     }

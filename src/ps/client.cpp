@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
+#include <utility>
 
 #include "esync/clock.hpp"
 #include "esync/error.hpp"
@@ -26,6 +27,7 @@ struct PsClient::Impl {
   std::size_t n;
   std::chrono::milliseconds timeout;
   bool curve = false;  // a timeout may then mean a CURVE handshake that failed: say so
+  std::uint64_t checkpoint = 0;  // a checkpoint round for the next push to carry
 
   // A slice of caller memory as a frame, zero-copy (no free function: the caller owns it).
   static zmq::message_t view(const float* p, std::size_t count) {
@@ -147,12 +149,40 @@ PsReply PsClient::pull(float* w) {
   return out;
 }
 
+PsReply PsClient::join(float* w) {
+  auto& im = *impl_;
+  constexpr int kTries = 5;
+  for (int attempt = 0; attempt < kTries; ++attempt) {
+    pull(w);
+    // One past the highest version any shard holds: no shard can be past it yet unless two
+    // rounds go by before our request arrives (then it answers "late" and we try again).
+    const std::uint64_t at = *std::max_element(im.versions.begin(), im.versions.end()) + 1;
+    for (std::size_t s = 0; s < im.socks.size(); ++s) im.send(s, MsgType::kPull, 0, {{"join", at}});
+    PsReply out;
+    out.version = std::numeric_limits<std::uint64_t>::max();
+    bool late = false;
+    // Parked until the shard reaches `at`: up to one round, which a sync round bounds by the timeout.
+    im.gather(MsgType::kPullReply, im.timeout * 2, [&](std::size_t s, const wire::Message& m) {
+      if (m.body.value("late", false))
+        late = true;
+      else
+        im.take_weights(s, m, w, out);
+    });
+    if (!late) return out;
+    leave("rejoin");  // the shards that took us drop us again; the others never did
+  }
+  ESYNC_THROW(TimeoutError, "rank ", im.rank, ": could not join the parameter server in ", kTries,
+              " tries (its shards kept moving past the version asked for)");
+}
+
 PsReply PsClient::push_pull(float* w, const float* x, double samples, bool stop) {
   auto& im = *impl_;
   PsReply out;
   out.version = std::numeric_limits<std::uint64_t>::max();  // every shard answers or gather throws
+  json body = {{"samples", samples}, {"stop", stop}};
+  if (im.checkpoint > 0) body["checkpoint"] = std::exchange(im.checkpoint, 0);
   for (std::size_t s = 0; s < im.socks.size(); ++s) {
-    im.send(s, MsgType::kPush, im.versions[s], {{"samples", samples}, {"stop", stop}}, x + im.ranges[s].lo);
+    im.send(s, MsgType::kPush, im.versions[s], body, x + im.ranges[s].lo);
     out.bytes_sent += im.ranges[s].size() * sizeof(float);
   }
   // A sync round may hold the reply until the slowest worker pushes: allow the shard its own
@@ -160,6 +190,8 @@ PsReply PsClient::push_pull(float* w, const float* x, double samples, bool stop)
   im.gather(MsgType::kPullReply, im.timeout * 2, [&](std::size_t s, const wire::Message& m) { im.take_weights(s, m, w, out); });
   return out;
 }
+
+void PsClient::request_checkpoint(std::uint64_t round) { impl_->checkpoint = round; }
 
 void PsClient::leave(const std::string& status) {
   auto& im = *impl_;

@@ -42,7 +42,10 @@ ShardRules::ShardRules(RuleConfig cfg, std::vector<float> init)
   check_rule(cfg_.rule);
   ESYNC_CHECK_T(ConfigError, cfg_.workers >= 1, "a shard needs >= 1 worker");
   const auto m = static_cast<std::size_t>(cfg_.workers);
-  live_.assign(m, 1);
+  ESYNC_CHECK_T(ConfigError, cfg_.live_at_start <= cfg_.workers, "live_at_start ", cfg_.live_at_start, " > workers ",
+                cfg_.workers);
+  live_.assign(m, 0);
+  std::fill_n(live_.begin(), cfg_.live_at_start < 0 ? m : static_cast<std::size_t>(cfg_.live_at_start), 1);
   pushed_.assign(m, 0);
   has_.assign(m, 0);
   if (is_sync_rule(cfg_.rule)) acc_.assign(n_, 0.0f);
@@ -111,7 +114,7 @@ PushOutcome ShardRules::push(int worker, const float* x, double samples, std::ui
   }
   const float* g = x;
   if (cfg_.rule == "delay-adaptive") {
-    out.lr = kernels::delay_adaptive_lr(cfg_.opt.lr, cfg_.workers, out.staleness);
+    out.lr = kernels::delay_adaptive_lr(cfg_.opt.lr, live_workers(), out.staleness);
   } else if (cfg_.rule == "async-cached") {
     // Mean of every live worker's latest gradient (zeros until a worker has pushed).
     std::memcpy(per_worker_[i].data(), x, n_ * sizeof(float));
@@ -164,6 +167,17 @@ bool ShardRules::remove_worker(int worker) {
   if (!is_sync_rule(cfg_.rule)) return false;
   // Its push into the open round (if any) still counts: it was computed on this round's w.
   return complete_round();
+}
+
+void ShardRules::add_worker(int worker) {
+  ESYNC_CHECK_T(ProtocolError, worker >= 0 && worker < cfg_.workers, "join from unknown worker ", worker, " (capacity ",
+                cfg_.workers, ")");
+  const auto i = static_cast<std::size_t>(worker);
+  ESYNC_CHECK_T(ProtocolError, !live_[i], "worker ", worker, " joins but is live already");
+  live_[i] = 1;
+  pushed_[i] = 0;
+  has_[i] = 0;  // DC-ASGD: no backup until it pulls; async-cached: its slot restarts from zeros
+  if (cfg_.rule == "async-cached") std::fill(per_worker_[i].begin(), per_worker_[i].end(), 0.0f);
 }
 
 }  // namespace esync::ps

@@ -9,6 +9,7 @@
 
 #include "esync/clock.hpp"
 #include "esync/error.hpp"
+#include "esync/job_checkpoint.hpp"
 #include "esync/jsonl_log.hpp"
 #include "esync/message.hpp"
 #include "esync/ps_server.hpp"
@@ -23,7 +24,7 @@ struct ShardServer::Impl {
     std::string identity;
     int rank;
     double since;
-    std::int64_t staleness;
+    std::int64_t staleness;  // joins: the version the worker joins at
   };
   ShardConfig cfg;
   zmq::context_t ctx{1};
@@ -40,11 +41,14 @@ struct ShardServer::Impl {
   std::map<std::string, int> peers;  // authenticated routing id -> rank
   std::vector<Waiting> waiting;      // sync pushes of the open round
   std::vector<Waiting> early_pulls;  // pulls that arrived before the weights
+  std::vector<Waiting> joins;        // elastic joins parked until their version
   double samples = 0, round_open = 0, last_msg = 0, last_log = 0;
   bool stop_flag = false;
   std::map<std::int64_t, std::uint64_t> staleness_hist;
   std::map<int, double> heard;  // rank -> when its last message arrived
   std::vector<float> aligned;  // scratch for a frame whose floats are not 4-byte aligned
+  std::uint64_t checkpoint_due = 0;  // a round rank 0 asked to checkpoint, once its push is applied
+  ckpt::BackgroundWriter writer{"server-" + std::to_string(cfg.shard) + ".ckpt"};
 
   explicit Impl(ShardConfig c) : cfg(std::move(c)) {
     ESYNC_CHECK_T(ConfigError, !cfg.token.empty(), "a parameter-server shard needs the job token");
@@ -55,7 +59,44 @@ struct ShardServer::Impl {
     log.write("start", {{"role", "server"}, {"shard", cfg.shard}, {"shards", cfg.shards}, {"endpoint", endpoint},
                         {"rule", cfg.rule.rule}, {"workers", cfg.rule.workers}, {"lr", cfg.rule.opt.lr},
                         {"optimizer", cfg.rule.opt.kind}});
+    if (!cfg.resume_file.empty()) resume();
     last_msg = mono_s();
+  }
+
+  // This shard's state from the checkpoint instead of rank 0's initial weights.
+  void resume() {
+    const auto ck = Checkpoint::load(cfg.resume_file);
+    const auto& meta = ck.meta;
+    ESYNC_CHECK_T(IoError, meta.value("format", "") == "esync-server" && meta.value("shard", -1) == cfg.shard &&
+                               meta.value("shards", -1) == cfg.shards,
+                  cfg.resume_file, ": not the checkpoint of shard ", cfg.shard, " of ", cfg.shards);
+    ckpt::check_same_job(meta.at("config"), cfg.job, cfg.resume_file);
+    total_n = meta.at("n").get<std::size_t>();
+    const auto& w = ck.tensor("w");
+    ESYNC_CHECK_T(IoError, w.size() == shard_range(total_n, cfg.shards, cfg.shard).size(), cfg.resume_file,
+                  ": slice of ", w.size(), " values for a model of ", total_n);
+    rules = std::make_unique<ShardRules>(cfg.rule, w);
+    for (auto& [name, buf] : rules->optimizer().state()) {
+      *buf = ck.tensor(name);
+      ESYNC_CHECK_T(IoError, buf->size() == w.size(), cfg.resume_file, ": optimizer state ", name, " has the wrong size");
+    }
+    rules->optimizer().set_steps(meta.value("opt_steps", std::int64_t{0}));
+    rules->restore_version(meta.at("version").get<std::uint64_t>());
+    samples = meta.at("samples").get<double>();
+    log.write("resume", {{"file", cfg.resume_file}, {"version", rules->version()}, {"samples", samples}});
+  }
+
+  void write_checkpoint() {
+    if (checkpoint_due == 0 || cfg.checkpoint_dir.empty()) return;
+    Checkpoint ck;
+    ck.meta = {{"format", "esync-server"}, {"shard", cfg.shard}, {"shards", cfg.shards}, {"n", total_n},
+               {"version", rules->version()}, {"samples", samples}, {"round", checkpoint_due}, {"config", cfg.job},
+               {"opt_steps", rules->optimizer().steps()}};
+    ck.tensors.emplace_back("w", *rules->weights());
+    for (auto& [name, buf] : rules->optimizer().state()) ck.tensors.emplace_back(name, *buf);
+    writer.submit(cfg.checkpoint_dir, checkpoint_due, std::move(ck));
+    log.write("checkpoint", {{"round", checkpoint_due}, {"version", rules->version()}});
+    checkpoint_due = 0;
   }
 
   void reply(const std::string& identity, int rank, MsgType type, json body = json::object()) {
@@ -120,12 +161,15 @@ struct ShardServer::Impl {
     ++stats.pushes;
     samples += n_i;
     stop_flag = stop_flag || m.body.value("stop", false);
+    if (const std::uint64_t round = m.body.value("checkpoint", std::uint64_t{0}); round > 0) checkpoint_due = round;
     stats.staleness_sum += double(out.staleness);
     stats.staleness_max = std::max(stats.staleness_max, out.staleness);
     ++staleness_hist[out.staleness];
     const double now = mono_s();
-    if (!is_sync_rule(cfg.rule.rule))
-      return send_weights(m.identity, rank, {{"staleness", out.staleness}, {"wait_s", 0.0}, {"lr", out.lr}});
+    if (!is_sync_rule(cfg.rule.rule)) {
+      send_weights(m.identity, rank, {{"staleness", out.staleness}, {"wait_s", 0.0}, {"lr", out.lr}});
+      return write_checkpoint();
+    }
     if (rules->pending() == 1 || waiting.empty()) round_open = now;
     waiting.push_back({m.identity, rank, now, out.staleness});
     if (out.applied) close_round();
@@ -135,9 +179,46 @@ struct ShardServer::Impl {
     const double now = mono_s();
     for (const auto& w : waiting) send_weights(w.identity, w.rank, {{"staleness", w.staleness}, {"wait_s", now - w.since}});
     waiting.clear();
+    write_checkpoint();
+    admit_due();
+  }
+
+  // Elastic join. The worker names the version it joins at: one past the highest it saw on any
+  // shard, so every shard adds it at the same round boundary (shards close a round at slightly
+  // different times, and a worker live in different rounds on different shards would mix
+  // versions). A join is parked until this shard reaches that version, then answered with those
+  // weights; the worker's first push belongs to that round. A shard already past it (two rounds
+  // went by during the worker's round trip) answers "late"; the worker leaves the shards that
+  // took it and tries again. The asynchronous rules have no rounds: they add the worker at once.
+  void on_join(const wire::Message& m, int rank) {
+    ESYNC_CHECK_T(ProtocolError, rules != nullptr, "join before the weights were set");
+    const auto at = m.body.at("join").get<std::uint64_t>();
+    if (!is_sync_rule(cfg.rule.rule) || at == rules->version()) return admit(m.identity, rank);
+    if (at < rules->version())
+      return reply(m.identity, rank, MsgType::kPullReply, {{"late", true}, {"version", rules->version()}});
+    joins.push_back({m.identity, rank, mono_s(), static_cast<std::int64_t>(at)});
+  }
+
+  void admit(const std::string& identity, int rank) {
+    rules->add_worker(rank);
+    heard[rank] = mono_s();
+    log.write("join", {{"rank", rank}, {"version", rules->version()}, {"live", rules->live_workers()}});
+    send_weights(identity, rank, {{"joined", true}});
+  }
+
+  void admit_due() {
+    for (auto it = joins.begin(); it != joins.end();) {
+      if (static_cast<std::uint64_t>(it->staleness) > rules->version()) {
+        ++it;
+        continue;
+      }
+      admit(it->identity, it->rank);
+      it = joins.erase(it);
+    }
   }
 
   void leave(int rank, const std::string& why) {
+    std::erase_if(joins, [&](const Waiting& w) { return w.rank == rank; });
     if (!rules) return;
     if (rules->remove_worker(rank)) close_round();
     log.write("leave", {{"rank", rank}, {"status", why}, {"live", rules->live_workers()}});
@@ -182,6 +263,7 @@ struct ShardServer::Impl {
         return m.body.value("init", false) ? on_init(m, rank) : on_push(m, rank);
       case MsgType::kPull:
         ++stats.pulls;
+        if (m.body.contains("join")) return on_join(m, rank);
         if (!rules) return early_pulls.push_back({m.identity, rank, mono_s(), 0});
         return send_weights(m.identity, rank, json::object());
       case MsgType::kShutdown:
@@ -280,6 +362,7 @@ void ShardServer::run(const std::atomic<bool>& stop) {
   }
   im.write_stats(mono_s(), "ps");
   im.publish();
+  im.writer.finish();
   im.log.write("end", {{"status", "ok"}, {"version", im.stats.version}, {"pushes", im.stats.pushes},
                        {"malformed", im.stats.malformed}, {"rejected", im.stats.rejected}, {"lost", im.stats.lost}});
 }

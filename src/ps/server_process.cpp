@@ -7,6 +7,7 @@
 
 #include "esync/coord_client.hpp"
 #include "esync/error.hpp"
+#include "esync/job_checkpoint.hpp"
 #include "esync/message.hpp"
 #include "esync/ps_rules.hpp"
 #include "esync/ps_server.hpp"
@@ -25,7 +26,10 @@ RuleConfig rule_config(const nlohmann::json& job, int workers) {
   const std::string mode = job.value("mode", "esync");
   rc.rule = rule_for(mode, job.value("delay_adaptive", false), job.value("async_cached", false),
                      job.value("dc_adaptive", false));
-  rc.workers = workers;
+  // An elastic job's shards hold a slot for every rank that may join; the first `workers` are
+  // live from the start.
+  rc.workers = std::max(workers, job.value("max_workers", workers));
+  rc.live_at_start = workers;
   rc.opt.kind = job.value("optimizer", "momentum");
   rc.opt.lr = job.value("lr", 0.02f);
   rc.opt.momentum = job.value("momentum", 0.9f);
@@ -49,6 +53,10 @@ int run_server(const ServerOptions& opt, const std::atomic<bool>& stop) {
   cfg.log_dir = welcome.job.value("log_dir", "");
   cfg.abort_on_failure = welcome.job.value("on_failure", "continue") == "abort";
   cfg.curve = opt.curve;
+  cfg.job = welcome.job;
+  if (welcome.job.value("checkpoint_every", 0) > 0) cfg.checkpoint_dir = welcome.job.value("checkpoint_dir", "");
+  if (const auto resume = welcome.job.value("resume", nlohmann::json()); resume.is_object())
+    cfg.resume_file = ckpt::server_file(resume.at("dir").get<std::string>(), resume.at("round").get<std::uint64_t>(), opt.shard);
   // Rank 0 publishes the length of the buffer the shards hold once it has built the model; a
   // frame may be at most this shard's slice of it (or a body's size).
   const std::string floats = client.kv_get("model/floats", timeout);

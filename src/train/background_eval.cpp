@@ -11,8 +11,9 @@
 namespace esync::train {
 
 BackgroundEval::BackgroundEval(std::shared_ptr<Net> twin, const Split& test, std::int64_t classes, JsonlLog& log,
-                               double f_star, std::size_t max_pending_bytes)
-    : model_(std::move(twin)), test_(test), classes_(classes), log_(log), f_star_(f_star), max_pending_(max_pending_bytes) {
+                               double f_star, double f0, std::size_t max_pending_bytes)
+    : model_(std::move(twin)), test_(test), classes_(classes), log_(log), f_star_(f_star), f0_(f0),
+      max_pending_(max_pending_bytes) {
   thread_ = std::thread([this] { loop(); });
 }
 
@@ -65,9 +66,9 @@ nlohmann::json BackgroundEval::evaluate_one(const torch::Tensor& flat, nlohmann:
   fields["loss"] = r.loss;
   if (r.acc >= 0) fields["acc"] = r.acc;
   if (!std::isnan(f_star_)) {
-    if (std::isnan(f0_)) f0_ = r.loss;  // only this thread touches f0_
+    if (std::isnan(f0_.load())) f0_ = r.loss;  // only this thread writes f0_
     fields["gap"] = r.loss - f_star_;
-    fields["rel_gap"] = (r.loss - f_star_) / (f0_ - f_star_);
+    fields["rel_gap"] = (r.loss - f_star_) / (f0_.load() - f_star_);
   }
   log_.write("eval", fields);
   return fields;

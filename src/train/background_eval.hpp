@@ -7,6 +7,7 @@
 // stays exact: it is the accuracy of the weights as they were at that time.
 #include <condition_variable>
 #include <deque>
+#include <atomic>
 #include <limits>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -21,16 +22,18 @@ namespace esync::train {
 class BackgroundEval {
  public:
   // f_star: the optimum of a least-squares objective (NaN otherwise); then every event also
-  // carries gap = F - F* and rel_gap = (F - F*) / (F0 - F*), F0 from the first evaluation.
+  // carries gap = F - F* and rel_gap = (F - F*) / (F0 - F*), F0 from the first evaluation
+  // unless given (a resumed job keeps the F0 of the job it continues).
   // max_pending_bytes bounds the snapshots waiting (a submit beyond it is skipped).
   BackgroundEval(std::shared_ptr<Net> twin, const Split& test, std::int64_t classes, JsonlLog& log, double f_star,
-                 std::size_t max_pending_bytes = std::size_t{256} << 20);
+                 double f0 = std::numeric_limits<double>::quiet_NaN(), std::size_t max_pending_bytes = std::size_t{256} << 20);
   ~BackgroundEval();
   // Queues a snapshot of `flat`; fields go into its "eval" event. false: skipped (queue full),
   // unless force (the final evaluation is never skipped).
   bool submit(const torch::Tensor& flat, nlohmann::json fields, bool force = false);
   // Waits until every queued snapshot is evaluated; returns the last result.
   nlohmann::json finish();
+  double f0() const { return f0_.load(); }  // NaN until the first evaluation (least squares)
 
  private:
   void loop();
@@ -40,7 +43,8 @@ class BackgroundEval {
   const Split& test_;
   std::int64_t classes_;
   JsonlLog& log_;
-  double f_star_, f0_ = std::numeric_limits<double>::quiet_NaN();
+  double f_star_;
+  std::atomic<double> f0_;
   std::size_t max_pending_;
   std::mutex mu_;
   std::condition_variable cv_;

@@ -33,6 +33,17 @@ class ShardSampler {
     return parts.size() == 1 ? parts[0] : torch::cat(parts);
   }
   std::int64_t epoch() const { return epoch_; }  // permutations drawn so far
+  std::int64_t position() const { return pos_; }  // batches taken from the current one, in samples
+  // Continues where a sampler with this epoch() and position() stopped (checkpoints): the
+  // permutation is a function of (seed, epoch), so it is drawn again, not stored.
+  void restore(std::int64_t epoch, std::int64_t position) {
+    epoch_ = epoch;
+    pos_ = position;
+    perm_ = torch::Tensor();
+    if (epoch_ == 0) return;
+    gen_.set_current_seed(seed_ * 1000003u + static_cast<std::uint64_t>(epoch_ - 1));
+    perm_ = shard_.index_select(0, at::randperm(shard_.size(0), gen_));
+  }
 
  private:
   torch::Tensor shard_, perm_;

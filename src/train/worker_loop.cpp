@@ -3,6 +3,7 @@
 //   stop: when the samples processed by all workers reach epochs x training-set size, or any
 //   worker's time budget ran out (its stop vote); both are read from the reductions, so every
 //   rank takes the same decision at the same round and no collective is left unmatched.
+#include <cmath>
 #include <limits>
 
 #include "esync/clock.hpp"
@@ -12,6 +13,7 @@
 #include "esync/synchronizer.hpp"
 #include "train/background_eval.hpp"
 #include "train/models/net.hpp"
+#include "train/worker_checkpoint.hpp"
 #include "train/worker_parts.hpp"
 
 namespace esync::train {
@@ -44,6 +46,7 @@ json train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& log) {
   oc.lr = syncer->syncs_gradients() ? cfg.value("lr", 0.02f) : cfg.value("local_lr", 0.02f);
   oc.momentum = cfg.value("momentum", 0.9f);
   FlatOptimizer optim(oc, n_params);
+  WorkerCheckpoints checkpoints(job, s);
 
   const auto factors = cfg.value("slowdown", std::vector<double>{});
   SlowdownModel slow(job.rank < static_cast<int>(factors.size()) ? factors[static_cast<std::size_t>(job.rank)] : 1.0);
@@ -58,7 +61,7 @@ json train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& log) {
   if (job.rank == 0) {
     torch::manual_seed(seed);
     evaluator = std::make_unique<BackgroundEval>(make_model(cfg.value("model", "lenet5"), ds.sample_shape, ds.num_classes),
-                                                 ds.test, ds.num_classes, log, ds.f_star);
+                                                 ds.test, ds.num_classes, log, ds.f_star, checkpoints.resumed_f0());
     evaluator->submit(fm.flat(), {{"round", 0}, {"epoch", 0.0}, {"samples_seen", 0}, {"wall_s", 0.0}});
   }
 
@@ -67,6 +70,7 @@ json train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& log) {
   Totals tot;
   sync::SyncStats st;
   bool stop = false;
+  checkpoints.restore(optim, seen);
   // Both stop rules in one place: this worker's vote goes into a reduction; the decision comes
   // out of it (the consensus, or all workers' samples reaching the target), equal on every rank.
   auto vote = [&] { return budget > 0 && mono_s() - t0 > budget; };
@@ -74,11 +78,12 @@ json train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& log) {
     seen += st.total_samples;
     return consensus || seen >= target;
   };
-  for (std::uint64_t round = 0; !stop; ++round) {
+  for (std::uint64_t round = s.first_round; !stop; ++round) {
     const int k = syncer->begin_round(round, fm.data(), n_all, step_s);
     double round_compute = 0, round_device = 0, round_slowdown = 0, round_delay = 0, round_samples = 0;
     int k_done = 0;
     st.clear();
+    checkpoints.before_sync(round);
     if (job.heartbeat && job.heartbeat->coordinator_lost())
       ESYNC_THROW(TimeoutError, "lost the state server at ", job.client->endpoint(), ": ", job.heartbeat->error());
     while (k_done < k) {
@@ -127,6 +132,7 @@ json train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& log) {
                        {"bytes_sent", st.bytes_sent}, {"bytes_recv", st.bytes_recv}, {"staleness", st.staleness},
                        {"compute_s", round_compute}, {"injected_s", round_slowdown + round_delay},
                        {"slowdown_s", round_slowdown}, {"delay_s", round_delay}, {"samples", round_samples}});
+    checkpoints.after_sync(round, optim, seen, tot.samples, evaluator ? evaluator->f0() : NAN);
     if (evaluator && (stop || mono_s() - last_eval >= eval_every)) {
       last_eval = mono_s();
       evaluator->submit(fm.flat(), {{"round", round}, {"epoch", seen / double(ds.train.size())}, {"samples_seen", seen},
@@ -135,6 +141,7 @@ json train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& log) {
   }
   // Throughput counts the training loop only: the final evaluation below is not training.
   const double train_wall = mono_s() - t0;
+  checkpoints.finish();
   json final = evaluator ? evaluator->finish() : json::object();
   return {{"rank", job.rank}, {"mode", job.mode}, {"backend", s.backend}, {"steps", tot.steps}, {"samples", tot.samples},
           {"t0_unix", t0_unix}, {"wall_s", mono_s() - t0}, {"train_wall_s", train_wall},

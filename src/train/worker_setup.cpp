@@ -7,6 +7,7 @@
 #include "esync/synchronizer.hpp"
 #include "train/data/partition.hpp"
 #include "train/models/net.hpp"
+#include "train/worker_checkpoint.hpp"
 #include "train/worker_parts.hpp"
 
 namespace esync::train {
@@ -36,9 +37,19 @@ void connect_ps(const WorkerJob& job, WorkerSetup& s) {
   for (int i = 0; i < job.config.value("servers", 0); ++i)
     endpoints.push_back(job.client->kv_get("ps/" + std::to_string(i), job.timeout));
   s.psc = std::make_unique<ps::PsClient>(endpoints, job.token, job.rank, job.client->job_id(), n, job.timeout);
-  if (job.rank == 0) s.psc->init(fm.data());
-  s.psc->pull(fm.data());
   s.backend = "ps";
+  // A resumed job's shards start from their own checkpoints, not from rank 0's weights.
+  if (job.rank == 0 && !s.resuming) s.psc->init(fm.data());
+  if (job.rank < job.world) {
+    s.psc->pull(fm.data());
+    return;
+  }
+  // A worker joining a running job: live from the next round on every shard, holding its
+  // weights. The synchronous rules count one version per round, so its round numbers continue
+  // the job's (the state server's poll rule refuses a round that has gone by).
+  const auto r = s.psc->join(fm.data());
+  s.joined = r.version;
+  if (job.mode == "esync" || job.mode == "local-sgd" || job.mode == "ssgd") s.first_round = r.version;
 }
 
 void connect_collective(const WorkerJob& job, WorkerSetup& s) {
@@ -72,13 +83,17 @@ void setup_worker(const WorkerJob& job, WorkerSetup& s) {
     const auto* y = s.ds.train.y.data_ptr<std::int64_t>();
     labels.assign(y, y + s.ds.train.size());
   }
-  const auto shards = partition(labels, s.ds.train.size(), job.world, cfg.value("partition", "iid"),
+  // A fixed group splits the training set; in an elastic job (workers may join) the number of
+  // parts is not known, so every worker draws from all of it, in its own order.
+  const bool elastic = cfg.value("max_workers", job.world) > job.world;
+  const auto shards = partition(labels, s.ds.train.size(), elastic ? 1 : job.world, cfg.value("partition", "iid"),
                                 cfg.value("dirichlet_alpha", 0.5), dopt.seed);
-  s.sampler.emplace(torch::tensor(shards[static_cast<std::size_t>(job.rank)], torch::kInt64), cfg.value("batch", 64),
+  s.sampler.emplace(torch::tensor(shards[elastic ? 0 : static_cast<std::size_t>(job.rank)], torch::kInt64), cfg.value("batch", 64),
                     dopt.seed + 7919u * static_cast<std::uint64_t>(job.rank + 1));
   torch::manual_seed(dopt.seed);
   s.fm.emplace(make_model(cfg.value("model", "lenet5"), s.ds.sample_shape, s.ds.num_classes),
                static_cast<std::int64_t>(sync::control_slots(job.world)));
+  resume_worker(job, s);
   // The parameter server when the job has shards, else an allreduce group; either way every
   // rank starts from rank 0's initial weights.
   if (cfg.value("servers", 0) > 0)

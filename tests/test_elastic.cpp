@@ -1,0 +1,65 @@
+// Elastic join end to end: `esync run --workers 2 --max-workers 3` starts an ESync job over the
+// parameter server; once it is running, a third `esync worker` is started by hand against its
+// coordinator. It must join at a round of the running job (not from scratch), get its K from
+// the state server from then on, push in every later round, and the job must still converge.
+#include "fault_job.hpp"
+
+using namespace esync::test;
+
+namespace {
+
+TEST(Elastic, WorkerJoinsARunningEsyncJob) {
+  const auto dir = temp_dir("elastic-esync");
+  const std::vector<std::string> run = {
+      ESYNC_BINARY, "run", "--log-dir", dir.string(), "--timeout", "200", "--workers", "2", "--max-workers", "3",
+      "--mode", "esync", "--servers", "2", "--slowdown", "1,2,1", "--dataset", "least-squares", "--ls-matrix", "normal",
+      "--model", "linreg", "--optimizer", "sgd", "--local-lr", "0.2", "--batch", "128", "--epochs", "12", "--threads", "1",
+      "--k-base", "2", "--delay", "constant:20ms", "--eval-every", "0.5"};
+  const pid_t job = spawn(run, dir.string() + ".out");
+  const auto log0 = dir / "worker-0.jsonl";
+  ASSERT_TRUE(wait_until([&] { return events(log0, "sync").size() >= 10; }, 60)) << slurp(dir.string() + ".out");
+  const int port = std::stoi(slurp(dir / "coordinator.port"));
+  const pid_t joiner = spawn({ESYNC_BINARY, "worker", "--coordinator", "127.0.0.1:" + std::to_string(port), "--device",
+                              "cpu", "--timeout", "20"},
+                             dir / "joiner.out");
+  EXPECT_EQ(wait_exit(joiner, 120), 0) << slurp(dir / "joiner.out");
+  ASSERT_EQ(wait_exit(job, 60), 0) << slurp(dir.string() + ".out");
+
+  // The joiner took the elastic slot, joined at a round already reached, and continued from it.
+  const auto log2 = dir / "worker-2.jsonl";
+  const auto join = events(log2, "join");
+  ASSERT_EQ(join.size(), 1u) << slurp(dir / "joiner.out");
+  const auto at = join[0]["version"].get<std::uint64_t>();
+  EXPECT_GE(at, 10u);
+  const auto syncs = events(log2, "sync");
+  ASSERT_GE(syncs.size(), 3u);
+  EXPECT_EQ(syncs.front()["round"].get<std::uint64_t>(), at) << "its first round is the one it joined at";
+  for (const auto& s : syncs) EXPECT_GE(s["k_assigned"].get<int>(), 1);
+  // The state server measured it and gave it its own K (slowdown 1: as many as the fast rank 0).
+  int k_rank2 = 0;
+  for (const auto& a : events(dir / "coordinator-0.jsonl", "assign"))
+    if (a["rank"] == 2) k_rank2 = a["k"].get<int>();
+  EXPECT_GE(k_rank2, 3) << "a fast joiner gets more than the slow worker's K_base 2";
+  // Both shards added it at the same version; every later round waited for its push.
+  for (int s = 0; s < 2; ++s) {
+    const auto j = events(dir / ("server-" + std::to_string(s) + ".jsonl"), "join");
+    ASSERT_EQ(j.size(), 1u) << "shard " << s;
+    EXPECT_EQ(j[0]["version"].get<std::uint64_t>(), at) << "shard " << s;
+    EXPECT_EQ(j[0]["live"].get<int>(), 3);
+  }
+  const auto evals = events(log0, "eval");
+  ASSERT_FALSE(evals.empty());
+  EXPECT_LT(evals.back()["rel_gap"].get<double>(), 1e-3) << evals.back().dump();
+}
+
+TEST(Elastic, RefusedWithoutTheParameterServerOrBeyondCapacity) {
+  const auto dir = temp_dir("elastic-refused");
+  const pid_t p = spawn({ESYNC_BINARY, "run", "--log-dir", dir.string(), "--workers", "2", "--max-workers", "3", "--mode",
+                         "esync", "--dataset", "least-squares", "--model", "linreg"},
+                        dir.string() + ".out");
+  EXPECT_EQ(wait_exit(p, 30), 2);
+  EXPECT_NE(slurp(dir.string() + ".out").find("--max-workers needs the parameter server"), std::string::npos)
+      << slurp(dir.string() + ".out");
+}
+
+}  // namespace
