@@ -13,6 +13,7 @@
 #include "esync/jsonl_log.hpp"
 #include "esync/message.hpp"
 #include "esync/ps_server.hpp"
+#include "shard_checkpoint.hpp"
 
 namespace esync::ps {
 
@@ -65,36 +66,16 @@ struct ShardServer::Impl {
 
   // This shard's state from the checkpoint instead of rank 0's initial weights.
   void resume() {
-    const auto ck = Checkpoint::load(cfg.resume_file);
-    const auto& meta = ck.meta;
-    ESYNC_CHECK_T(IoError, meta.value("format", "") == "esync-server" && meta.value("shard", -1) == cfg.shard &&
-                               meta.value("shards", -1) == cfg.shards,
-                  cfg.resume_file, ": not the checkpoint of shard ", cfg.shard, " of ", cfg.shards);
-    ckpt::check_same_job(meta.at("config"), cfg.job, cfg.resume_file);
-    total_n = meta.at("n").get<std::size_t>();
-    const auto& w = ck.tensor("w");
-    ESYNC_CHECK_T(IoError, w.size() == shard_range(total_n, cfg.shards, cfg.shard).size(), cfg.resume_file,
-                  ": slice of ", w.size(), " values for a model of ", total_n);
-    rules = std::make_unique<ShardRules>(cfg.rule, w);
-    for (auto& [name, buf] : rules->optimizer().state()) {
-      *buf = ck.tensor(name);
-      ESYNC_CHECK_T(IoError, buf->size() == w.size(), cfg.resume_file, ": optimizer state ", name, " has the wrong size");
-    }
-    rules->optimizer().set_steps(meta.value("opt_steps", std::int64_t{0}));
-    rules->restore_version(meta.at("version").get<std::uint64_t>());
-    samples = meta.at("samples").get<double>();
+    auto st = load_shard_checkpoint(cfg);
+    rules = std::move(st.rules);
+    total_n = st.total_n;
+    samples = st.samples;
     log.write("resume", {{"file", cfg.resume_file}, {"version", rules->version()}, {"samples", samples}});
   }
 
   void write_checkpoint() {
     if (checkpoint_due == 0 || cfg.checkpoint_dir.empty()) return;
-    Checkpoint ck;
-    ck.meta = {{"format", "esync-server"}, {"shard", cfg.shard}, {"shards", cfg.shards}, {"n", total_n},
-               {"version", rules->version()}, {"samples", samples}, {"round", checkpoint_due}, {"config", cfg.job},
-               {"opt_steps", rules->optimizer().steps()}};
-    ck.tensors.emplace_back("w", *rules->weights());
-    for (auto& [name, buf] : rules->optimizer().state()) ck.tensors.emplace_back(name, *buf);
-    writer.submit(cfg.checkpoint_dir, checkpoint_due, std::move(ck));
+    writer.submit(cfg.checkpoint_dir, checkpoint_due, shard_checkpoint(cfg, *rules, {nullptr, total_n, samples}, checkpoint_due));
     log.write("checkpoint", {{"round", checkpoint_due}, {"version", rules->version()}});
     checkpoint_due = 0;
   }
