@@ -142,7 +142,9 @@ struct ShardServer::Impl {
     ++stats.pushes;
     samples += n_i;
     stop_flag = stop_flag || m.body.value("stop", false);
-    if (const std::uint64_t round = m.body.value("checkpoint", std::uint64_t{0}); round > 0) checkpoint_due = round;
+    // Only rank 0 names checkpoint rounds (its file and ours must hold the same model).
+    if (const std::uint64_t round = m.body.value("checkpoint", std::uint64_t{0}); round > 0 && rank == 0)
+      checkpoint_due = round;
     stats.staleness_sum += double(out.staleness);
     stats.staleness_max = std::max(stats.staleness_max, out.staleness);
     ++staleness_hist[out.staleness];
