@@ -2,6 +2,8 @@
 // parameter server; once it is running, a third `esync worker` is started by hand against its
 // coordinator. It must join at a round of the running job (not from scratch), get its K from
 // the state server from then on, push in every later round, and the job must still converge.
+#include <algorithm>
+
 #include "fault_job.hpp"
 
 using namespace esync::test;
@@ -13,7 +15,7 @@ TEST(Elastic, WorkerJoinsARunningEsyncJob) {
   const std::vector<std::string> run = {
       ESYNC_BINARY, "run", "--log-dir", dir.string(), "--timeout", "200", "--workers", "2", "--max-workers", "3",
       "--mode", "esync", "--servers", "2", "--slowdown", "1,2,1", "--dataset", "least-squares", "--ls-matrix", "normal",
-      "--model", "linreg", "--optimizer", "sgd", "--local-lr", "0.2", "--batch", "128", "--epochs", "12", "--threads", "1",
+      "--model", "linreg", "--optimizer", "sgd", "--local-lr", "0.2", "--batch", "128", "--epochs", "24", "--threads", "1",
       "--k-base", "2", "--delay", "constant:20ms", "--eval-every", "0.5"};
   const pid_t job = spawn(run, dir.string() + ".out");
   const auto log0 = dir / "worker-0.jsonl";
@@ -32,14 +34,18 @@ TEST(Elastic, WorkerJoinsARunningEsyncJob) {
   const auto at = join[0]["version"].get<std::uint64_t>();
   EXPECT_GE(at, 10u);
   const auto syncs = events(log2, "sync");
-  ASSERT_GE(syncs.size(), 3u);
+  ASSERT_GE(syncs.size(), 10u) << "it joined so late that there is nothing to judge";
   EXPECT_EQ(syncs.front()["round"].get<std::uint64_t>(), at) << "its first round is the one it joined at";
   for (const auto& s : syncs) EXPECT_GE(s["k_assigned"].get<int>(), 1);
-  // The state server measured it and gave it its own K (slowdown 1: as many as the fast rank 0).
-  int k_rank2 = 0;
+  // The state server measured it and gave it its own K (slowdown 1: like the fast rank 0). The
+  // median over its rounds: its first rounds run at K_base, before its step time is known, and
+  // under a loaded machine one round's K can dip.
+  std::vector<int> k_rank2;
   for (const auto& a : events(dir / "coordinator-0.jsonl", "assign"))
-    if (a["rank"] == 2) k_rank2 = a["k"].get<int>();
-  EXPECT_GE(k_rank2, 3) << "a fast joiner gets more than the slow worker's K_base 2";
+    if (a["rank"] == 2) k_rank2.push_back(a["k"].get<int>());
+  ASSERT_FALSE(k_rank2.empty());
+  std::nth_element(k_rank2.begin(), k_rank2.begin() + k_rank2.size() / 2, k_rank2.end());
+  EXPECT_GE(k_rank2[k_rank2.size() / 2], 3) << "a fast joiner gets more than the slow worker's K_base 2";
   // Both shards added it at the same version; every later round waited for its push.
   for (int s = 0; s < 2; ++s) {
     const auto j = events(dir / ("server-" + std::to_string(s) + ".jsonl"), "join");

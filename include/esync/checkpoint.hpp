@@ -8,6 +8,8 @@
 #include <utility>
 #include <vector>
 
+#include "esync/optimizer.hpp"
+
 namespace esync {
 
 struct Checkpoint {
@@ -18,5 +20,11 @@ struct Checkpoint {
   void save(const std::string& path) const;
   static Checkpoint load(const std::string& path);  // IoError naming the file and the defect
 };
+
+// The optimiser's state buffers (tensors named as FlatOptimizer::state() names them) and its
+// step count ("opt_steps" in meta), into a checkpoint and back. load_optimizer throws IoError
+// naming `where` when a buffer is missing or of another size.
+void save_optimizer(Checkpoint& ck, FlatOptimizer& opt);
+void load_optimizer(const Checkpoint& ck, FlatOptimizer& opt, const std::string& where);
 
 }  // namespace esync

@@ -114,4 +114,19 @@ Checkpoint Checkpoint::load(const std::string& path) {
   return ck;
 }
 
+void save_optimizer(Checkpoint& ck, FlatOptimizer& opt) {
+  for (auto& [name, buf] : opt.state()) ck.tensors.emplace_back(name, *buf);
+  ck.meta["opt_steps"] = opt.steps();
+}
+
+void load_optimizer(const Checkpoint& ck, FlatOptimizer& opt, const std::string& where) {
+  for (auto& [name, buf] : opt.state()) {
+    const auto& saved = ck.tensor(name);
+    ESYNC_CHECK_T(IoError, saved.size() == buf->size(), where, ": optimizer state ", name, " has ", saved.size(),
+                  " values, the optimiser ", buf->size());
+    *buf = saved;
+  }
+  opt.set_steps(ck.meta.at("opt_steps").get<std::int64_t>());
+}
+
 }  // namespace esync

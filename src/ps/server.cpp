@@ -25,7 +25,8 @@ struct ShardServer::Impl {
     std::string identity;
     int rank;
     double since;
-    std::int64_t staleness;  // joins: the version the worker joins at
+    std::int64_t staleness;
+    std::uint64_t join_at = 0;  // joins: the version the worker becomes live at
   };
   ShardConfig cfg;
   zmq::context_t ctx{1};
@@ -179,7 +180,7 @@ struct ShardServer::Impl {
     if (!is_sync_rule(cfg.rule.rule) || at == rules->version()) return admit(m.identity, rank);
     if (at < rules->version())
       return reply(m.identity, rank, MsgType::kPullReply, {{"late", true}, {"version", rules->version()}});
-    joins.push_back({m.identity, rank, mono_s(), static_cast<std::int64_t>(at)});
+    joins.push_back({m.identity, rank, mono_s(), 0, at});
   }
 
   void admit(const std::string& identity, int rank) {
@@ -191,7 +192,7 @@ struct ShardServer::Impl {
 
   void admit_due() {
     for (auto it = joins.begin(); it != joins.end();) {
-      if (static_cast<std::uint64_t>(it->staleness) > rules->version()) {
+      if (it->join_at > rules->version()) {
         ++it;
         continue;
       }

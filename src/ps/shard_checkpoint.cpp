@@ -19,11 +19,7 @@ ShardState load_shard_checkpoint(const ShardConfig& cfg) {
   ESYNC_CHECK_T(IoError, w.size() == shard_range(st.total_n, cfg.shards, cfg.shard).size(), cfg.resume_file,
                 ": slice of ", w.size(), " values for a model of ", st.total_n);
   st.rules = std::make_unique<ShardRules>(cfg.rule, w);
-  for (auto& [name, buf] : st.rules->optimizer().state()) {
-    *buf = ck.tensor(name);
-    ESYNC_CHECK_T(IoError, buf->size() == w.size(), cfg.resume_file, ": optimizer state ", name, " has the wrong size");
-  }
-  st.rules->optimizer().set_steps(meta.value("opt_steps", std::int64_t{0}));
+  load_optimizer(ck, st.rules->optimizer(), cfg.resume_file);
   st.rules->restore_version(meta.at("version").get<std::uint64_t>());
   return st;
 }
@@ -31,10 +27,9 @@ ShardState load_shard_checkpoint(const ShardConfig& cfg) {
 Checkpoint shard_checkpoint(const ShardConfig& cfg, ShardRules& rules, const ShardState& at, std::uint64_t round) {
   Checkpoint ck;
   ck.meta = {{"format", "esync-server"}, {"shard", cfg.shard}, {"shards", cfg.shards}, {"n", at.total_n},
-             {"version", rules.version()}, {"samples", at.samples}, {"round", round}, {"config", cfg.job},
-             {"opt_steps", rules.optimizer().steps()}};
+             {"version", rules.version()}, {"samples", at.samples}, {"round", round}, {"config", cfg.job}};
   ck.tensors.emplace_back("w", *rules.weights());
-  for (auto& [name, buf] : rules.optimizer().state()) ck.tensors.emplace_back(name, *buf);
+  save_optimizer(ck, rules.optimizer());
   return ck;
 }
 

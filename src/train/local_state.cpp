@@ -18,11 +18,11 @@ std::string host_name() {
 void save_checkpoint(const LocalConfig& cfg, FlatModel& fm, FlatOptimizer& opt, const LocalState& st) {
   Checkpoint ck;
   ck.meta = {{"format", "esync-local"}, {"config", cfg.to_json()}, {"step", st.step},
-             {"samples", st.samples}, {"opt_steps", opt.steps()}, {"num_flat", fm.size()}};
+             {"samples", st.samples}, {"num_flat", fm.size()}};
   if (!std::isnan(st.f0)) ck.meta["f0"] = st.f0;
   const auto flat = fm.flat().contiguous();
   ck.tensors.emplace_back("flat", std::vector<float>(flat.data_ptr<float>(), flat.data_ptr<float>() + flat.numel()));
-  for (auto& [name, buf] : opt.state()) ck.tensors.emplace_back(name, *buf);
+  save_optimizer(ck, opt);
   ck.save(cfg.save);
 }
 
@@ -42,12 +42,7 @@ LocalState resume_from(const LocalConfig& cfg, FlatModel& fm, FlatOptimizer& opt
   ESYNC_CHECK_T(ConfigError, static_cast<std::int64_t>(flat.size()) == fm.size(), cfg.resume,
                 ": checkpoint holds ", flat.size(), " values but the model has ", fm.size());
   std::memcpy(fm.data(), flat.data(), flat.size() * sizeof(float));
-  for (auto& [name, buf] : opt.state()) {
-    const auto& saved = ck.tensor(name);
-    ESYNC_CHECK_T(IoError, saved.size() == buf->size(), cfg.resume, ": optimizer state ", name, " has the wrong size");
-    *buf = saved;
-  }
-  opt.set_steps(ck.meta.at("opt_steps").get<std::int64_t>());
+  load_optimizer(ck, opt, cfg.resume);
   LocalState st;
   st.step = ck.meta.at("step").get<std::int64_t>();
   st.samples = ck.meta.at("samples").get<std::int64_t>();

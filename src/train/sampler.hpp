@@ -21,8 +21,7 @@ class ShardSampler {
     std::vector<torch::Tensor> parts;
     for (std::int64_t have = 0; have < want;) {
       if (!perm_.defined() || pos_ >= shard_.size(0)) {
-        gen_.set_current_seed(seed_ * 1000003u + static_cast<std::uint64_t>(epoch_++));
-        perm_ = shard_.index_select(0, at::randperm(shard_.size(0), gen_));
+        draw(epoch_++);
         pos_ = 0;
       }
       const auto len = std::min(want - have, shard_.size(0) - pos_);
@@ -40,12 +39,15 @@ class ShardSampler {
     epoch_ = epoch;
     pos_ = position;
     perm_ = torch::Tensor();
-    if (epoch_ == 0) return;
-    gen_.set_current_seed(seed_ * 1000003u + static_cast<std::uint64_t>(epoch_ - 1));
-    perm_ = shard_.index_select(0, at::randperm(shard_.size(0), gen_));
+    if (epoch_ > 0) draw(epoch_ - 1);
   }
 
  private:
+  void draw(std::int64_t epoch) {  // epoch's permutation of the shard
+    gen_.set_current_seed(seed_ * 1000003u + static_cast<std::uint64_t>(epoch));
+    perm_ = shard_.index_select(0, at::randperm(shard_.size(0), gen_));
+  }
+
   torch::Tensor shard_, perm_;
   std::int64_t batch_, pos_ = 0, epoch_ = 0;
   std::uint64_t seed_;

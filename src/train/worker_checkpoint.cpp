@@ -46,13 +46,7 @@ WorkerCheckpoints::WorkerCheckpoints(const WorkerJob& job, WorkerSetup& s)
 void WorkerCheckpoints::restore(FlatOptimizer& optim, double& seen) const {
   if (!s_.resumed) return;
   const auto& ck = *s_.resumed;
-  for (auto& [name, buf] : optim.state()) {
-    const auto& saved = ck.tensor(name);
-    ESYNC_CHECK_T(IoError, saved.size() == buf->size(), "worker ", job_.rank, " checkpoint: optimizer state ", name,
-                  " has ", saved.size(), " values, the optimiser ", buf->size());
-    *buf = saved;
-  }
-  optim.set_steps(ck.meta.value("opt_steps", std::int64_t{0}));
+  load_optimizer(ck, optim, "worker " + std::to_string(job_.rank) + " checkpoint");
   // Over the parameter server the samples seen come from the shards (they resumed their count);
   // an allreduce group's count is its own.
   if (!s_.psc) seen = ck.meta.value("seen", 0.0);
@@ -74,11 +68,11 @@ void WorkerCheckpoints::after_sync(std::uint64_t round, FlatOptimizer& optim, do
   Checkpoint ck;
   ck.meta = {{"format", "esync-worker"}, {"rank", job_.rank}, {"round", round + 1}, {"seen", seen}, {"samples", samples},
              {"sampler_epoch", s_.sampler->epoch()}, {"sampler_pos", s_.sampler->position()},
-             {"opt_steps", optim.steps()}, {"config", job_.config}};
+             {"config", job_.config}};
   if (!std::isnan(f0)) ck.meta["f0"] = f0;
   FlatModel& fm = *s_.fm;
   ck.tensors.emplace_back("flat", std::vector<float>(fm.data(), fm.data() + fm.size()));
-  for (auto& [name, buf] : optim.state()) ck.tensors.emplace_back(name, *buf);
+  save_optimizer(ck, optim);
   // Copied above; the file is written on the writer's thread while the next round runs.
   writer_.submit(dir_, round + 1, std::move(ck));
 }
