@@ -45,13 +45,14 @@ def run(mode, a):
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL if a.quiet else None)
     wall = time.time() - t0
     evals = [e for e in events(os.path.join(log_dir, "worker-0.jsonl")) if e["ev"] == "eval"]
-    ends = []
+    ends, ks = [], {}
     for r in range(len(a.slowdown.split(","))):
-        ends += [e["summary"] for e in events(os.path.join(log_dir, f"worker-{r}.jsonl")) if e["ev"] == "end"]
-    ks = {}
-    for e in events(os.path.join(log_dir, "coordinator-0.jsonl")):
-        if e["ev"] == "assign" and e.get("round", 0) >= 2:
-            ks.setdefault(e["rank"], []).append(e["k"])
+        for e in events(os.path.join(log_dir, f"worker-{r}.jsonl")):
+            if e["ev"] == "end":
+                ends.append(e["summary"])
+            # K as done (the deadline policy may end a round before the assigned K), from round 2 on
+            elif e["ev"] == "sync" and e.get("round", 0) >= 2 and mode.split("+")[0] in ("esync", "local-sgd"):
+                ks.setdefault(r, []).append(e["k_done"])
     return {"mode": mode, "job_wall_s": wall, "final_acc": evals[-1].get("acc"),
             "time_to": {str(t): time_to(evals, t) for t in a.targets},
             "samples_per_s": sum(s["samples_per_s"] for s in ends),

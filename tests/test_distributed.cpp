@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -16,7 +17,8 @@ namespace {
 struct RunResult {
   int code;
   nlohmann::json last_eval;
-  std::vector<int> k_of_rank;
+  std::vector<int> k_of_rank;       // the last K the state server planned per rank
+  std::vector<double> k_done_mean;  // steps per round each rank reported having done
 };
 
 RunResult esync_run(const std::string& name, const std::string& args) {
@@ -32,14 +34,17 @@ RunResult esync_run(const std::string& name, const std::string& args) {
     if (j["ev"] == "eval") r.last_eval = j;
   }
   std::ifstream co(dir / "coordinator-0.jsonl");
+  std::vector<int> rounds;
   for (std::string line; std::getline(co, line);) {
     const auto j = nlohmann::json::parse(line);
     if (j["ev"] == "assign") {
       const auto rank = j["rank"].get<std::size_t>();
-      if (r.k_of_rank.size() <= rank) r.k_of_rank.resize(rank + 1);
+      if (r.k_of_rank.size() <= rank) r.k_of_rank.resize(rank + 1), r.k_done_mean.resize(rank + 1), rounds.resize(rank + 1);
       r.k_of_rank[rank] = j["k"].get<int>();
+      if (j["round"].get<int>() >= 3) r.k_done_mean[rank] += j["k_done"].get<double>(), ++rounds[rank];
     }
   }
+  for (std::size_t i = 0; i < rounds.size(); ++i) r.k_done_mean[i] /= std::max(1, rounds[i]);
   if (r.code != 0) {
     std::ifstream out(dir.string() + ".out");
     ADD_FAILURE() << "esync run " << args << " failed:\n" << std::string(std::istreambuf_iterator<char>(out), {});
@@ -68,24 +73,35 @@ TEST_P(LeastSquaresModes, ConvergesToOneThousandthOfTheGap) {
   EXPECT_LT(r.last_eval["rel_gap"].get<double>(), 1e-3) << r.last_eval.dump();
 }
 
-INSTANTIATE_TEST_SUITE_P(Allreduce, LeastSquaresModes, ::testing::Values("ssgd", "esync", "local-sgd"));
+INSTANTIATE_TEST_SUITE_P(Allreduce, LeastSquaresModes,
+                         ::testing::Values("ssgd", "esync", "esync --policy deadline", "local-sgd"));
 INSTANTIATE_TEST_SUITE_P(ParameterServer, LeastSquaresModes,
-                         ::testing::Values("ssgd --servers 2", "esync --servers 2", "local-sgd --servers 1",
+                         ::testing::Values("ssgd --servers 2", "esync --servers 2", "esync --policy deadline --servers 1", "local-sgd --servers 1",
                                            "asgd", "asgd --delay-adaptive", "asgd --async-cached --servers 2 --slowdown 1,1,1",
                                            "dcasgd", "dcasgd --dc-adaptive --servers 2"));
 // The same job with every ZeroMQ connection (coordinator, both shards) under CURVE.
 INSTANTIATE_TEST_SUITE_P(Curve, LeastSquaresModes, ::testing::Values("esync --servers 2 --curve"));
 
-TEST(FashionMnist, EsyncWithUnequalWorkersLearnsAndAssignsMoreToTheFast) {
+// Both ways of setting K (a count from the state server, or the same plan run against the
+// clock): the job learns, and the faster the worker, the more steps it plans and does.
+class FashionMnist : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(FashionMnist, EsyncWithUnequalWorkersLearnsAndGivesMoreStepsToTheFast) {
   if (!fs::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"))
     GTEST_SKIP() << "dataset-fashion-mnist not installed";
-  const auto r = esync_run("fm-esync", "--workers 3 --mode esync --slowdown 1,2,4 --epochs 1 --k-base 2 --threads 1");
+  const auto r = esync_run("fm-esync-" + GetParam(), "--workers 3 --mode esync --slowdown 1,2,4 --epochs 1 --k-base 2"
+                                                     " --threads 1 --policy " + GetParam());
   ASSERT_EQ(r.code, 0);
   EXPECT_GE(r.last_eval.value("acc", 0.0), 0.80) << r.last_eval.dump();
   ASSERT_EQ(r.k_of_rank.size(), 3u);
   EXPECT_GT(r.k_of_rank[0], r.k_of_rank[1]);
   EXPECT_GT(r.k_of_rank[1], r.k_of_rank[2]);
+  EXPECT_GT(r.k_done_mean[0], r.k_done_mean[1]);
+  EXPECT_GT(r.k_done_mean[1], r.k_done_mean[2]);
+  EXPECT_DOUBLE_EQ(r.k_done_mean[2], 2.0) << "the slowest worker (the pacer) does exactly K_base";
 }
+
+INSTANTIATE_TEST_SUITE_P(Policies, FashionMnist, ::testing::Values("assign", "deadline"));
 
 // The logs of a real job fold into a summary whose numbers agree with the job's own.
 TEST(Summarize, RealJobLogs) {

@@ -8,6 +8,9 @@
 //    One message per round; the slowest worker does K_base steps, the others as many as fit.
 //  - PollPolicy (the original ESync rule): after every local step a worker asks "ready?"; the
 //    answer says whether one more step would still end before the slowest worker's step does.
+//  - deadline: AssignPolicy's plan plus the round's length T; the slowest worker (the pacer) does
+//    exactly K_base steps, every other one steps until T is used up (deadline_takes_step), so a
+//    worker slower this round than its EMA says does fewer steps instead of making all wait.
 //
 // Step times are compute-only seconds per local step (injected delays excluded), smoothed by an
 // EMA that survives across rounds. Bad arguments throw esync::ConfigError.
@@ -33,6 +36,12 @@ class AssignPolicy {
   // K_i for the next round, one per rank: clamp(round(T / c_i), 1, k_max), T = k_base * max c.
   std::vector<int> plan() const;
 
+  // The round's planned length T = K_base * max c (seconds; 0 before any report).
+  double round_time() const;
+  // rank's share of the job's steps per second, (1 / c_rank) / sum_j (1 / c_j) over the workers
+  // with a report (1 for an unknown or zero step time, which sets no useful share).
+  double share(int rank) const;
+
   // The EMA of `rank`'s step time; 0 until its first report (see has_step_time).
   double step_time(int rank) const;
   bool has_step_time(int rank) const;
@@ -51,6 +60,13 @@ class AssignPolicy {
   double alpha_;
   std::vector<StepTimeEma> ema_;
 };
+
+// The deadline policy's rule, run by a non-pacer worker after each local step: `elapsed` seconds
+// of the round are gone, its next step should take `step_s`, the round lasts `t_round`, and
+// `share` is this worker's part of the job's throughput. Take another step iff
+//     t_round - elapsed > step_s * (1 - share)
+// (math and why in assignment.cpp). Bad arguments throw ConfigError.
+bool deadline_takes_step(double elapsed, double step_s, double t_round, double share);
 
 class PollPolicy {
  public:

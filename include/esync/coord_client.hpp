@@ -32,9 +32,15 @@ class CoordinatorClient {
   // TimeoutError if absent after `wait`, or no reply within wait + slack (-1: the client's timeout).
   std::string kv_get(const std::string& key, std::chrono::milliseconds wait,
                      std::chrono::milliseconds slack = std::chrono::milliseconds(-1));
-  // Assign policy: report the round just finished (k_done steps, mean compute-only step time)
-  // and receive K for the next round.
-  int report(std::uint64_t round, int k_done, double step_s);
+  // Assign and deadline policies: report the round just finished (k_done steps, mean device
+  // step time) and receive the plan for the next one.
+  struct RoundPlan {
+    int k = 1;
+    double deadline_s = 0;  // deadline policy: the round's length T; 0 = do exactly k (the pacer)
+    double share = 1;       // this worker's part of the job's steps per second
+  };
+  RoundPlan report_plan(std::uint64_t round, int k_done, double step_s);
+  int report(std::uint64_t round, int k_done, double step_s) { return report_plan(round, k_done, step_s).k; }
   // Poll policy: announce the round's first step, then ask after every step.
   void poll_start(std::uint64_t round);
   bool poll_ready(std::uint64_t round, double step_s);

@@ -4,7 +4,7 @@
 //   K = begin_round(r, w)            how many local steps this round (SSGD, ASGD, DC-ASGD: 1)
 //   repeat K times: gradient; reduce_gradients(w, g) (gradient modes); optimiser step unless
 //                   the synchroniser applied the update (the parameter server did);
-//                   step_done(r, c) may end the round early (ESync, poll policy)
+//                   step_done(r, c) may end the round early (ESync, poll and deadline policies)
 //   end_round(w)                     model averaging (ESync, local-SGD)
 // Transport: a Collective (allreduce) or, when the job has parameter-server shards, a
 // ps::PsClient (push and pull in one round trip; ASGD and DC-ASGD exist only there).
@@ -46,7 +46,7 @@ struct SyncContext {
   comm::Collective* collective = nullptr;            // allreduce transport, or
   ps::PsClient* ps = nullptr;                         // the parameter server (takes precedence)
   coord::CoordinatorClient* coordinator = nullptr;  // ESync's K; may be null for other modes
-  std::string policy = "assign";                    // assign | poll
+  std::string policy = "assign";                    // assign | deadline | poll
   float global_lr = 1.0f;
   int k_fixed = 4;  // local-sgd
   int k_max = 64;

@@ -14,6 +14,16 @@
 //   Since T ≥ K_base · c_i, T / c_i ≥ K_base ≥ 1: the lower clamp only guards rounding, and the
 //   slowest device always gets exactly K_base. round() is half away from zero.
 //
+// Deadline policy (AssignPolicy's plan, run against the clock): the coordinator also sends
+// T = K_base · c_max and share_i = (1/c_i) / Σ_j (1/c_j), worker i's part of the job's steps per
+// second. The pacer (the slowest) does exactly K_base steps. Every other worker, after each step,
+// with r = T − elapsed left and ĉ its expected next step:
+//   stop now: it idles r, losing r · v_i of work (v_i its throughput, V the job's);
+//   one more: if ĉ > r the round ends ĉ − r later for all the others, losing (ĉ − r)(V − v_i).
+//   Take it iff r · v_i > (ĉ − r)(V − v_i)  ⇔  r > ĉ · (1 − share_i).
+// A fixed K_i = T / c_i is right only on average; against the clock a worker that runs slower
+// this round (contention, a noisy neighbour) does fewer steps instead of holding up the pacer.
+//
 // PollPolicy, worker i asks ready(i, now) after each step (and before its first). Let s be the
 // slowest worker, the largest c among workers that have one, and t_s the start of s's current
 // step (its round start, then the end of each of its steps unless step_started moves it).
@@ -116,6 +126,30 @@ std::vector<int> AssignPolicy::plan() const {
 void AssignPolicy::forget(int rank) {
   check_rank(rank);
   ema_[static_cast<std::size_t>(rank)] = StepTimeEma{};
+}
+
+double AssignPolicy::round_time() const {
+  const int s = slowest();
+  return s < 0 ? 0.0 : k_base_ * ema_[static_cast<std::size_t>(s)].value;
+}
+
+double AssignPolicy::share(int rank) const {
+  check_rank(rank);
+  const StepTimeEma& mine = ema_[static_cast<std::size_t>(rank)];
+  if (!mine.known || mine.value <= 0.0) return 1.0;
+  double rate = 0.0;
+  for (const StepTimeEma& e : ema_)
+    if (e.known && e.value > 0.0) rate += 1.0 / e.value;
+  return (1.0 / mine.value) / rate;
+}
+
+bool deadline_takes_step(double elapsed, double step_s, double t_round, double share) {
+  check_time(elapsed, "elapsed time");
+  check_time(step_s, "step time");
+  check_time(t_round, "round time");
+  ESYNC_CHECK_T(ConfigError, std::isfinite(share) && share > 0.0 && share <= 1.0, "throughput share must be in (0, 1], got ",
+                share);
+  return t_round - elapsed > step_s * (1.0 - share);
 }
 
 double AssignPolicy::step_time(int rank) const {

@@ -1,5 +1,7 @@
 #include <unistd.h>
 
+#include <cmath>
+
 #include "esync/coord_client.hpp"
 #include "esync/error.hpp"
 #include "esync/message.hpp"
@@ -93,9 +95,15 @@ std::string CoordinatorClient::kv_get(const std::string& key, std::chrono::milli
   return r.body.at("value").get<std::string>();
 }
 
-int CoordinatorClient::report(std::uint64_t round, int k_done, double step_s) {
+CoordinatorClient::RoundPlan CoordinatorClient::report_plan(std::uint64_t round, int k_done, double step_s) {
   auto r = impl_->call(MsgType::kReport, round, {{"k_done", k_done}, {"step_s", step_s}}, MsgType::kAssign, impl_->timeout);
-  return r.body.at("k").get<int>();
+  RoundPlan p;
+  p.k = r.body.at("k").get<int>();
+  p.deadline_s = r.body.value("deadline_s", 0.0);
+  p.share = r.body.value("share", 1.0);
+  ESYNC_CHECK_T(ProtocolError, p.k >= 1 && std::isfinite(p.deadline_s) && p.deadline_s >= 0 && p.share > 0 && p.share <= 1,
+                "the coordinator sent an impossible round plan: ", r.body.dump());
+  return p;
 }
 
 void CoordinatorClient::poll_start(std::uint64_t round) {

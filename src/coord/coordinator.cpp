@@ -60,12 +60,12 @@ struct Coordinator::Impl {
     ESYNC_CHECK_T(ConfigError, cfg.max_workers >= cfg.workers, "--max-workers ", cfg.max_workers, " < --workers ",
                   cfg.workers);
     // Ranks workers..max_workers-1 are the elastic slots: workers that join a running job.
-    if (cfg.policy == "assign")
+    if (cfg.policy == "assign" || cfg.policy == "deadline")
       assign = std::make_unique<AssignPolicy>(cfg.max_workers, cfg.k_base, cfg.k_max);
     else if (cfg.policy == "poll")
       poll = std::make_unique<PollPolicy>(cfg.max_workers);
     else
-      ESYNC_THROW(ConfigError, "unknown --policy '", cfg.policy, "' (expected assign or poll)");
+      ESYNC_THROW(ConfigError, "unknown --policy '", cfg.policy, "' (expected assign, deadline or poll)");
     members.resize(static_cast<std::size_t>(cfg.max_workers));
     wire::secure_server(sock, cfg.curve);
     const std::string last = wire::bind_router(sock, cfg.bind, cfg.port, "the coordinator",
@@ -210,9 +210,16 @@ struct Coordinator::Impl {
         mem->step_s = step_s > 0 ? assign->step_time(static_cast<int>(rank)) : mem->step_s;
         mem->k = assign->plan()[rank];
         mem->state = "round " + std::to_string(m.header.round);
-        log.write("assign", {{"rank", rank}, {"round", m.header.round}, {"k", mem->k}, {"step_s", mem->step_s},
-                             {"k_done", m.body.value("k_done", 0)}});
-        return reply(m.identity, MsgType::kAssign, rank, m.header.round, {{"k", mem->k}});
+        json plan{{"k", mem->k}};
+        if (cfg.policy == "deadline") {  // the pacer (deadline 0) does exactly k; the others run to T
+          const bool pacer = assign->slowest() == static_cast<int>(rank) || !assign->has_step_time(static_cast<int>(rank));
+          plan["deadline_s"] = pacer ? 0.0 : assign->round_time();
+          plan["share"] = assign->share(static_cast<int>(rank));
+        }
+        json event{{"rank", rank}, {"round", m.header.round}, {"step_s", mem->step_s}, {"k_done", m.body.value("k_done", 0)}};
+        event.update(plan);
+        log.write("assign", event);
+        return reply(m.identity, MsgType::kAssign, rank, m.header.round, plan);
       }
       case MsgType::kPoll: {  // poll policy: after every local step, "ready?"
         ESYNC_CHECK_T(ProtocolError, poll != nullptr, "poll message, but the policy is ", cfg.policy);

@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "esync/assignment.hpp"
+#include "esync/clock.hpp"
 #include "esync/collective.hpp"
 #include "esync/coord_client.hpp"
 #include "esync/error.hpp"
@@ -22,7 +24,9 @@ ModelAveraging::ModelAveraging(std::string mode, const SyncContext& ctx, Plan pl
 
 int ModelAveraging::begin_round(std::uint64_t round, const float* w, std::size_t n, double mean_step_s) {
   w_ref_.assign(w, w + n);
-  return plan_(round, mean_step_s);
+  const int k = plan_(round, mean_step_s, steps_);
+  steps_ = 0;
+  return k;
 }
 
 bool ModelAveraging::end_round(float* w, std::size_t n, double samples, bool stop, SyncStats& st) {
@@ -36,6 +40,32 @@ bool ModelAveraging::end_round(float* w, std::size_t n, double samples, bool sto
   return consensus;
 }
 
+namespace {
+
+// Deadline policy, worker side (rule and math: coord::deadline_takes_step). The round's clock
+// starts when the plan arrives; the next step is expected to take the mean of this round's steps
+// so far, blended with the last round's mean (a single step is a noisy estimate).
+struct DeadlineRound {
+  coord::CoordinatorClient::RoundPlan plan;
+  double start = 0, step_sum = 0, last_mean = 0;
+  int steps = 0;
+
+  int begin(coord::CoordinatorClient& co, std::uint64_t round, double mean_step_s, int k_done, int k_max) {
+    plan = co.report_plan(round, k_done, mean_step_s);
+    start = mono_s();
+    step_sum = 0, steps = 0, last_mean = mean_step_s;
+    return plan.deadline_s > 0 ? k_max : plan.k;  // the pacer does exactly k
+  }
+  bool stop(double step_s) {
+    step_sum += step_s, ++steps;
+    if (plan.deadline_s <= 0) return false;
+    const double expect = (step_sum + last_mean) / (steps + (last_mean > 0 ? 1 : 0));
+    return !coord::deadline_takes_step(mono_s() - start, expect, plan.deadline_s, plan.share);
+  }
+};
+
+}  // namespace
+
 std::unique_ptr<Synchronizer> make_esync(const SyncContext& ctx) {
   ESYNC_CHECK_T(ConfigError, ctx.coordinator != nullptr, "mode esync needs the state server");
   auto* co = ctx.coordinator;
@@ -44,15 +74,22 @@ std::unique_ptr<Synchronizer> make_esync(const SyncContext& ctx) {
     // Original rule: keep stepping until the state server says "ready" (bounded by k_max).
     return std::make_unique<ModelAveraging>(
         "esync", ctx,
-        [co, k_max](std::uint64_t round, double) {
+        [co, k_max](std::uint64_t round, double, int) {
           co->poll_start(round);
           return k_max;
         },
         [co](std::uint64_t round, double step_s) { return co->poll_ready(round, step_s); });
   }
-  // assign: one report per round (last round's compute-only step time), the reply is K.
+  if (ctx.policy == "deadline") {
+    auto d = std::make_shared<DeadlineRound>();
+    return std::make_unique<ModelAveraging>(
+        "esync", ctx,
+        [co, d, k_max](std::uint64_t round, double step_s, int k_done) { return d->begin(*co, round, step_s, k_done, k_max); },
+        [d](std::uint64_t, double step_s) { return d->stop(step_s); });
+  }
+  // assign: one report per round (last round's device step time and steps), the reply is K.
   return std::make_unique<ModelAveraging>(
-      "esync", ctx, [co](std::uint64_t round, double step_s) { return std::max(1, co->report(round, 0, step_s)); },
+      "esync", ctx, [co](std::uint64_t round, double step_s, int k_done) { return co->report(round, k_done, step_s); },
       nullptr);
 }
 
