@@ -74,9 +74,9 @@ TEST_P(LeastSquaresModes, ConvergesToOneThousandthOfTheGap) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Allreduce, LeastSquaresModes,
-                         ::testing::Values("ssgd", "esync", "esync --policy deadline", "local-sgd"));
+                         ::testing::Values("ssgd", "esync", "esync --policy assign", "local-sgd"));
 INSTANTIATE_TEST_SUITE_P(ParameterServer, LeastSquaresModes,
-                         ::testing::Values("ssgd --servers 2", "esync --servers 2", "esync --policy deadline --servers 1", "local-sgd --servers 1",
+                         ::testing::Values("ssgd --servers 2", "esync --servers 2", "esync --policy assign --servers 1", "local-sgd --servers 1",
                                            "asgd", "asgd --delay-adaptive", "asgd --async-cached --servers 2 --slowdown 1,1,1",
                                            "dcasgd", "dcasgd --dc-adaptive --servers 2"));
 // The same job with every ZeroMQ connection (coordinator, both shards) under CURVE.

@@ -22,7 +22,7 @@ struct CoordinatorConfig {
   std::string token;             // empty: generated
   std::uint64_t job_id = 1;
   nlohmann::json job = nlohmann::json::object();  // sent to every worker on registration
-  std::string policy = "assign";  // assign | deadline | poll
+  std::string policy = "deadline";  // assign | deadline | poll
   int k_base = 1, k_max = 64;
   double heartbeat_timeout_s = 10.0;
   std::string log_dir;  // coordinator-0.jsonl when set

@@ -46,7 +46,7 @@ struct SyncContext {
   comm::Collective* collective = nullptr;            // allreduce transport, or
   ps::PsClient* ps = nullptr;                         // the parameter server (takes precedence)
   coord::CoordinatorClient* coordinator = nullptr;  // ESync's K; may be null for other modes
-  std::string policy = "assign";                    // assign | deadline | poll
+  std::string policy = "deadline";                  // assign | deadline | poll
   float global_lr = 1.0f;
   int k_fixed = 4;  // local-sgd
   int k_max = 64;
@@ -58,6 +58,9 @@ class Synchronizer {
   virtual std::string mode() const = 0;
   virtual int begin_round(std::uint64_t round, const float* w, std::size_t n, double mean_step_s) = 0;
   virtual bool step_done(std::uint64_t round, double step_s) { return false; }
+  // The K the state server planned for this round, for the logs: begin_round's bound unless a
+  // policy ends rounds by the clock (deadline), whose bound is K_max.
+  virtual int planned_steps(int bound) const { return bound; }
   // grad has control_slots(world) spare floats after n. Returns the consensus stop decision.
   // When applies_update(), w holds the new weights afterwards and the worker skips its step.
   virtual bool reduce_gradients(float* w, float* grad, std::size_t n, double samples, bool stop, SyncStats& st) {

@@ -98,7 +98,7 @@ std::optional<RunJob> parse_run_job(int argc, char** argv) {
     ("k-fixed", "Local steps per round (local-sgd)", cxxopts::value<int>()->default_value("4"))
     ("k-base", "Local steps of the slowest worker per round (esync, assign policy)", cxxopts::value<int>()->default_value("1"))
     ("k-max", "Upper bound on local steps per round", cxxopts::value<int>()->default_value("64"))
-    ("policy", "assign | deadline | poll (esync: how K is set; deadline = assign run against the clock)", cxxopts::value<std::string>()->default_value("assign"))
+    ("policy", "assign | deadline | poll (esync: how K is set; deadline = assign run against the clock)", cxxopts::value<std::string>()->default_value("deadline"))
     ("epochs", "Epochs", cxxopts::value<int>()->default_value("1"))
     ("time-budget", "Stop after this many seconds (0: none)", cxxopts::value<double>()->default_value("0"))
     ("partition", "iid | by-class | dirichlet", cxxopts::value<std::string>()->default_value("iid"))

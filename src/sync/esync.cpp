@@ -24,9 +24,10 @@ ModelAveraging::ModelAveraging(std::string mode, const SyncContext& ctx, Plan pl
 
 int ModelAveraging::begin_round(std::uint64_t round, const float* w, std::size_t n, double mean_step_s) {
   w_ref_.assign(w, w + n);
-  const int k = plan_(round, mean_step_s, steps_);
+  const Steps k = plan_(round, mean_step_s, steps_);
   steps_ = 0;
-  return k;
+  planned_ = k.planned;
+  return k.bound;
 }
 
 bool ModelAveraging::end_round(float* w, std::size_t n, double samples, bool stop, SyncStats& st) {
@@ -50,11 +51,12 @@ struct DeadlineRound {
   double start = 0, step_sum = 0, last_mean = 0;
   int steps = 0;
 
-  int begin(coord::CoordinatorClient& co, std::uint64_t round, double mean_step_s, int k_done, int k_max) {
+  ModelAveraging::Steps begin(coord::CoordinatorClient& co, std::uint64_t round, double mean_step_s, int k_done,
+                              int k_max) {
     plan = co.report_plan(round, k_done, mean_step_s);
     start = mono_s();
     step_sum = 0, steps = 0, last_mean = mean_step_s;
-    return plan.deadline_s > 0 ? k_max : plan.k;  // the pacer does exactly k
+    return {plan.deadline_s > 0 ? k_max : plan.k, plan.k};  // the pacer does exactly k
   }
   bool stop(double step_s) {
     step_sum += step_s, ++steps;
@@ -76,7 +78,7 @@ std::unique_ptr<Synchronizer> make_esync(const SyncContext& ctx) {
         "esync", ctx,
         [co, k_max](std::uint64_t round, double, int) {
           co->poll_start(round);
-          return k_max;
+          return ModelAveraging::Steps{k_max, k_max};
         },
         [co](std::uint64_t round, double step_s) { return co->poll_ready(round, step_s); });
   }
@@ -89,7 +91,10 @@ std::unique_ptr<Synchronizer> make_esync(const SyncContext& ctx) {
   }
   // assign: one report per round (last round's device step time and steps), the reply is K.
   return std::make_unique<ModelAveraging>(
-      "esync", ctx, [co](std::uint64_t round, double step_s, int k_done) { return co->report(round, k_done, step_s); },
+      "esync", ctx, [co](std::uint64_t round, double step_s, int k_done) {
+        const int k = co->report(round, k_done, step_s);
+        return ModelAveraging::Steps{k, k};
+      },
       nullptr);
 }
 

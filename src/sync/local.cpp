@@ -8,7 +8,7 @@ namespace esync::sync {
 std::unique_ptr<Synchronizer> make_local_sgd(const SyncContext& ctx) {
   ESYNC_CHECK_T(ConfigError, ctx.k_fixed >= 1, "--k-fixed must be >= 1");
   const int k = ctx.k_fixed;
-  return std::make_unique<ModelAveraging>("local-sgd", ctx, [k](std::uint64_t, double, int) { return k; }, nullptr);
+  return std::make_unique<ModelAveraging>("local-sgd", ctx, [k](std::uint64_t, double, int) { return ModelAveraging::Steps{k, k}; }, nullptr);
 }
 
 }  // namespace esync::sync

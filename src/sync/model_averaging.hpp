@@ -11,13 +11,17 @@ namespace esync::sync {
 
 class ModelAveraging : public Synchronizer {
  public:
-  // K for the round (an upper bound when stop_early may end it sooner); k_done: the steps this
-  // worker took in the previous round.
-  using Plan = std::function<int(std::uint64_t round, double mean_step_s, int k_done)>;
+  // The round's steps: `bound` ends the loop (stop_early may end it sooner), `planned` is what
+  // the logs call K_assigned. k_done: the steps this worker took in the previous round.
+  struct Steps {
+    int bound, planned;
+  };
+  using Plan = std::function<Steps(std::uint64_t round, double mean_step_s, int k_done)>;
   using StopEarly = std::function<bool(std::uint64_t round, double step_s)>;
   ModelAveraging(std::string mode, const SyncContext& ctx, Plan plan, StopEarly stop_early);
   std::string mode() const override { return mode_; }
   int begin_round(std::uint64_t round, const float* w, std::size_t n, double mean_step_s) override;
+  int planned_steps(int) const override { return planned_; }
   bool step_done(std::uint64_t round, double step_s) override {
     ++steps_;
     return stop_early_ && stop_early_(round, step_s);
@@ -29,7 +33,8 @@ class ModelAveraging : public Synchronizer {
   comm::Collective* c_;
   ps::PsClient* ps_;
   double ps_seen_ = 0;
-  int steps_ = 0;  // local steps of the current round
+  int steps_ = 0;    // local steps of the current round
+  int planned_ = 1;  // K planned for it
   float global_lr_;
   Plan plan_;
   StopEarly stop_early_;
