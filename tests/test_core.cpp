@@ -131,8 +131,13 @@ TEST(SlowdownModel, StepLastsFactorTimesTheNominalStep) {
   EXPECT_DOUBLE_EQ(four.sleep_for(0.010), 0.030);
   // A step inflated by contention does not make the device slower: it eats into the sleep.
   EXPECT_DOUBLE_EQ(four.sleep_for(0.025), 0.015);
-  EXPECT_DOUBLE_EQ(four.sleep_for(0.050), 0.0);  // slower than 4x on its own: no sleep
-  // The nominal time follows a device that got faster.
-  EXPECT_DOUBLE_EQ(four.sleep_for(0.005), 0.015);
+  EXPECT_DOUBLE_EQ(four.sleep_for(0.050), 0.0);  // slower than 4x on its own: no sleep, 10 ms owed
+  // The nominal time follows a device that got faster (4 x 5 ms), and the overrun is paid back.
+  EXPECT_NEAR(four.sleep_for(0.005), 0.020 - 0.005 - 0.010, 1e-12);
+  EXPECT_NEAR(four.sleep_for(0.005), 0.015, 1e-12);
+  // A stall owes at most one step: the device's time is not rewritten far into the future.
+  EXPECT_DOUBLE_EQ(four.sleep_for(1.0), 0.0);
+  EXPECT_NEAR(four.sleep_for(0.005), 0.0, 1e-12);  // owes 20 ms, pays 15
+  EXPECT_NEAR(four.sleep_for(0.005), 0.010, 1e-12);
   EXPECT_THROW(esync::SlowdownModel(0.5), esync::ConfigError);
 }

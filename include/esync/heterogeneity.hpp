@@ -29,6 +29,9 @@ class DelayModel {
 // just measured: on a shared host a slowed process's compute is itself inflated by contention
 // (it wakes onto busy cores, with cold caches), and multiplying that inflation by f would make
 // the emulated device slower than asked: 1,2,4 measured as 1 : 2.7 : 7 on 3 processes / 2 cores.
+// A step that still overruns f x nominal is paid back from the following sleeps (at most one
+// step's worth is owed), so the device's time over a round stays f x nominal per step; without
+// it, contention spikes made the slowed workers' rounds jitter and the others wait.
 class SlowdownModel {
  public:
   explicit SlowdownModel(double factor = 1.0);
@@ -40,6 +43,7 @@ class SlowdownModel {
   double factor_;
   std::array<double, 32> recent_{};
   std::size_t count_ = 0;
+  double debt_ = 0;  // seconds of overrun still to be paid back
 };
 
 // Sleeps for s seconds (no-op for s <= 0) and returns the time actually slept.

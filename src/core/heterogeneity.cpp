@@ -60,7 +60,11 @@ double SlowdownModel::sleep_for(double compute_s) {
   recent_[count_++ % recent_.size()] = compute_s;
   const std::size_t n = std::min(count_, recent_.size());
   const double nominal = *std::min_element(recent_.begin(), recent_.begin() + static_cast<std::ptrdiff_t>(n));
-  return std::max(0.0, factor_ * nominal - compute_s);
+  // A step that overran its device time (contention on this host) is paid back from the next
+  // sleeps, so the emulated device keeps its speed over a round; at most one step is owed.
+  const double want = factor_ * nominal - compute_s - debt_;
+  debt_ = std::min(std::max(0.0, -want), factor_ * nominal);
+  return std::max(0.0, want);
 }
 
 double sleep_s(double s) {
