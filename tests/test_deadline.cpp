@@ -31,7 +31,8 @@ Outcome simulate(bool deadline, int rounds, double round_spread, double step_jit
   const int n = 3;
   AssignPolicy p(n, 4, 64);
   std::mt19937_64 rng(7);
-  std::uniform_real_distribution<double> spread(1 - round_spread, 1 + round_spread), jitter(1 - step_jitter, 1 + step_jitter);
+  std::uniform_real_distribution<double> spread(1 - round_spread, 1 + round_spread),
+      jitter(1 - step_jitter, 1 + step_jitter);
   std::vector<double> last_mean(n, 0.0);
   Outcome o;
   o.mean_k.assign(n, 0.0);
@@ -132,8 +133,8 @@ TEST(Deadline, ExactSpeedsGiveTheAssignPlan) {
 // K stays within 25 % of 4 : 2 : 1.
 TEST(Deadline, UnderContentionWastesLessThanFixedK) {
   const Outcome a = simulate(false, 400, 0.15, 0.10), d = simulate(true, 400, 0.15, 0.10);
-  std::printf("[ deadline ] waste %.3f vs assign %.3f; steps/s %.4f vs %.4f; K %.2f:%.2f:%.2f\n", d.waste, a.waste,
-              d.steps_per_s, a.steps_per_s, d.mean_k[0], d.mean_k[1], d.mean_k[2]);
+  std::printf("[ deadline ] waste %.3f vs assign %.3f; steps/s %.4f vs %.4f; K %.2f:%.2f:%.2f\n", d.waste,
+              a.waste, d.steps_per_s, a.steps_per_s, d.mean_k[0], d.mean_k[1], d.mean_k[2]);
   EXPECT_LT(d.waste, 0.75 * a.waste);
   EXPECT_GT(d.steps_per_s, a.steps_per_s);
   EXPECT_NEAR(d.mean_k[0] / d.mean_k[2], 4.0, 1.0);

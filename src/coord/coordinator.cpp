@@ -1,295 +1,187 @@
 // The state server loop. One thread, one ROUTER socket; every request gets exactly one reply
 // (except key-value gets, answered when the key appears or their deadline passes), so workers
 // can use plain DEALER request/reply with a timeout.
-#include "esync/coordinator.hpp"
-
 #include <algorithm>
 #include <cstdio>
-#include <map>
-#include <mutex>
-#include <vector>
 
-#include "esync/assignment.hpp"
+#include "coordinator_impl.hpp"
 #include "esync/clock.hpp"
 #include "esync/error.hpp"
-#include "esync/jsonl_log.hpp"
-#include "esync/message.hpp"
 
 namespace esync::coord {
 
-using wire::MsgType;
-using nlohmann::json;
+Coordinator::Impl::Impl(CoordinatorConfig c) : cfg(std::move(c)) {
+  ESYNC_CHECK_T(ConfigError, cfg.workers >= 1, "the coordinator needs --workers >= 1");
+  if (cfg.token.empty()) cfg.token = wire::random_token();
+  if (cfg.max_workers <= 0) cfg.max_workers = cfg.job.value("max_workers", cfg.workers);
+  ESYNC_CHECK_T(ConfigError, cfg.max_workers >= cfg.workers, "--max-workers ", cfg.max_workers, " < --workers ",
+                cfg.workers);
+  // Ranks workers..max_workers-1 are the elastic slots: workers that join a running job.
+  if (cfg.policy == "assign" || cfg.policy == "deadline")
+    assign = std::make_unique<AssignPolicy>(cfg.max_workers, cfg.k_base, cfg.k_max);
+  else if (cfg.policy == "poll")
+    poll = std::make_unique<PollPolicy>(cfg.max_workers);
+  else
+    ESYNC_THROW(ConfigError, "unknown --policy '", cfg.policy, "' (expected assign, deadline or poll)");
+  members.resize(static_cast<std::size_t>(cfg.max_workers));
+  wire::secure_server(sock, cfg.curve);
+  const std::string last = wire::bind_router(sock, cfg.bind, cfg.port, "the coordinator",
+                                               static_cast<std::int64_t>(wire::Limits{}.max_body_bytes) + 4096);
+  port = std::stoi(last.substr(last.rfind(':') + 1));
+  if (!cfg.log_dir.empty()) log = JsonlLog(cfg.log_dir, "coordinator", 0);
+  log.write("start", {{"role", "coordinator"}, {"port", port}, {"workers", cfg.workers}, {"policy", cfg.policy},
+                      {"token", wire::token_hint(cfg.token)}, {"curve", cfg.curve.on()}, {"job", cfg.job}});
+}
 
-struct Member {
-  std::string identity, device, host, state = "registered";
-  std::vector<std::string> attached;  // further connections that showed the token for this rank
-  double last_seen = 0, step_s = 0;
-  int k = 0;
-  bool alive = true, done = false;
-};
+void Coordinator::Impl::reply(const std::string& identity, MsgType type, std::uint32_t rank, std::uint64_t round, json body) {
+  auto m = wire::make(type, cfg.job_id, rank, round, std::move(body));
+  m.identity = identity;
+  wire::send(sock, m);
+}
 
-struct Waiter {
-  std::string identity, key;
-  std::uint32_t rank;
-  double deadline;
-};
+Member* Coordinator::Impl::member(const wire::Message& m) {
+  const auto r = m.header.rank;
+  ESYNC_CHECK_T(ProtocolError, r < members.size() && !members[r].identity.empty(), "message from unregistered rank ", r);
+  ESYNC_CHECK_T(ProtocolError, m.header.job_id == cfg.job_id, "job id ", m.header.job_id, " is not this job's");
+  auto& mem = members[r];
+  // Only the connection that registered the rank (or one attached to it with the token) may
+  // speak for it: knowing a rank and the job id is not enough to report, set keys or leave.
+  if (m.identity != mem.identity && std::find(mem.attached.begin(), mem.attached.end(), m.identity) == mem.attached.end())
+    return nullptr;
+  mem.last_seen = mono_s();
+  return &mem;
+}
 
-struct Coordinator::Impl {
-  CoordinatorConfig cfg;
-  zmq::context_t ctx{1};
-  zmq::socket_t sock{ctx, zmq::socket_type::router};
-  int port = 0;
-  std::vector<Member> members;
-  std::map<std::string, std::string> kv;
-  std::map<std::string, int> servers;  // routing id -> shard
-  std::vector<Waiter> waiters;
-  std::unique_ptr<AssignPolicy> assign;
-  std::unique_ptr<PollPolicy> poll;
-  CoordinatorStats stats;
-  // What stats() returns: a copy published by run() after every message, so another thread
-  // (a test waiting for the counters, a status reader) can read it while run() serves.
-  mutable std::mutex stats_mu;
-  CoordinatorStats published;
-  JsonlLog log;
-  double last_status = 0;
-
-  explicit Impl(CoordinatorConfig c) : cfg(std::move(c)) {
-    ESYNC_CHECK_T(ConfigError, cfg.workers >= 1, "the coordinator needs --workers >= 1");
-    if (cfg.token.empty()) cfg.token = wire::random_token();
-    if (cfg.max_workers <= 0) cfg.max_workers = cfg.job.value("max_workers", cfg.workers);
-    ESYNC_CHECK_T(ConfigError, cfg.max_workers >= cfg.workers, "--max-workers ", cfg.max_workers, " < --workers ",
-                  cfg.workers);
-    // Ranks workers..max_workers-1 are the elastic slots: workers that join a running job.
-    if (cfg.policy == "assign" || cfg.policy == "deadline")
-      assign = std::make_unique<AssignPolicy>(cfg.max_workers, cfg.k_base, cfg.k_max);
-    else if (cfg.policy == "poll")
-      poll = std::make_unique<PollPolicy>(cfg.max_workers);
-    else
-      ESYNC_THROW(ConfigError, "unknown --policy '", cfg.policy, "' (expected assign, deadline or poll)");
-    members.resize(static_cast<std::size_t>(cfg.max_workers));
-    wire::secure_server(sock, cfg.curve);
-    const std::string last = wire::bind_router(sock, cfg.bind, cfg.port, "the coordinator",
-                                                 static_cast<std::int64_t>(wire::Limits{}.max_body_bytes) + 4096);
-    port = std::stoi(last.substr(last.rfind(':') + 1));
-    if (!cfg.log_dir.empty()) log = JsonlLog(cfg.log_dir, "coordinator", 0);
-    log.write("start", {{"role", "coordinator"}, {"port", port}, {"workers", cfg.workers}, {"policy", cfg.policy},
-                        {"token", wire::token_hint(cfg.token)}, {"curve", cfg.curve.on()}, {"job", cfg.job}});
+void Coordinator::Impl::answer_waiters(const std::string& key) {
+  for (auto it = waiters.begin(); it != waiters.end();) {
+    if (it->key == key) {
+      reply(it->identity, MsgType::kKvValue, it->rank, 0, {{"key", key}, {"value", kv[key]}});
+      it = waiters.erase(it);
+    } else {
+      ++it;
+    }
   }
+}
 
-  void reply(const std::string& identity, MsgType type, std::uint32_t rank, std::uint64_t round, json body = json::object()) {
-    auto m = wire::make(type, cfg.job_id, rank, round, std::move(body));
-    m.identity = identity;
-    wire::send(sock, m);
-  }
-
-  Member* member(const wire::Message& m) {
-    const auto r = m.header.rank;
-    ESYNC_CHECK_T(ProtocolError, r < members.size() && !members[r].identity.empty(), "message from unregistered rank ", r);
+void Coordinator::Impl::handle(const wire::Message& m) {
+  ++stats.messages;
+  if (m.header.type == MsgType::kRegister) return on_register(m);
+  if (const auto s = servers.find(m.identity); s != servers.end()) {
     ESYNC_CHECK_T(ProtocolError, m.header.job_id == cfg.job_id, "job id ", m.header.job_id, " is not this job's");
+    const auto t = m.header.type;
+    ESYNC_CHECK_T(ProtocolError, t == MsgType::kKvSet || t == MsgType::kKvGet || t == MsgType::kHeartbeat || t == MsgType::kShutdown,
+                  wire::type_name(t), " message from parameter server ", s->second);
+    if (t == MsgType::kHeartbeat || t == MsgType::kShutdown) return reply(m.identity, MsgType::kAck, m.header.rank, 0);
+  }
+  Member* mem = servers.count(m.identity) ? nullptr : member(m);
+  const auto rank = m.header.rank;
+  if (!mem && !servers.count(m.identity)) {
+    ++stats.rejected;
+    log.write("reject", {{"reason", "connection did not register this rank"}, {"rank", rank}});
+    return reply(m.identity, MsgType::kReject, rank, 0, {{"error", "this connection did not register rank " + std::to_string(rank)}});
+  }
+  switch (m.header.type) {
+    case MsgType::kHeartbeat:
+      return reply(m.identity, MsgType::kAck, rank, m.header.round);
+    case MsgType::kKvSet: {
+      const std::string key = m.body.at("key").get<std::string>();
+      kv[key] = m.body.at("value").get<std::string>();
+      reply(m.identity, MsgType::kAck, rank, 0);
+      return answer_waiters(key);
+    }
+    case MsgType::kKvGet: {
+      const std::string key = m.body.at("key").get<std::string>();
+      if (auto it = kv.find(key); it != kv.end())
+        return reply(m.identity, MsgType::kKvValue, rank, 0, {{"key", key}, {"value", it->second}});
+      waiters.push_back({m.identity, key, rank, mono_s() + m.body.value("wait_ms", 30000) / 1e3});
+      return;
+    }
+    case MsgType::kReport: {  // assign policy: end of round r (or the start of the job)
+      ESYNC_CHECK_T(ProtocolError, assign != nullptr, "report message, but the policy is ", cfg.policy);
+      const double step_s = m.body.value("step_s", 0.0);
+      if (step_s > 0) assign->report(static_cast<int>(rank), step_s);
+      mem->step_s = step_s > 0 ? assign->step_time(static_cast<int>(rank)) : mem->step_s;
+      mem->k = assign->plan()[rank];
+      mem->state = "round " + std::to_string(m.header.round);
+      json plan{{"k", mem->k}};
+      if (cfg.policy == "deadline") {  // the pacer (deadline 0) does exactly k; the others run to T
+        const bool pacer = assign->slowest() == static_cast<int>(rank) || !assign->has_step_time(static_cast<int>(rank));
+        plan["deadline_s"] = pacer ? 0.0 : assign->round_time();
+        plan["share"] = assign->share(static_cast<int>(rank));
+      }
+      json event{{"rank", rank}, {"round", m.header.round}, {"step_s", mem->step_s}, {"k_done", m.body.value("k_done", 0)}};
+      event.update(plan);
+      log.write("assign", event);
+      return reply(m.identity, MsgType::kAssign, rank, m.header.round, plan);
+    }
+    case MsgType::kPoll: {  // poll policy: after every local step, "ready?"
+      ESYNC_CHECK_T(ProtocolError, poll != nullptr, "poll message, but the policy is ", cfg.policy);
+      const double now = mono_s();
+      if (m.body.value("phase", "") == "start") {  // this worker begins round r (the first one opens it)
+        poll->join_round(static_cast<int>(rank), m.header.round, now);
+        return reply(m.identity, MsgType::kPollAnswer, rank, m.header.round, {{"ready", false}});
+      }
+      poll->step_done(static_cast<int>(rank), m.body.at("step_s").get<double>(), now);
+      const bool ready = poll->ready(static_cast<int>(rank), now);
+      mem->k = poll->steps(static_cast<int>(rank));
+      if (ready) log.write("assign", {{"rank", rank}, {"round", m.header.round}, {"k", mem->k}});
+      return reply(m.identity, MsgType::kPollAnswer, rank, m.header.round, {{"ready", ready}});
+    }
+    case MsgType::kShutdown:
+      mem->done = true;
+      mem->state = m.body.value("status", "done");
+      log.write("goodbye", {{"rank", rank}, {"status", mem->state}});
+      return reply(m.identity, MsgType::kAck, rank, 0);
+    default:
+      ESYNC_THROW(ProtocolError, "unexpected ", wire::type_name(m.header.type), " message at the coordinator");
+  }
+}
+
+void Coordinator::Impl::housekeeping() {
+  const double now = mono_s();
+  for (auto it = waiters.begin(); it != waiters.end();) {
+    if (now > it->deadline) {
+      reply(it->identity, MsgType::kKvValue, it->rank, 0, {{"key", it->key}, {"missing", true}});
+      it = waiters.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (std::size_t r = 0; r < members.size(); ++r) {
     auto& mem = members[r];
-    // Only the connection that registered the rank (or one attached to it with the token) may
-    // speak for it: knowing a rank and the job id is not enough to report, set keys or leave.
-    if (m.identity != mem.identity && std::find(mem.attached.begin(), mem.attached.end(), m.identity) == mem.attached.end())
-      return nullptr;
-    mem.last_seen = mono_s();
-    return &mem;
+    if (mem.identity.empty() || mem.done || !mem.alive || now - mem.last_seen < cfg.heartbeat_timeout_s) continue;
+    mem.alive = false;
+    mem.state = "lost";
+    if (assign) assign->forget(static_cast<int>(r));  // the survivors' K follow the slowest survivor
+    ++stats.lost;
+    log.write("lost", {{"rank", r}, {"host", mem.host}, {"silent_s", now - mem.last_seen}});
+    // Published for the survivors, who ask when a collective fails (see the worker).
+    char who[200];
+    std::snprintf(who, sizeof who, "worker %zu on %s (silent for %.1f s)", r, mem.host.c_str(), now - mem.last_seen);
+    kv["lost"] += (kv["lost"].empty() ? "" : ", ") + std::string(who);
+    answer_waiters("lost");
+    std::fprintf(stderr, "coordinator: lost worker %zu on %s (silent for %.1f s)\n", r, mem.host.c_str(), now - mem.last_seen);
   }
-
-  void on_register(const wire::Message& m) {
-    const auto& b = m.body;
-    const std::string token = b.value("token", "");
-    // Every field is read before anything is counted or changed: a field of the wrong type
-    // throws (a malformed message), and must not do so after a rejection was counted (the
-    // message counted twice, the peer never answered) or after a rank was taken.
-    const std::string host = b.value("host", "?"), device = b.value("device", "cpu");
-    if (!wire::token_equal(token, cfg.token)) {
-      ++stats.rejected;
-      log.write("reject", {{"reason", "wrong token"}, {"host", host}});
-      std::fprintf(stderr, "coordinator: rejected a registration from %s: wrong job token\n", host.c_str());
-      return reply(m.identity, MsgType::kReject, 0, 0, {{"error", "wrong job token"}});
-    }
-    if (b.value("role", "worker") == "server") return on_register_server(m);
-    if (b.value("role", "worker") == "attach") return on_attach(m);
-    int rank = b.value("rank", -1);
-    if (rank < 0)
-      for (int r = 0; r < cfg.max_workers && rank < 0; ++r)
-        if (members[static_cast<std::size_t>(r)].identity.empty()) rank = r;
-    if (rank < 0 || rank >= cfg.max_workers || !members[static_cast<std::size_t>(rank)].identity.empty()) {
-      ++stats.rejected;
-      return reply(m.identity, MsgType::kReject, 0, 0,
-                   {{"error", rank < 0 ? "the job is full (" + std::to_string(cfg.max_workers) + " workers)"
-                                       : "rank " + std::to_string(rank) + " is taken or out of range"}});
-    }
-    auto& mem = members[static_cast<std::size_t>(rank)];
-    mem.identity = m.identity;
-    mem.device = device;
-    mem.host = host;
-    mem.last_seen = mono_s();
-    ++stats.registered;
-    log.write("register", {{"rank", rank}, {"device", mem.device}, {"host", mem.host}, {"joins", rank >= cfg.workers}});
-    reply(m.identity, MsgType::kWelcome, static_cast<std::uint32_t>(rank), 0,
-          {{"rank", rank}, {"world", cfg.workers}, {"job", cfg.job}, {"policy", cfg.policy}});
-  }
-
-  // A registered worker's further connection (its heartbeat), token checked by the caller.
-  void on_attach(const wire::Message& m) {
-    const int rank = m.body.value("rank", -1);
-    if (rank < 0 || rank >= cfg.max_workers || members[static_cast<std::size_t>(rank)].identity.empty()) {
-      ++stats.rejected;
-      return reply(m.identity, MsgType::kReject, 0, 0, {{"error", "attach to rank " + std::to_string(rank) + ", which is not registered"}});
-    }
-    members[static_cast<std::size_t>(rank)].attached.push_back(m.identity);
-    reply(m.identity, MsgType::kAck, static_cast<std::uint32_t>(rank), 0);
-  }
-
-  // A parameter-server shard: no worker rank; it takes the job configuration and uses the
-  // key-value store (to publish its endpoint).
-  void on_register_server(const wire::Message& m) {
-    const int shard = m.body.value("shard", -1);
-    const int shards = cfg.job.value("servers", 0);
-    if (shard < 0 || shard >= shards) {
-      ++stats.rejected;
-      return reply(m.identity, MsgType::kReject, 0, 0,
-                   {{"error", "shard " + std::to_string(shard) + " is out of range (the job has " +
-                                  std::to_string(shards) + " servers)"}});
-    }
-    servers[m.identity] = shard;
-    log.write("register", {{"server", shard}, {"host", m.body.value("host", "?")}});
-    reply(m.identity, MsgType::kWelcome, static_cast<std::uint32_t>(shard), 0,
-          {{"rank", shard}, {"world", cfg.workers}, {"job", cfg.job}, {"policy", cfg.policy}, {"role", "server"}});
-  }
-
-  void answer_waiters(const std::string& key) {
-    for (auto it = waiters.begin(); it != waiters.end();) {
-      if (it->key == key) {
-        reply(it->identity, MsgType::kKvValue, it->rank, 0, {{"key", key}, {"value", kv[key]}});
-        it = waiters.erase(it);
-      } else {
-        ++it;
-      }
-    }
-  }
-
-  void handle(const wire::Message& m) {
-    ++stats.messages;
-    if (m.header.type == MsgType::kRegister) return on_register(m);
-    if (const auto s = servers.find(m.identity); s != servers.end()) {
-      ESYNC_CHECK_T(ProtocolError, m.header.job_id == cfg.job_id, "job id ", m.header.job_id, " is not this job's");
-      const auto t = m.header.type;
-      ESYNC_CHECK_T(ProtocolError, t == MsgType::kKvSet || t == MsgType::kKvGet || t == MsgType::kHeartbeat || t == MsgType::kShutdown,
-                    wire::type_name(t), " message from parameter server ", s->second);
-      if (t == MsgType::kHeartbeat || t == MsgType::kShutdown) return reply(m.identity, MsgType::kAck, m.header.rank, 0);
-    }
-    Member* mem = servers.count(m.identity) ? nullptr : member(m);
-    const auto rank = m.header.rank;
-    if (!mem && !servers.count(m.identity)) {
-      ++stats.rejected;
-      log.write("reject", {{"reason", "connection did not register this rank"}, {"rank", rank}});
-      return reply(m.identity, MsgType::kReject, rank, 0, {{"error", "this connection did not register rank " + std::to_string(rank)}});
-    }
-    switch (m.header.type) {
-      case MsgType::kHeartbeat:
-        return reply(m.identity, MsgType::kAck, rank, m.header.round);
-      case MsgType::kKvSet: {
-        const std::string key = m.body.at("key").get<std::string>();
-        kv[key] = m.body.at("value").get<std::string>();
-        reply(m.identity, MsgType::kAck, rank, 0);
-        return answer_waiters(key);
-      }
-      case MsgType::kKvGet: {
-        const std::string key = m.body.at("key").get<std::string>();
-        if (auto it = kv.find(key); it != kv.end())
-          return reply(m.identity, MsgType::kKvValue, rank, 0, {{"key", key}, {"value", it->second}});
-        waiters.push_back({m.identity, key, rank, mono_s() + m.body.value("wait_ms", 30000) / 1e3});
-        return;
-      }
-      case MsgType::kReport: {  // assign policy: end of round r (or the start of the job)
-        ESYNC_CHECK_T(ProtocolError, assign != nullptr, "report message, but the policy is ", cfg.policy);
-        const double step_s = m.body.value("step_s", 0.0);
-        if (step_s > 0) assign->report(static_cast<int>(rank), step_s);
-        mem->step_s = step_s > 0 ? assign->step_time(static_cast<int>(rank)) : mem->step_s;
-        mem->k = assign->plan()[rank];
-        mem->state = "round " + std::to_string(m.header.round);
-        json plan{{"k", mem->k}};
-        if (cfg.policy == "deadline") {  // the pacer (deadline 0) does exactly k; the others run to T
-          const bool pacer = assign->slowest() == static_cast<int>(rank) || !assign->has_step_time(static_cast<int>(rank));
-          plan["deadline_s"] = pacer ? 0.0 : assign->round_time();
-          plan["share"] = assign->share(static_cast<int>(rank));
-        }
-        json event{{"rank", rank}, {"round", m.header.round}, {"step_s", mem->step_s}, {"k_done", m.body.value("k_done", 0)}};
-        event.update(plan);
-        log.write("assign", event);
-        return reply(m.identity, MsgType::kAssign, rank, m.header.round, plan);
-      }
-      case MsgType::kPoll: {  // poll policy: after every local step, "ready?"
-        ESYNC_CHECK_T(ProtocolError, poll != nullptr, "poll message, but the policy is ", cfg.policy);
-        const double now = mono_s();
-        if (m.body.value("phase", "") == "start") {  // this worker begins round r (the first one opens it)
-          poll->join_round(static_cast<int>(rank), m.header.round, now);
-          return reply(m.identity, MsgType::kPollAnswer, rank, m.header.round, {{"ready", false}});
-        }
-        poll->step_done(static_cast<int>(rank), m.body.at("step_s").get<double>(), now);
-        const bool ready = poll->ready(static_cast<int>(rank), now);
-        mem->k = poll->steps(static_cast<int>(rank));
-        if (ready) log.write("assign", {{"rank", rank}, {"round", m.header.round}, {"k", mem->k}});
-        return reply(m.identity, MsgType::kPollAnswer, rank, m.header.round, {{"ready", ready}});
-      }
-      case MsgType::kShutdown:
-        mem->done = true;
-        mem->state = m.body.value("status", "done");
-        log.write("goodbye", {{"rank", rank}, {"status", mem->state}});
-        return reply(m.identity, MsgType::kAck, rank, 0);
-      default:
-        ESYNC_THROW(ProtocolError, "unexpected ", wire::type_name(m.header.type), " message at the coordinator");
-    }
-  }
-
-  void housekeeping() {
-    const double now = mono_s();
-    for (auto it = waiters.begin(); it != waiters.end();) {
-      if (now > it->deadline) {
-        reply(it->identity, MsgType::kKvValue, it->rank, 0, {{"key", it->key}, {"missing", true}});
-        it = waiters.erase(it);
-      } else {
-        ++it;
-      }
-    }
+  if (cfg.status && now - last_status > 5.0) {
+    last_status = now;
+    std::string line = "coordinator:";
+    char buf[160];
     for (std::size_t r = 0; r < members.size(); ++r) {
-      auto& mem = members[r];
-      if (mem.identity.empty() || mem.done || !mem.alive || now - mem.last_seen < cfg.heartbeat_timeout_s) continue;
-      mem.alive = false;
-      mem.state = "lost";
-      if (assign) assign->forget(static_cast<int>(r));  // the survivors' K follow the slowest survivor
-      ++stats.lost;
-      log.write("lost", {{"rank", r}, {"host", mem.host}, {"silent_s", now - mem.last_seen}});
-      // Published for the survivors, who ask when a collective fails (see the worker).
-      char who[200];
-      std::snprintf(who, sizeof who, "worker %zu on %s (silent for %.1f s)", r, mem.host.c_str(), now - mem.last_seen);
-      kv["lost"] += (kv["lost"].empty() ? "" : ", ") + std::string(who);
-      answer_waiters("lost");
-      std::fprintf(stderr, "coordinator: lost worker %zu on %s (silent for %.1f s)\n", r, mem.host.c_str(), now - mem.last_seen);
+      const auto& mem = members[r];
+      std::snprintf(buf, sizeof buf, " [%zu %s K=%d step=%.1fms %s]", r, mem.device.c_str(), mem.k, mem.step_s * 1e3,
+                    mem.identity.empty() ? "waiting" : mem.state.c_str());
+      line += buf;
     }
-    if (cfg.status && now - last_status > 5.0) {
-      last_status = now;
-      std::string line = "coordinator:";
-      char buf[160];
-      for (std::size_t r = 0; r < members.size(); ++r) {
-        const auto& mem = members[r];
-        std::snprintf(buf, sizeof buf, " [%zu %s K=%d step=%.1fms %s]", r, mem.device.c_str(), mem.k, mem.step_s * 1e3,
-                      mem.identity.empty() ? "waiting" : mem.state.c_str());
-        line += buf;
-      }
-      std::fprintf(stderr, "%s\n", line.c_str());
-    }
+    std::fprintf(stderr, "%s\n", line.c_str());
   }
+}
 
-  bool finished() const {
-    if (stats.registered < static_cast<std::uint64_t>(cfg.workers)) return false;
-    for (const auto& mem : members)
-      if (!mem.done && mem.alive) return false;
-    return true;
-  }
-};
+bool Coordinator::Impl::finished() const {
+  if (stats.registered < static_cast<std::uint64_t>(cfg.workers)) return false;
+  for (const auto& mem : members)
+    if (!mem.done && mem.alive) return false;
+  return true;
+}
 
 Coordinator::Coordinator(CoordinatorConfig cfg) : impl_(std::make_unique<Impl>(std::move(cfg))) {}
 Coordinator::~Coordinator() = default;

@@ -45,10 +45,10 @@ void ShardServer::Impl::leave(int rank, const std::string& why) {
 void ShardServer::Impl::lose(int r, double silent_s, const std::string& what) {
   ++stats.lost;
   log.write("lost", {{"rank", r}, {"round", rules->version()}, {"silent_s", silent_s}});
-  std::fprintf(stderr, "server-%d: %s worker %d: %s for %.1f s\n", cfg.shard, cfg.abort_on_failure ? "lost" : "dropped", r,
-               what.c_str(), silent_s);
-  ESYNC_CHECK_T(PeerLostError, !cfg.abort_on_failure, "parameter-server shard ", cfg.shard, ": lost worker ", r, " (",
-                what, " for ", silent_s, " s) and the job runs with --on-failure abort");
+  std::fprintf(stderr, "server-%d: %s worker %d: %s for %.1f s\n", cfg.shard,
+               cfg.abort_on_failure ? "lost" : "dropped", r, what.c_str(), silent_s);
+  ESYNC_CHECK_T(PeerLostError, !cfg.abort_on_failure, "parameter-server shard ", cfg.shard, ": lost worker ",
+                r, " (", what, " for ", silent_s, " s) and the job runs with --on-failure abort");
 }
 
 void ShardServer::Impl::housekeeping() {
@@ -73,7 +73,8 @@ void ShardServer::Impl::housekeeping() {
   // Silence is a failure only when nobody waits on us (a sync round's waiters are answered
   // above, by dropping whoever stalls it).
   if (now - last_msg > limit && waiting.empty() && (!rules || rules->live_workers() > 0))
-    ESYNC_THROW(TimeoutError, "parameter-server shard ", cfg.shard, ": no message from any worker for ", limit, " s");
+    ESYNC_THROW(TimeoutError, "parameter-server shard ", cfg.shard, ": no message from any worker for ",
+                limit, " s");
   if (now - last_log >= cfg.log_every_s) write_stats(now, "ps");
 }
 

@@ -1,0 +1,69 @@
+#pragma once
+// The state server's state and handlers, shared by coordinator.cpp (the loop, key-value store,
+// rounds, heartbeats) and coordinator_registration.cpp (workers, attached connections, shards).
+// Private to src/coord.
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "esync/assignment.hpp"
+#include "esync/coordinator.hpp"
+#include "esync/jsonl_log.hpp"
+#include "esync/message.hpp"
+
+namespace esync::coord {
+
+using nlohmann::json;
+using wire::MsgType;
+
+struct Member {
+  std::string identity, device, host, state = "registered";
+  std::vector<std::string> attached;  // further connections that showed the token for this rank
+  double last_seen = 0, step_s = 0;
+  int k = 0;
+  bool alive = true, done = false;
+};
+
+struct Waiter {
+  std::string identity, key;
+  std::uint32_t rank;
+  double deadline;
+};
+
+struct Coordinator::Impl {
+  CoordinatorConfig cfg;
+  zmq::context_t ctx{1};
+  zmq::socket_t sock{ctx, zmq::socket_type::router};
+  int port = 0;
+  std::vector<Member> members;
+  std::map<std::string, std::string> kv;
+  std::map<std::string, int> servers;  // routing id -> shard
+  std::vector<Waiter> waiters;
+  std::unique_ptr<AssignPolicy> assign;
+  std::unique_ptr<PollPolicy> poll;
+  CoordinatorStats stats;
+  // What stats() returns: a copy published by run() after every message, so another thread
+  // (a test waiting for the counters, a status reader) can read it while run() serves.
+  mutable std::mutex stats_mu;
+  CoordinatorStats published;
+  JsonlLog log;
+  double last_status = 0;
+
+  explicit Impl(CoordinatorConfig c);
+  void reply(const std::string& identity, MsgType type, std::uint32_t rank, std::uint64_t round,
+             json body = json::object());
+  Member* member(const wire::Message& m);
+  void on_register(const wire::Message& m);
+  // A registered worker's further connection (its heartbeat), token checked by the caller.
+  void on_attach(const wire::Message& m);
+  // A parameter-server shard: no worker rank; it takes the job configuration and uses the
+  // key-value store (to publish its endpoint).
+  void on_register_server(const wire::Message& m);
+  void answer_waiters(const std::string& key);
+  void handle(const wire::Message& m);
+  void housekeeping();
+  bool finished() const;
+};
+
+}  // namespace esync::coord

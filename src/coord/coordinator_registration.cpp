@@ -1,0 +1,80 @@
+// Who may speak to the state server: workers registering with the job token (ranks given or by
+// arrival, elastic slots), further connections attached to a registered rank (its heartbeat),
+// and parameter-server shards.
+#include <algorithm>
+#include <cstdio>
+
+#include "coordinator_impl.hpp"
+#include "esync/clock.hpp"
+#include "esync/error.hpp"
+
+namespace esync::coord {
+
+void Coordinator::Impl::on_register(const wire::Message& m) {
+  const auto& b = m.body;
+  const std::string token = b.value("token", "");
+  // Every field is read before anything is counted or changed: a field of the wrong type
+  // throws (a malformed message), and must not do so after a rejection was counted (the
+  // message counted twice, the peer never answered) or after a rank was taken.
+  const std::string host = b.value("host", "?"), device = b.value("device", "cpu");
+  if (!wire::token_equal(token, cfg.token)) {
+    ++stats.rejected;
+    log.write("reject", {{"reason", "wrong token"}, {"host", host}});
+    std::fprintf(stderr, "coordinator: rejected a registration from %s: wrong job token\n", host.c_str());
+    return reply(m.identity, MsgType::kReject, 0, 0, {{"error", "wrong job token"}});
+  }
+  if (b.value("role", "worker") == "server") return on_register_server(m);
+  if (b.value("role", "worker") == "attach") return on_attach(m);
+  int rank = b.value("rank", -1);
+  if (rank < 0)
+    for (int r = 0; r < cfg.max_workers && rank < 0; ++r)
+      if (members[static_cast<std::size_t>(r)].identity.empty()) rank = r;
+  if (rank < 0 || rank >= cfg.max_workers || !members[static_cast<std::size_t>(rank)].identity.empty()) {
+    ++stats.rejected;
+    return reply(m.identity, MsgType::kReject, 0, 0,
+                 {{"error", rank < 0 ? "the job is full (" + std::to_string(cfg.max_workers) + " workers)"
+                                     : "rank " + std::to_string(rank) + " is taken or out of range"}});
+  }
+  auto& mem = members[static_cast<std::size_t>(rank)];
+  mem.identity = m.identity;
+  mem.device = device;
+  mem.host = host;
+  mem.last_seen = mono_s();
+  ++stats.registered;
+  log.write("register",
+            {{"rank", rank}, {"device", mem.device}, {"host", mem.host}, {"joins", rank >= cfg.workers}});
+  reply(m.identity, MsgType::kWelcome, static_cast<std::uint32_t>(rank), 0,
+        {{"rank", rank}, {"world", cfg.workers}, {"job", cfg.job}, {"policy", cfg.policy}});
+}
+
+void Coordinator::Impl::on_attach(const wire::Message& m) {
+  const int rank = m.body.value("rank", -1);
+  if (rank < 0 || rank >= cfg.max_workers || members[static_cast<std::size_t>(rank)].identity.empty()) {
+    ++stats.rejected;
+    return reply(m.identity, MsgType::kReject, 0, 0,
+                 {{"error", "attach to rank " + std::to_string(rank) + ", which is not registered"}});
+  }
+  members[static_cast<std::size_t>(rank)].attached.push_back(m.identity);
+  reply(m.identity, MsgType::kAck, static_cast<std::uint32_t>(rank), 0);
+}
+
+void Coordinator::Impl::on_register_server(const wire::Message& m) {
+  const int shard = m.body.value("shard", -1);
+  const int shards = cfg.job.value("servers", 0);
+  if (shard < 0 || shard >= shards) {
+    ++stats.rejected;
+    return reply(m.identity, MsgType::kReject, 0, 0,
+                 {{"error", "shard " + std::to_string(shard) + " is out of range (the job has " +
+                                std::to_string(shards) + " servers)"}});
+  }
+  servers[m.identity] = shard;
+  log.write("register", {{"server", shard}, {"host", m.body.value("host", "?")}});
+  reply(m.identity, MsgType::kWelcome, static_cast<std::uint32_t>(shard), 0,
+        {{"rank", shard},
+         {"world", cfg.workers},
+         {"job", cfg.job},
+         {"policy", cfg.policy},
+         {"role", "server"}});
+}
+
+}  // namespace esync::coord
