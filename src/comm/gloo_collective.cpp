@@ -5,8 +5,9 @@
 // every peer of its group at once, 2 steps for p <= its base. Messages up to kBcubeMaxBytes are
 // latency-bound, so fewer steps win: measured with 3 ranks on 2 cores (`esync bench allreduce
 // --ranks 3`), 256 KB took 1.15 ms with bcube against 1.9 ms with the ring, and 4 ranks 3.5 ms
-// against 6.3 ms. From 4 MB (4 ranks) or 16 MB (3 ranks) the ring is faster. Two ranks: the same. Ranks meet through our Store, adapted to gloo::rendezvous::Store below; each rank
-// publishes its listening addresses under "<prefix>/<rank>" and connects to every other rank.
+// against 6.3 ms. From 4 MB (4 ranks) or 16 MB (3 ranks) the ring is faster. Two ranks: the same.
+// Ranks meet through our Store, adapted to gloo::rendezvous::Store below; each rank publishes
+// its listening addresses under "<prefix>/<rank>" and connects to every other rank.
 //
 // Written against Debian's libgloo 0.0~git20220518 (gloo 0.5.0). What that version does that
 // shapes this file:

@@ -128,7 +128,8 @@ json train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& log) {
     tot.delay += round_delay;
     tot.sync.comm_s += st.comm_s, tot.sync.wait_s += st.wait_s;
     tot.sync.bytes_sent += st.bytes_sent, tot.sync.bytes_recv += st.bytes_recv;
-    log.write("sync", {{"round", round}, {"k_done", k_done}, {"k_assigned", syncer->planned_steps(k)}, {"comm_s", st.comm_s}, {"wait_s", st.wait_s},
+    log.write("sync", {{"round", round}, {"k_done", k_done}, {"k_assigned", syncer->planned_steps(k)},
+                       {"comm_s", st.comm_s}, {"wait_s", st.wait_s},
                        {"bytes_sent", st.bytes_sent}, {"bytes_recv", st.bytes_recv}, {"staleness", st.staleness},
                        {"compute_s", round_compute}, {"injected_s", round_slowdown + round_delay},
                        {"slowdown_s", round_slowdown}, {"delay_s", round_delay}, {"samples", round_samples}});
