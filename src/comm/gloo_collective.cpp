@@ -4,8 +4,9 @@
 // times (bandwidth per rank independent of p) but takes 2(p-1) dependent steps; bcube reaches
 // every peer of its group at once, 2 steps for p <= its base. Messages up to kBcubeMaxBytes are
 // latency-bound, so fewer steps win: measured with 3 ranks on 2 cores (`esync bench allreduce
-// --ranks 3`), 256 KB took 1.15 ms with bcube against 1.9 ms with the ring, and 4 ranks 3.5 ms
-// against 6.3 ms. From 4 MB (4 ranks) or 16 MB (3 ranks) the ring is faster. Two ranks: the same.
+// --ranks 3`, results/bench/allreduce_3ranks.txt), 256 KB took 0.97–1.2 ms with bcube against
+// 1.5–2.2 ms with the ring, 512 KB 1.2–1.8 against 2.1–2.7 ms; at 1 MB the ring won twice
+// (1.7 against 2.1 ms). Two ranks: the same algorithm either way.
 // Ranks meet through our Store, adapted to gloo::rendezvous::Store below; each rank publishes
 // its listening addresses under "<prefix>/<rank>" and connects to every other rank.
 //
@@ -45,7 +46,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
-constexpr std::size_t kBcubeMaxBytes = std::size_t{1} << 20;  // see the top of this file
+constexpr std::size_t kBcubeMaxBytes = std::size_t{512} << 10;  // see the top of this file
 
 void ignore_sigpipe_once() {
   static std::once_flag once;
