@@ -94,6 +94,28 @@ TEST(Coordinator, AssignPolicyOverTheWireGives421) {
   EXPECT_EQ(k, (std::vector<int>{4, 2, 1}));
 }
 
+// A report sent ahead (before the round's synchronisation) gets the same plan as a blocking one,
+// and a reply nobody asked for any more (the job stopped) is dropped before the next call.
+TEST(Coordinator, ReportSentAheadGivesThePlanAndAStaleReplyIsDrained) {
+  auto cfg = config(2);
+  cfg.policy = "deadline";
+  Running co(cfg);
+  const std::string tok = "secret-token-0123456789abcdef012";
+  coord::CoordinatorClient a(co.endpoint(), tok, 2000ms), b(co.endpoint(), tok, 2000ms);
+  a.register_worker("cpu", "h", 0);
+  b.register_worker("cpu", "h", 1);
+  b.report_plan(1, 1, 0.04);  // the slow one: 4x the fast one's step
+  a.report_ahead(2, 3, 0.01);
+  const auto plan = a.report_plan(2, 99, 99.0);  // the reply to the report sent ahead
+  EXPECT_EQ(plan.k, 4);
+  EXPECT_DOUBLE_EQ(plan.deadline_s, 0.04);  // K_base 1 x the slowest's step
+  EXPECT_DOUBLE_EQ(plan.share, 0.8);        // steps per second 100 of 125
+  EXPECT_EQ(b.report_plan(2, 1, 0.04).deadline_s, 0.0) << "the pacer does exactly K";
+  a.report_ahead(3, 4, 0.01);  // the job stops here: the reply stays unread ...
+  EXPECT_NO_THROW(a.kv_set("after", "stop"));  // ... and is dropped by the next call
+  EXPECT_EQ(a.kv_get("after", 100ms), "stop");
+}
+
 TEST(Coordinator, MalformedInputIsCountedDroppedAndHarmless) {
   Running co(config(1));
   const std::string tok = "secret-token-0123456789abcdef012";

@@ -40,6 +40,10 @@ class CoordinatorClient {
     double share = 1;       // this worker's part of the job's steps per second
   };
   RoundPlan report_plan(std::uint64_t round, int k_done, double step_s);
+  // The same report sent ahead, without waiting: report_plan(round, ...) then reads the reply
+  // (already here, usually), so the round trip overlaps whatever the worker does in between.
+  // Any other call first reads and drops a reply still owed.
+  void report_ahead(std::uint64_t round, int k_done, double step_s);
   int report(std::uint64_t round, int k_done, double step_s) { return report_plan(round, k_done, step_s).k; }
   // Poll policy: announce the round's first step, then ask after every step.
   void poll_start(std::uint64_t round);

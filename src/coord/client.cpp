@@ -1,6 +1,7 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <optional>
 
 #include "esync/coord_client.hpp"
 #include "esync/error.hpp"
@@ -20,10 +21,25 @@ struct CoordinatorClient::Impl {
   std::uint32_t rank = 0;
   std::uint64_t job_id = 1;
 
-  // One request, one reply of the expected type; anything else is a protocol error.
+  // A report sent ahead (report_ahead) whose reply has not been read: its round, or none.
+  std::optional<std::uint64_t> ahead;
+
+  // One request, one reply of the expected type; anything else is a protocol error. A reply
+  // still owed to a report sent ahead is read first and dropped (its round never ran).
   wire::Message call(MsgType type, std::uint64_t round, json body, MsgType want, std::chrono::milliseconds wait) {
+    drain(wait);
     auto m = wire::make(type, job_id, rank, round, std::move(body));
     wire::send(sock, m);
+    return receive(want, wait);
+  }
+
+  void drain(std::chrono::milliseconds wait) {
+    if (!ahead) return;
+    ahead.reset();
+    receive(MsgType::kAssign, wait);
+  }
+
+  wire::Message receive(MsgType want, std::chrono::milliseconds wait) {
     auto r = wire::recv(sock, wait, /*router=*/false);
     ESYNC_CHECK_T(TimeoutError, r.has_value(), "no reply from the coordinator at ", endpoint, " within ",
                   wait.count() / 1000.0, " s waiting for ", wire::type_name(want), wire::curve_timeout_hint(curve));
@@ -95,8 +111,19 @@ std::string CoordinatorClient::kv_get(const std::string& key, std::chrono::milli
   return r.body.at("value").get<std::string>();
 }
 
+void CoordinatorClient::report_ahead(std::uint64_t round, int k_done, double step_s) {
+  impl_->drain(impl_->timeout);
+  auto m = wire::make(MsgType::kReport, impl_->job_id, impl_->rank, round, {{"k_done", k_done}, {"step_s", step_s}});
+  wire::send(impl_->sock, m);
+  impl_->ahead = round;
+}
+
 CoordinatorClient::RoundPlan CoordinatorClient::report_plan(std::uint64_t round, int k_done, double step_s) {
-  auto r = impl_->call(MsgType::kReport, round, {{"k_done", k_done}, {"step_s", step_s}}, MsgType::kAssign, impl_->timeout);
+  const bool sent = impl_->ahead == round;
+  if (sent) impl_->ahead.reset();
+  auto r = sent ? impl_->receive(MsgType::kAssign, impl_->timeout)
+                : impl_->call(MsgType::kReport, round, {{"k_done", k_done}, {"step_s", step_s}}, MsgType::kAssign,
+                              impl_->timeout);
   RoundPlan p;
   p.k = r.body.at("k").get<int>();
   p.deadline_s = r.body.value("deadline_s", 0.0);

@@ -18,20 +18,24 @@
 
 namespace esync::sync {
 
-ModelAveraging::ModelAveraging(std::string mode, const SyncContext& ctx, Plan plan, StopEarly stop_early)
+ModelAveraging::ModelAveraging(std::string mode, const SyncContext& ctx, Plan plan, StopEarly stop_early, Ahead ahead)
     : mode_(std::move(mode)), c_(ctx.collective), ps_(ctx.ps), global_lr_(ctx.global_lr), plan_(std::move(plan)),
-      stop_early_(std::move(stop_early)) {}
+      stop_early_(std::move(stop_early)), ahead_(std::move(ahead)) {}
 
 int ModelAveraging::begin_round(std::uint64_t round, const float* w, std::size_t n, double mean_step_s) {
   w_ref_.assign(w, w + n);
   const Steps k = plan_(round, mean_step_s, steps_);
-  steps_ = 0;
+  round_ = round;
+  steps_ = 0, step_sum_ = 0;
   planned_ = k.planned;
   return k.bound;
 }
 
 bool ModelAveraging::end_round(float* w, std::size_t n, double samples, bool stop, SyncStats& st) {
   ESYNC_CHECK(w_ref_.size() == n, "end_round without begin_round");
+  // The next round's plan is asked for now: if the job stops at this synchronisation, the
+  // state server has answered a round that never runs (its "assign" event is the last one).
+  if (ahead_ && steps_ > 0 && !stop) ahead_(round_ + 1, step_sum_ / steps_, steps_);
   delta_.resize(n + (c_ ? control_slots(c_->size()) : 0));
   kernels::cpu::esync_delta(delta_.data(), w, w_ref_.data(), static_cast<float>(samples), n);
   if (ps_) return ps_exchange(*ps_, w, delta_.data(), samples, stop, st, ps_seen_);  // the server applies it
@@ -82,20 +86,23 @@ std::unique_ptr<Synchronizer> make_esync(const SyncContext& ctx) {
         },
         [co](std::uint64_t round, double step_s) { return co->poll_ready(round, step_s); });
   }
+  // assign and deadline: one report per round (the last round's device step time and steps),
+  // sent ahead of the synchronisation; the reply is the plan.
+  auto ahead = [co](std::uint64_t round, double step_s, int k_done) { co->report_ahead(round, k_done, step_s); };
   if (ctx.policy == "deadline") {
     auto d = std::make_shared<DeadlineRound>();
     return std::make_unique<ModelAveraging>(
         "esync", ctx,
         [co, d, k_max](std::uint64_t round, double step_s, int k_done) { return d->begin(*co, round, step_s, k_done, k_max); },
-        [d](std::uint64_t, double step_s) { return d->stop(step_s); });
+        [d](std::uint64_t, double step_s) { return d->stop(step_s); }, ahead);
   }
-  // assign: one report per round (last round's device step time and steps), the reply is K.
   return std::make_unique<ModelAveraging>(
-      "esync", ctx, [co](std::uint64_t round, double step_s, int k_done) {
+      "esync", ctx,
+      [co](std::uint64_t round, double step_s, int k_done) {
         const int k = co->report(round, k_done, step_s);
         return ModelAveraging::Steps{k, k};
       },
-      nullptr);
+      nullptr, ahead);
 }
 
 }  // namespace esync::sync
