@@ -140,6 +140,21 @@ TEST(Run, TimeBudgetAloneStopsTheJob) {
   EXPECT_LT(r.last_eval.value("samples_seen", 0.0), 2 * 64 * 400.0) << r.last_eval.dump();
 }
 
+// A bare "cuda" takes the lowest GPU ordinal no other worker names (read from --dry-run, which
+// prints each process's command and starts nothing, so no GPU is needed).
+TEST(Run, BareCudaWorkersGetTheirOwnOrdinals) {
+  const auto out = fs::temp_directory_path() / ("esync-dry-cuda-" + std::to_string(::getpid()) + ".out");
+  const std::string cmd = std::string(ESYNC_BINARY) + " run --workers cuda:0,cuda,cpu,cuda --dry-run --log-dir " +
+                          (fs::temp_directory_path() / "esync-dry-cuda").string() + " > " + out.string() + " 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  std::ifstream in(out);
+  std::vector<std::string> devices;
+  for (std::string line; std::getline(in, line);)
+    if (const auto at = line.find(" --device "); at != std::string::npos)
+      devices.push_back(line.substr(at + 10, line.find(' ', at + 10) - at - 10));
+  EXPECT_EQ(devices, (std::vector<std::string>{"cuda:0", "cuda:1", "cpu", "cuda:2"}));
+}
+
 TEST(Run, BadFlagsFailCleanly) {
   const std::string quiet = " > /dev/null 2>&1";
   auto code = [&](const std::string& args) {

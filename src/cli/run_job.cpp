@@ -21,7 +21,9 @@ bool all_digits(const std::string& s) {
   return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos;
 }
 
-// "3" -> three cpu workers; "cpu,cpu,cuda:0" -> one worker per listed device.
+// "3" -> three cpu workers; "cpu,cpu,cuda:0" -> one worker per listed device. A bare "cuda"
+// takes the lowest GPU ordinal nobody else names, as torchrun gives each local rank its own GPU:
+// "cuda,cuda" -> cuda:0, cuda:1; "cuda:0,cuda" -> cuda:0, cuda:1.
 std::vector<std::string> parse_workers(const std::string& s) {
   std::vector<std::string> devices;
   if (all_digits(s)) {
@@ -32,11 +34,19 @@ std::vector<std::string> parse_workers(const std::string& s) {
   for (std::size_t begin = 0; begin <= s.size();) {
     const auto end = std::min(s.find(',', begin), s.size());
     const std::string part = s.substr(begin, end - begin);
-    const bool ok = part == "cpu" || (part.rfind("cuda:", 0) == 0 && all_digits(part.substr(5)));
+    const bool ok = part == "cpu" || part == "cuda" || (part.rfind("cuda:", 0) == 0 && all_digits(part.substr(5)));
     ESYNC_CHECK_T(ConfigError, ok, "--workers '", s, "': '", part,
-                  "' is not a device (a count like 3, or a list like cpu,cpu,cuda:0)");
+                  "' is not a device (a count like 3, or a list like cpu,cpu,cuda:0 or cuda,cuda)");
     devices.push_back(part);
     begin = end + 1;
+  }
+  std::set<std::string> named(devices.begin(), devices.end());
+  int next = 0;
+  for (auto& d : devices) {
+    if (d != "cuda") continue;
+    while (named.count("cuda:" + std::to_string(next))) ++next;
+    d = "cuda:" + std::to_string(next);
+    named.insert(d);
   }
   return devices;
 }
