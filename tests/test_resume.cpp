@@ -107,8 +107,12 @@ TEST(Resume, EsyncFashionMnistReachesTheSameAccuracy) {
   ASSERT_EQ(resumed.code, 0) << slurp(resumed.dir.string() + ".out");
   const double a = whole.last_eval.value("acc", 0.0), b = resumed.last_eval.value("acc", 0.0);
   std::printf("uninterrupted accuracy %.4f, killed at round >= 30 and resumed %.4f\n", a, b);
+  // ESync's K comes from measured step times, so two uninterrupted runs differ too: final
+  // accuracies of this job spread by up to ~0.02 (0.8475 against 0.8301 once in CI). The exact
+  // resume check is the SSGD test above; this one asks for the same accuracy within that noise.
   EXPECT_GT(a, 0.78);
-  EXPECT_NEAR(b, a, 0.015);
+  EXPECT_GT(b, 0.78);
+  EXPECT_NEAR(b, a, 0.03);
 }
 
 TEST(Resume, RefusesAnotherJobsOrACorruptCheckpoint) {
