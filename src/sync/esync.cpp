@@ -52,18 +52,16 @@ namespace {
 // so far, blended with the last round's mean (a single step is a noisy estimate).
 struct DeadlineRound {
   coord::CoordinatorClient::RoundPlan plan;
-  double start = 0, step_sum = 0, last_mean = 0;
-  int steps = 0;
+  double start = 0, last_mean = 0;
 
   ModelAveraging::Steps begin(coord::CoordinatorClient& co, std::uint64_t round, double mean_step_s, int k_done,
                               int k_max) {
     plan = co.report_plan(round, k_done, mean_step_s);
     start = mono_s();
-    step_sum = 0, steps = 0, last_mean = mean_step_s;
+    last_mean = mean_step_s;
     return {plan.deadline_s > 0 ? k_max : plan.k, plan.k};  // the pacer does exactly k
   }
-  bool stop(double step_s) {
-    step_sum += step_s, ++steps;
+  bool stop(int steps, double step_sum) const {
     if (plan.deadline_s <= 0) return false;
     const double expect = (step_sum + last_mean) / (steps + (last_mean > 0 ? 1 : 0));
     return !coord::deadline_takes_step(mono_s() - start, expect, plan.deadline_s, plan.share);
@@ -84,7 +82,7 @@ std::unique_ptr<Synchronizer> make_esync(const SyncContext& ctx) {
           co->poll_start(round);
           return ModelAveraging::Steps{k_max, k_max};
         },
-        [co](std::uint64_t round, double step_s) { return co->poll_ready(round, step_s); });
+        [co](std::uint64_t round, double step_s, int, double) { return co->poll_ready(round, step_s); });
   }
   // assign and deadline: one report per round (the last round's device step time and steps),
   // sent ahead of the synchronisation; the reply is the plan.
@@ -94,7 +92,7 @@ std::unique_ptr<Synchronizer> make_esync(const SyncContext& ctx) {
     return std::make_unique<ModelAveraging>(
         "esync", ctx,
         [co, d, k_max](std::uint64_t round, double step_s, int k_done) { return d->begin(*co, round, step_s, k_done, k_max); },
-        [d](std::uint64_t, double step_s) { return d->stop(step_s); }, ahead);
+        [d](std::uint64_t, double, int steps, double step_sum) { return d->stop(steps, step_sum); }, ahead);
   }
   return std::make_unique<ModelAveraging>(
       "esync", ctx,

@@ -17,7 +17,8 @@ class ModelAveraging : public Synchronizer {
     int bound, planned;
   };
   using Plan = std::function<Steps(std::uint64_t round, double mean_step_s, int k_done)>;
-  using StopEarly = std::function<bool(std::uint64_t round, double step_s)>;
+  // After each step: the step's device time, and the round's steps and device time so far.
+  using StopEarly = std::function<bool(std::uint64_t round, double step_s, int steps, double step_sum)>;
   // Optional: asks for the next round's plan before this round's synchronisation (its round trip
   // then overlaps the reduction and the wait for the others), with this round's mean step time.
   using Ahead = std::function<void(std::uint64_t next_round, double mean_step_s, int k_done)>;
@@ -28,7 +29,7 @@ class ModelAveraging : public Synchronizer {
   bool step_done(std::uint64_t round, double step_s) override {
     ++steps_;
     step_sum_ += step_s;
-    return stop_early_ && stop_early_(round, step_s);
+    return stop_early_ && stop_early_(round, step_s, steps_, step_sum_);
   }
   bool end_round(float* w, std::size_t n, double samples, bool stop, SyncStats& st) override;
 
