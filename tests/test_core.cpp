@@ -141,3 +141,13 @@ TEST(SlowdownModel, StepLastsFactorTimesTheNominalStep) {
   EXPECT_NEAR(four.sleep_for(0.005), 0.010, 1e-12);
   EXPECT_THROW(esync::SlowdownModel(0.5), esync::ConfigError);
 }
+
+TEST(SlowdownModel, MeasuredBasisMultipliesTheStepJustMeasured) {
+  // DESIGN's literal rule: sleep (f - 1) x this step, contention included, nothing owed.
+  esync::SlowdownModel four(4.0, "measured");
+  EXPECT_DOUBLE_EQ(four.sleep_for(0.010), 0.030);
+  EXPECT_DOUBLE_EQ(four.sleep_for(0.025), 0.075);  // a contended step makes the device slower
+  EXPECT_DOUBLE_EQ(four.sleep_for(0.010), 0.030);
+  EXPECT_EQ(esync::SlowdownModel(1.0, "measured").sleep_for(0.01), 0.0);
+  EXPECT_THROW(esync::SlowdownModel(2.0, "fast"), esync::ConfigError);
+}

@@ -32,15 +32,20 @@ class DelayModel {
 // A step that still overruns f x nominal is paid back from the following sleeps (at most one
 // step's worth is owed), so the device's time over a round stays f x nominal per step; without
 // it, contention spikes made the slowed workers' rounds jitter and the others wait.
+// `basis` "measured" is DESIGN §3's literal rule instead: sleep (f - 1) x the step just
+// measured, contention included. The two agree on a host with a core per process; on an
+// oversubscribed one "measured" multiplies contention by f (it is the rule a simple Python
+// harness uses, so `--slowdown-basis measured` reproduces such a harness's set-up).
 class SlowdownModel {
  public:
-  explicit SlowdownModel(double factor = 1.0);
+  explicit SlowdownModel(double factor = 1.0, const std::string& basis = "nominal");
   // Seconds to sleep after a step whose work took compute_s (0 when factor is 1).
   double sleep_for(double compute_s);
   double factor() const { return factor_; }
 
  private:
   double factor_;
+  bool measured_ = false;
   std::array<double, 32> recent_{};
   std::size_t count_ = 0;
   double debt_ = 0;  // seconds of overrun still to be paid back

@@ -114,6 +114,7 @@ std::optional<RunJob> parse_run_job(int argc, char** argv) {
     ("partition", "iid | by-class | dirichlet", cxxopts::value<std::string>()->default_value("iid"))
     ("dirichlet-alpha", "Concentration of the Dirichlet label skew", cxxopts::value<double>()->default_value("0.5"))
     ("slowdown", "Per-rank slowdown factors >= 1, e.g. 1,2,4 (default: all 1)", cxxopts::value<std::string>()->default_value(""))
+    ("slowdown-basis", "nominal (f x this CPU's best recent step) | measured (DESIGN's literal (f-1) x the step just measured)", cxxopts::value<std::string>()->default_value("nominal"))
     ("delay", "Injected delay per sync: none | constant:10ms | gaussian:10ms,3ms | exponential:10ms", cxxopts::value<std::string>()->default_value("none"))
     ("slow-worker", "Rank that is made slow (-1: none)", cxxopts::value<int>()->default_value("-1"))
     ("eval-every", "Evaluate every N seconds", cxxopts::value<double>()->default_value("5"))
@@ -179,6 +180,7 @@ std::optional<RunJob> parse_run_job(int argc, char** argv) {
                 "--slowdown has ", slowdown.size(), " factors for ", n, " workers");
   for (const double f : slowdown)
     ESYNC_CHECK_T(ConfigError, f >= 1 && f <= 1e6, "--slowdown factor ", f, " must be >= 1");
+  SlowdownModel(1.0, str("slowdown-basis"));  // refuses an unknown basis here, before anything starts
   const auto delay = str("delay");
   (void)DelayModel(delay, 0);  // the workers parse it the same way: reject a bad spec here, once
   const int slow_worker = r["slow-worker"].as<int>();
@@ -222,7 +224,7 @@ std::optional<RunJob> parse_run_job(int argc, char** argv) {
       {"lr", lr}, {"momentum", momentum}, {"local_lr", num("local-lr")}, {"global_lr", num("global-lr")},
       {"k_fixed", r["k-fixed"].as<int>()}, {"epochs", epochs}, {"time_budget_s", budget},
       {"partition", str("partition")}, {"dirichlet_alpha", num("dirichlet-alpha")}, {"slowdown", slowdown},
-      {"delay", delay}, {"slow_worker", slow_worker}, {"eval_every_s", num("eval-every")}, {"backend", backend},
+      {"slowdown_basis", str("slowdown-basis")}, {"delay", delay}, {"slow_worker", slow_worker}, {"eval_every_s", num("eval-every")}, {"backend", backend},
       {"threads", threads}, {"seed", r["seed"].as<std::uint64_t>()}, {"log_dir", log_dir}, {"devices", devices},
       {"servers", servers}, {"delay_adaptive", delay_adaptive}, {"async_cached", async_cached},
       {"dc_lambda", num("dc-lambda")}, {"dc_adaptive", dc_adaptive}, {"heartbeat_timeout_s", num("heartbeat-timeout")},

@@ -51,12 +51,15 @@ double DelayModel::sample_s() {
   return 0.0;
 }
 
-SlowdownModel::SlowdownModel(double factor) : factor_(factor) {
+SlowdownModel::SlowdownModel(double factor, const std::string& basis) : factor_(factor), measured_(basis == "measured") {
   ESYNC_CHECK_T(ConfigError, factor >= 1.0, "slowdown factor ", factor, " must be >= 1");
+  ESYNC_CHECK_T(ConfigError, basis == "nominal" || basis == "measured", "--slowdown-basis '", basis,
+                "' (expected nominal or measured)");
 }
 
 double SlowdownModel::sleep_for(double compute_s) {
   if (factor_ <= 1.0) return 0.0;
+  if (measured_) return (factor_ - 1.0) * compute_s;
   recent_[count_++ % recent_.size()] = compute_s;
   const std::size_t n = std::min(count_, recent_.size());
   const double nominal = *std::min_element(recent_.begin(), recent_.begin() + static_cast<std::ptrdiff_t>(n));

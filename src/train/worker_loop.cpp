@@ -49,7 +49,8 @@ json train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& log) {
   WorkerCheckpoints checkpoints(job, s);
 
   const auto factors = cfg.value("slowdown", std::vector<double>{});
-  SlowdownModel slow(job.rank < static_cast<int>(factors.size()) ? factors[static_cast<std::size_t>(job.rank)] : 1.0);
+  SlowdownModel slow(job.rank < static_cast<int>(factors.size()) ? factors[static_cast<std::size_t>(job.rank)] : 1.0,
+                     cfg.value("slowdown_basis", "nominal"));
   const std::uint64_t seed = cfg.value("seed", 42);
   DelayModel delay(cfg.value("delay", ""), seed + static_cast<std::uint64_t>(job.rank));
   // --epochs 0 (with a --time-budget): no sample target, the budget alone stops the job.
