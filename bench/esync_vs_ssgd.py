@@ -5,6 +5,9 @@ Reports, per mode: wall time to each target accuracy (rank 0's evaluations), fin
 total samples/s (sum over workers), the state server's K per device (median over rounds), and
 the ratios against SSGD. Writes OUT/summary.json and prints a table.
 A mode may carry flags after '+': asgd+delay-adaptive, esync+servers=2 (-> --servers 2).
+Modes torch-esync and torch-ssgd run the PyTorch Python reference (bench/pytorch_esync.py) on the
+same set-up; their ratios are against torch-ssgd, esync's against ssgd. --basis picks the
+slowdown emulation rule for both (esync run --slowdown-basis).
 Usage: python3 bench/esync_vs_ssgd.py [--epochs 2] [--modes esync,ssgd,local-sgd] [--out results/distributed]"""
 import argparse, json, os, statistics, subprocess, sys, time
 
@@ -36,11 +39,26 @@ def mode_args(entry):
     return args
 
 
+def run_torch(mode, a):
+    cmd = [sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), "pytorch_esync.py"), "--mode",
+           mode.split("-", 1)[1], "--slowdown", a.slowdown, "--basis", a.basis, "--k-base", str(a.k_base),
+           "--epochs", f"{a.epochs:g}", "--snap-every", f"{a.eval_every:g}"]
+    t0 = time.time()
+    r = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
+    return {"mode": mode, "job_wall_s": time.time() - t0, "final_acc": r["final_acc"],
+            "time_to": {str(t): time_to([{"wall_s": w, "acc": acc} for w, acc in r["evals"]], t) for t in a.targets},
+            "samples_per_s": r["samples_per_s"], "per_worker_samples_per_s": None, "k_median": r["k_median"],
+            "evals": r["evals"]}
+
+
 def run(mode, a):
+    if mode.startswith("torch-"):
+        return run_torch(mode, a)
     log_dir = os.path.join(a.out, mode.replace("+", "_").replace("=", ""))
     cmd = [esync_binary(), "run", "--workers", str(len(a.slowdown.split(",")))] + mode_args(mode) + [
            "--slowdown", a.slowdown, "--epochs", f"{a.epochs:g}", "--k-base", str(a.k_base), "--threads", "1",
-           "--eval-every", f"{a.eval_every:g}", "--log-dir", log_dir, "--timeout", "1800"] + a.extra.split()
+           "--eval-every", f"{a.eval_every:g}", "--log-dir", log_dir, "--timeout", "1800",
+           "--slowdown-basis", a.basis] + a.extra.split()
     t0 = time.time()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL if a.quiet else None)
     wall = time.time() - t0
@@ -67,6 +85,8 @@ ap.add_argument("--modes", default="esync,ssgd")
 ap.add_argument("--slowdown", default="1,2,4")
 ap.add_argument("--k-base", type=int, default=4)
 ap.add_argument("--eval-every", type=float, default=0.5)
+ap.add_argument("--basis", choices=["nominal", "measured"], default="nominal",
+                help="slowdown emulation: nominal (esync's default) or measured (DESIGN's literal rule)")
 ap.add_argument("--targets", default="0.8,0.85")
 ap.add_argument("--out", default="results/distributed")
 ap.add_argument("--quiet", action="store_true")
@@ -93,9 +113,11 @@ def median_run(runs):
 
 
 res = [median_run([rnd[i] for rnd in rounds]) for i in range(len(rounds[0]))]
-base = next((r for r in res if r["mode"] == "ssgd"), None)
 rows = []
 for r in res:
+    # each implementation against its own SSGD: esync modes against ssgd, torch-* against torch-ssgd
+    base_name = "torch-ssgd" if r["mode"].startswith("torch-") else "ssgd"
+    base = next((b for b in res if b["mode"] == base_name), None)
     t80 = r["time_to"][str(a.targets[0])]
     row = [r["mode"], r["final_acc"], t80 if t80 is not None else "-", r["samples_per_s"], str(r["k_median"] or "-")]
     if base:
@@ -111,10 +133,13 @@ for r in res:
         row += [r["time_ratio_vs_ssgd"] or "-", r["throughput_ratio_vs_ssgd"]]
     rows.append(row)
 cols = ["mode", "final_acc", f"time_to_{a.targets[0]}_s", "samples_per_s", "K per device"]
-if base:
+if any(len(r) > 5 for r in rows):
     cols += ["time vs ssgd", "samples/s vs ssgd"]
-doc = {"bench": "esync_vs_ssgd", "repeat": a.repeat, "epochs": a.epochs, "slowdown": a.slowdown, "k_base": a.k_base, "runs": res}
+    rows = [r + ["-", "-"] if len(r) == 5 else r for r in rows]
+doc = {"bench": "esync_vs_ssgd", "repeat": a.repeat, "epochs": a.epochs, "slowdown": a.slowdown, "k_base": a.k_base,
+       "basis": a.basis, "runs": res}
 with open(os.path.join(a.out, "summary.json"), "w") as f:
     json.dump(doc, f, indent=1)
-print_table(f"Fashion-MNIST lenet5, {len(a.slowdown.split(','))} CPU workers, slowdown {a.slowdown}, {a.epochs} epochs",
+print_table(f"Fashion-MNIST lenet5, {len(a.slowdown.split(','))} CPU workers, slowdown {a.slowdown} ({a.basis}), "
+            f"{a.epochs} epochs",
             cols, rows, doc)

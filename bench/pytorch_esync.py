@@ -1,0 +1,165 @@
+#!/usr/bin/env python3
+"""A PyTorch Python reference for esync's heterogeneous comparison: ESync with the assign
+policy, or SSGD, over torch.distributed (gloo), M processes on this host, Fashion-MNIST LeNet-5
+(bench/pytorch_step.py's network), batch 64, momentum SGD, one thread per process, the same
+emulated slowdowns. It is the kind of short script the issue's floors were measured with, run
+here in the same bench run as esync so the two are compared on one machine at one moment.
+  --basis measured: sleep (f-1) x the step just measured (DESIGN §3 read literally)
+  --basis nominal:  sleep f x the fastest of the last 32 steps - this step (esync's default)
+Rank 0 snapshots the weights every --snap-every s at synchronisation points and evaluates them
+on the test set after training (accuracy against the snapshot's time, no evaluation cost while
+training). Prints one JSON line. Run with Debian's python3-torch:
+  /usr/bin/python3 bench/pytorch_esync.py --mode esync --slowdown 1,2,4"""
+import argparse, gzip, json, os, socket, statistics, sys, time
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pytorch_step import LeNet5
+
+DATA = "/usr/share/datasets/fashion-mnist"
+
+
+def idx(name):
+    with gzip.open(os.path.join(DATA, name)) as f:
+        raw = f.read()
+    dims = raw[3]
+    shape = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(dims)]
+    return torch.from_numpy(np.frombuffer(raw, np.uint8, offset=4 + 4 * dims).reshape(shape).copy())
+
+
+def load():
+    x, y = idx("train-images-idx3-ubyte.gz").float().div_(255), idx("train-labels-idx1-ubyte.gz").long()
+    tx, ty = idx("t10k-images-idx3-ubyte.gz").float().div_(255), idx("t10k-labels-idx1-ubyte.gz").long()
+    mean, std = x.mean(), x.std()  # normalised with the training set's statistics, as esync does
+    return (x.sub_(mean).div_(std).unsqueeze(1), y), (tx.sub_(mean).div_(std).unsqueeze(1), ty)
+
+
+class Slowdown:
+    def __init__(self, f, basis):
+        self.f, self.basis, self.recent = f, basis, []
+
+    def sleep_after(self, compute):
+        if self.f <= 1:
+            return 0.0
+        self.recent = (self.recent + [compute])[-32:]
+        s = (self.f - 1) * compute if self.basis == "measured" else self.f * min(self.recent) - compute
+        if s > 0:
+            time.sleep(s)
+        return max(s, 0.0)
+
+
+def worker(rank, a, port, out):
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=a.world)
+    (x, y), test = load()
+    g = torch.Generator().manual_seed(42)
+    shard = torch.randperm(len(y), generator=g).chunk(a.world)[rank]  # iid partition
+    torch.manual_seed(42)  # the same initial weights on every rank
+    model = LeNet5()
+    params = list(model.parameters())
+    opt = torch.optim.SGD(params, lr=a.lr, momentum=0.9)
+    slow = Slowdown(a.slowdown[rank], a.basis)
+    order, pos = torch.randperm(len(shard), generator=g), 0
+
+    def step():  # one local step; returns its device time (compute + emulated slowdown)
+        nonlocal order, pos
+        if pos + a.batch > len(order):
+            order, pos = torch.randperm(len(shard), generator=g), 0
+        b = shard[order[pos:pos + a.batch]]
+        pos += a.batch
+        t = time.perf_counter()
+        opt.zero_grad(set_to_none=True)
+        F.cross_entropy(model(x[b]), y[b]).backward()
+        if a.mode == "ssgd":
+            # the device computes f x slower, then DDP-style one allreduce of all gradients as one
+            # flat buffer, then the same optimiser step everywhere
+            slow.sleep_after(time.perf_counter() - t)
+            flat = torch.cat([p.grad.reshape(-1) for p in params])
+            dist.all_reduce(flat)
+            torch.nn.utils.vector_to_parameters(flat / a.world, [p.grad for p in params])
+            opt.step()
+            return None
+        opt.step()
+        compute = time.perf_counter() - t
+        return compute + slow.sleep_after(compute)
+
+    target, seen, c, snaps, ks, rnd = a.epochs * len(y), 0.0, 0.0, [], [], 0
+    # warm-up outside the clock (first-call kernel set-up, gloo's connections), no update
+    F.cross_entropy(model(x[shard[:a.batch]]), y[shard[:a.batch]]).backward()
+    opt.zero_grad(set_to_none=True)
+    dist.all_reduce(torch.zeros(sum(p.numel() for p in params) + 1 + a.world))
+    dist.barrier()
+    t0 = last_snap = time.perf_counter()
+    while seen < target:
+        if a.mode == "ssgd":
+            step()
+            seen += a.world * a.batch
+        else:
+            # K_i = clamp(round(T / c_i), 1, 64), T = K_base x max_j c_j; round 0 has no times yet
+            k = 1 if rnd == 0 else max(1, min(64, round(a.k_base * c_max / c)))
+            w0 = torch.nn.utils.parameters_to_vector(params).detach().clone()
+            dev = [step() for _ in range(k)]
+            c = statistics.mean(dev) if rnd == 0 else 0.7 * c + 0.3 * statistics.mean(dev)
+            n = float(k * a.batch)
+            # one allreduce: sum of n_i delta_i, sum of n_i, every worker's step time in its slot
+            buf = torch.cat([n * (torch.nn.utils.parameters_to_vector(params).detach() - w0),
+                             torch.tensor([n]), torch.nn.functional.one_hot(torch.tensor(rank), a.world).float() * c])
+            dist.all_reduce(buf)
+            nw = w0.numel()
+            torch.nn.utils.vector_to_parameters(w0 + buf[:nw] / buf[nw], params)
+            c_max, seen, rnd = float(buf[nw + 1:].max()), seen + float(buf[nw]), rnd + 1
+            ks.append(k)
+        now = time.perf_counter()
+        if rank == 0 and (now - last_snap >= a.snap_every or seen >= target):
+            last_snap = now
+            snaps.append((now - t0, torch.nn.utils.parameters_to_vector(params).detach().clone()))
+    wall = time.perf_counter() - t0
+    all_k = [None] * a.world
+    dist.all_gather_object(all_k, statistics.median(ks[2:]) if len(ks) > 2 else None)
+    if rank == 0:
+        accs = []
+        with torch.no_grad():
+            for t, w in snaps:
+                torch.nn.utils.vector_to_parameters(w, params)
+                accs.append((t, float((model(test[0]).argmax(1) == test[1]).float().mean())))
+        time_to = {str(th): next((t for t, acc in accs if acc >= th), None) for th in (0.8, 0.85)}
+        out.put({"impl": "pytorch", "mode": a.mode, "basis": a.basis, "samples_per_s": seen / wall, "train_wall_s": wall,
+                 "time_to": time_to, "final_acc": accs[-1][1], "k_median": all_k if a.mode == "esync" else None,
+                 "evals": accs})
+    dist.destroy_process_group()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--mode", choices=["esync", "ssgd"], default="esync")
+    ap.add_argument("--slowdown", default="1,2,4")
+    ap.add_argument("--basis", choices=["measured", "nominal"], default="measured")
+    ap.add_argument("--k-base", type=int, default=4)
+    ap.add_argument("--lr", type=float, default=0.02)
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--epochs", type=float, default=1)
+    ap.add_argument("--snap-every", type=float, default=0.5)
+    a = ap.parse_args()
+    a.slowdown = [float(f) for f in a.slowdown.split(",")]
+    a.world = len(a.slowdown)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    procs = [ctx.Process(target=worker, args=(r, a, port, q)) for r in range(a.world)]
+    for p in procs:
+        p.start()
+    res = q.get(timeout=1800)
+    for p in procs:
+        p.join(60)
+    print(json.dumps(res))
+
+
+if __name__ == "__main__":
+    main()
