@@ -164,6 +164,7 @@ TEST(Run, BadFlagsFailCleanly) {
   EXPECT_EQ(code("--workers 3 --slowdown 1,2"), 2);
   EXPECT_EQ(code("--workers 2 --mode nonsense"), 2);
   EXPECT_EQ(code("--workers 2 --delay sometimes:3ms"), 2);
+  EXPECT_EQ(code("--workers 2 --slowdown-basis fastest"), 2);
   EXPECT_EQ(code("--workers 2 --mode ssgd --delay-adaptive"), 2);
   EXPECT_EQ(code("--workers 2 --mode asgd --delay-adaptive --async-cached"), 2);
   const int st = std::system((std::string(ESYNC_BINARY) + " summarize /nonexistent/logs" + quiet).c_str());
