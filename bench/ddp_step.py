@@ -3,13 +3,13 @@
 network of bench/pytorch_step.py), batch 64 per process, SGD momentum, fixed threads per
 process, random Fashion-MNIST-shaped input. Prints one JSON line with the total samples/s.
 Run with Debian's python3-torch: /usr/bin/python3 bench/ddp_step.py --world 2 --threads 1"""
-import argparse, json, os, socket, sys, time
+import argparse, json, os, sys, time
 
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import run_world
 from pytorch_step import LeNet5, make_step
 
 
@@ -39,17 +39,7 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--steps", type=int, default=600)
     a = ap.parse_args()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    ctx = mp.get_context("spawn")
-    q = ctx.Queue()
-    procs = [ctx.Process(target=worker, args=(r, a, port, q)) for r in range(a.world)]
-    for p in procs:
-        p.start()
-    res = q.get(timeout=300)
-    for p in procs:
-        p.join(60)
+    res = run_world(worker, a, a.world, 300)
     print(json.dumps(res))
 
 

@@ -10,15 +10,15 @@ Rank 0 snapshots the weights every --snap-every s at synchronisation points and 
 on the test set after training (accuracy against the snapshot's time, no evaluation cost while
 training). Prints one JSON line. Run with Debian's python3-torch:
   /usr/bin/python3 bench/pytorch_esync.py --mode esync --slowdown 1,2,4"""
-import argparse, gzip, json, os, socket, statistics, sys, time
+import argparse, gzip, json, os, statistics, sys, time
 
 import numpy as np
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import run_world
 from pytorch_step import LeNet5
 
 DATA = "/usr/share/datasets/fashion-mnist"
@@ -147,17 +147,7 @@ def main():
     a = ap.parse_args()
     a.slowdown = [float(f) for f in a.slowdown.split(",")]
     a.world = len(a.slowdown)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    ctx = mp.get_context("spawn")
-    q = ctx.Queue()
-    procs = [ctx.Process(target=worker, args=(r, a, port, q)) for r in range(a.world)]
-    for p in procs:
-        p.start()
-    res = q.get(timeout=1800)
-    for p in procs:
-        p.join(60)
+    res = run_world(worker, a, a.world, 1800)
     print(json.dumps(res))
 
 
