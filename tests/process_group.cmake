@@ -1,7 +1,7 @@
 # esync_procs: the process group under `esync run` (fork/exec, prefixed output, fail-fast stop;
 # no torch, no zmq), and its test with /bin/sh children. include()d from the top-level
 # CMakeLists.txt after esync_core and esync_warnings are defined.
-add_library(esync_procs STATIC ${CMAKE_SOURCE_DIR}/src/cli/process_group.cpp)
+add_library(esync_procs STATIC ${CMAKE_SOURCE_DIR}/src/cli/process_group.cpp ${CMAKE_SOURCE_DIR}/src/cli/process_io.cpp)
 target_include_directories(esync_procs PUBLIC ${CMAKE_SOURCE_DIR}/src)
 target_link_libraries(esync_procs PUBLIC esync_core PRIVATE esync_warnings)
 

@@ -17,6 +17,7 @@
 #include <string_view>
 #include <tuple>
 
+#include "cli/process_io.hpp"
 #include "esync/error.hpp"
 
 extern char** environ;
@@ -27,95 +28,11 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 constexpr std::size_t kMaxLine = 64 * 1024;  // longer "lines" are printed in pieces: bounded memory
-
-class Fd {
- public:
-  explicit Fd(int fd = -1) : fd_(fd) {}
-  Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  Fd& operator=(Fd&& o) noexcept {
-    reset(std::exchange(o.fd_, -1));
-    return *this;
-  }
-  ~Fd() { reset(); }
-  int get() const { return fd_; }
-  void reset(int fd = -1) {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = fd;
-  }
-
- private:
-  int fd_;
-};
-
-std::pair<Fd, Fd> make_pipe() {
-  int p[2];
-  ESYNC_CHECK(::pipe2(p, O_CLOEXEC) == 0, "pipe: ", std::strerror(errno));
-  return {Fd(p[0]), Fd(p[1])};
-}
-
-void write_all(int fd, std::string_view s) {
-  while (!s.empty()) {
-    const ssize_t n = ::write(fd, s.data(), s.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;  // our own output is gone: nothing better to do than keep supervising
-    s.remove_prefix(static_cast<std::size_t>(n));
-  }
-}
-
-std::string signal_name(int sig) {
-  const char* abbrev = ::sigabbrev_np(sig);
-  return abbrev ? std::string("SIG") + abbrev : "signal " + std::to_string(sig);
-}
-
-// The handler only writes the signal number into a non-blocking self-pipe: poll() wakes at
-// once, and everything else happens in the loop, outside signal context.
-std::atomic<int> g_signal_fd{-1};
-extern "C" void on_signal(int sig) {
-  const int saved = errno;
-  const int fd = g_signal_fd.load();
-  const auto b = static_cast<unsigned char>(sig);
-  if (fd >= 0) {
-    [[maybe_unused]] const ssize_t n = ::write(fd, &b, 1);  // a full pipe: a wake-up is pending anyway
-  }
-  errno = saved;
-}
-
-// RAII installation of the handlers; the previous ones (and self-pipe) come back on destruction,
-// so groups may nest. SIGCHLD is always caught (prompt reaping); SIGINT/SIGTERM when forwarding.
-class SignalPipe {
- public:
-  explicit SignalPipe(bool forward) {
-    std::tie(r_, w_) = make_pipe();
-    ::fcntl(r_.get(), F_SETFL, O_NONBLOCK);
-    ::fcntl(w_.get(), F_SETFL, O_NONBLOCK);  // a full pipe drops bytes instead of blocking
-    prev_fd_ = g_signal_fd.exchange(w_.get());
-    struct sigaction sa {};
-    sa.sa_handler = on_signal;
-    sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
-    sigemptyset(&sa.sa_mask);
-    for (std::size_t i = 0; i < kSignals.size(); ++i)
-      installed_[i] = (forward || kSignals[i] == SIGCHLD) && ::sigaction(kSignals[i], &sa, &old_[i]) == 0;
-  }
-  ~SignalPipe() {
-    for (std::size_t i = 0; i < kSignals.size(); ++i)
-      if (installed_[i]) ::sigaction(kSignals[i], &old_[i], nullptr);
-    g_signal_fd.store(prev_fd_);
-  }
-  int fd() const { return r_.get(); }
-  std::vector<int> drain() {
-    std::vector<int> out;
-    unsigned char buf[64];
-    for (ssize_t n; (n = ::read(r_.get(), buf, sizeof buf)) > 0;) out.insert(out.end(), buf, buf + n);
-    return out;
-  }
-
- private:
-  static constexpr std::array<int, 3> kSignals{SIGINT, SIGTERM, SIGCHLD};
-  Fd r_, w_;
-  int prev_fd_ = -1;
-  std::array<struct sigaction, 3> old_{};
-  std::array<bool, 3> installed_{};
-};
+using detail::Fd;
+using detail::make_pipe;
+using detail::signal_name;
+using detail::SignalPipe;
+using detail::write_all;
 
 struct Child {
   std::string name;
