@@ -4,7 +4,7 @@
 esync's figure is the job's training throughput: samples of all workers / the longest worker's
 training-loop time (train_wall_s: DDP's window below has no evaluation either, and rank 0's
 final test-set evaluation would add ~0.5 s to a 9 s job).
-Usage: /usr/bin/python3 bench/ssgd_vs_ddp.py [--world 2] [--threads 1] [--rounds 3]"""
+Usage: /usr/bin/python3 bench/ssgd_vs_ddp.py [--world 2] [--threads 1] [--rounds 5]"""
 import argparse, json, os, statistics, subprocess, sys, tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -13,7 +13,7 @@ from common import esync_binary, print_table
 ap = argparse.ArgumentParser()
 ap.add_argument("--world", type=int, default=2)
 ap.add_argument("--threads", type=int, default=1)
-ap.add_argument("--rounds", type=int, default=3)
+ap.add_argument("--rounds", type=int, default=5)
 a = ap.parse_args()
 
 
