@@ -34,8 +34,9 @@ class DelayModel {
 // it, contention spikes made the slowed workers' rounds jitter and the others wait.
 // `basis` "measured" is DESIGN §3's literal rule instead: sleep (f - 1) x the step just
 // measured, contention included. The two agree on a host with a core per process; on an
-// oversubscribed one "measured" multiplies contention by f (it is the rule a simple Python
-// harness uses, so `--slowdown-basis measured` reproduces such a harness's set-up).
+// oversubscribed one "measured" multiplies contention by f, and slowed devices come out slower
+// than asked (1,2,4 as 1 : 2.8 : 7 in an ESync job on 3 processes / 2 cores). It is there to
+// compare with harnesses that emulate that way (bench/pytorch_esync.py --basis measured).
 class SlowdownModel {
  public:
   explicit SlowdownModel(double factor = 1.0, const std::string& basis = "nominal");
