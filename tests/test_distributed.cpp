@@ -17,7 +17,7 @@ namespace {
 struct RunResult {
   int code;
   nlohmann::json last_eval;
-  std::vector<int> k_of_rank;       // the last K the state server planned per rank
+  std::vector<double> k_planned;    // median K the state server planned per rank, rounds >= 3
   std::vector<double> k_done_mean;  // steps per round each rank reported having done
 };
 
@@ -35,16 +35,21 @@ RunResult esync_run(const std::string& name, const std::string& args) {
   }
   std::ifstream co(dir / "coordinator-0.jsonl");
   std::vector<int> rounds;
+  std::vector<std::vector<int>> planned;
   for (std::string line; std::getline(co, line);) {
     const auto j = nlohmann::json::parse(line);
-    if (j["ev"] == "assign") {
+    if (j["ev"] == "assign" && j["round"].get<int>() >= 3) {
       const auto rank = j["rank"].get<std::size_t>();
-      if (r.k_of_rank.size() <= rank) r.k_of_rank.resize(rank + 1), r.k_done_mean.resize(rank + 1), rounds.resize(rank + 1);
-      r.k_of_rank[rank] = j["k"].get<int>();
-      if (j["round"].get<int>() >= 3) r.k_done_mean[rank] += j["k_done"].get<double>(), ++rounds[rank];
+      if (planned.size() <= rank) planned.resize(rank + 1), r.k_done_mean.resize(rank + 1), rounds.resize(rank + 1);
+      planned[rank].push_back(j["k"].get<int>());
+      r.k_done_mean[rank] += j["k_done"].get<double>(), ++rounds[rank];
     }
   }
   for (std::size_t i = 0; i < rounds.size(); ++i) r.k_done_mean[i] /= std::max(1, rounds[i]);
+  for (auto& k : planned) {  // the median: one round's plan follows one round's contention
+    std::sort(k.begin(), k.end());
+    r.k_planned.push_back(k.empty() ? 0.0 : 0.5 * (k[(k.size() - 1) / 2] + k[k.size() / 2]));
+  }
   if (r.code != 0) {
     std::ifstream out(dir.string() + ".out");
     ADD_FAILURE() << "esync run " << args << " failed:\n" << std::string(std::istreambuf_iterator<char>(out), {});
@@ -89,13 +94,15 @@ class FashionMnist : public ::testing::TestWithParam<std::string> {};
 TEST_P(FashionMnist, EsyncWithUnequalWorkersLearnsAndGivesMoreStepsToTheFast) {
   if (!fs::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"))
     GTEST_SKIP() << "dataset-fashion-mnist not installed";
-  const auto r = esync_run("fm-esync-" + GetParam(), "--workers 3 --mode esync --slowdown 1,2,4 --epochs 1 --k-base 2"
+  // 1, 3, 9: the unslowed worker cannot be made faster, and 3 processes on a 2-core CI host
+  // have slowed its steps 2.5x (16-21 ms against 8.5): 1, 2, 4 then put it level with the 2x one.
+  const auto r = esync_run("fm-esync-" + GetParam(), "--workers 3 --mode esync --slowdown 1,3,9 --epochs 1 --k-base 2"
                                                      " --threads 1 --policy " + GetParam());
   ASSERT_EQ(r.code, 0);
   EXPECT_GE(r.last_eval.value("acc", 0.0), 0.80) << r.last_eval.dump();
-  ASSERT_EQ(r.k_of_rank.size(), 3u);
-  EXPECT_GT(r.k_of_rank[0], r.k_of_rank[1]);
-  EXPECT_GT(r.k_of_rank[1], r.k_of_rank[2]);
+  ASSERT_EQ(r.k_planned.size(), 3u);
+  EXPECT_GT(r.k_planned[0], r.k_planned[1]);
+  EXPECT_GT(r.k_planned[1], r.k_planned[2]);
   EXPECT_GT(r.k_done_mean[0], r.k_done_mean[1]);
   EXPECT_GT(r.k_done_mean[1], r.k_done_mean[2]);
   EXPECT_DOUBLE_EQ(r.k_done_mean[2], 2.0) << "the slowest worker (the pacer) does exactly K_base";
