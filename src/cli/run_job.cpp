@@ -180,7 +180,7 @@ std::optional<RunJob> parse_run_job(int argc, char** argv) {
                 "--slowdown has ", slowdown.size(), " factors for ", n, " workers");
   for (const double f : slowdown)
     ESYNC_CHECK_T(ConfigError, f >= 1 && f <= 1e6, "--slowdown factor ", f, " must be >= 1");
-  SlowdownModel(1.0, str("slowdown-basis"));  // refuses an unknown basis here, before anything starts
+  (void)SlowdownModel(1.0, str("slowdown-basis"));  // refuses an unknown basis here, before anything starts
   const auto delay = str("delay");
   (void)DelayModel(delay, 0);  // the workers parse it the same way: reject a bad spec here, once
   const int slow_worker = r["slow-worker"].as<int>();

@@ -27,10 +27,15 @@ struct CoordinatorClient::Impl {
   // One request, one reply of the expected type; anything else is a protocol error. A reply
   // still owed to a report sent ahead is read first and dropped (its round never ran).
   wire::Message call(MsgType type, std::uint64_t round, json body, MsgType want, std::chrono::milliseconds wait) {
+    send(type, round, std::move(body), wait);
+    return receive(want, wait);
+  }
+
+  // The request alone (report_ahead reads its reply later), after any reply still owed.
+  void send(MsgType type, std::uint64_t round, json body, std::chrono::milliseconds wait) {
     drain(wait);
     auto m = wire::make(type, job_id, rank, round, std::move(body));
     wire::send(sock, m);
-    return receive(want, wait);
   }
 
   void drain(std::chrono::milliseconds wait) {
@@ -112,9 +117,7 @@ std::string CoordinatorClient::kv_get(const std::string& key, std::chrono::milli
 }
 
 void CoordinatorClient::report_ahead(std::uint64_t round, int k_done, double step_s) {
-  impl_->drain(impl_->timeout);
-  auto m = wire::make(MsgType::kReport, impl_->job_id, impl_->rank, round, {{"k_done", k_done}, {"step_s", step_s}});
-  wire::send(impl_->sock, m);
+  impl_->send(MsgType::kReport, round, {{"k_done", k_done}, {"step_s", step_s}}, impl_->timeout);
   impl_->ahead = round;
 }
 
