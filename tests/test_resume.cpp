@@ -4,6 +4,8 @@
 // accuracy within a point), and a checkpoint whose job differs, or is corrupt, is refused.
 #include <signal.h>
 
+#include "esync/checkpoint.hpp"
+#include "esync/job_checkpoint.hpp"
 #include "fault_job.hpp"
 
 using namespace esync::test;
@@ -92,6 +94,24 @@ TEST(Resume, AsgdOverTwoShardsConverges) {
   EXPECT_LT(rel_gap(resumed), 1e-3) << resumed.last_eval.dump();
   for (int s = 0; s < 2; ++s)
     EXPECT_EQ(events(resumed.dir / ("server-" + std::to_string(s) + ".jsonl"), "resume").size(), 1u) << "shard " << s;
+}
+
+// ESync with --overlap: the reduction of the round before a checkpoint and of the checkpoint's
+// own round are settled, so every worker's file holds the same model, bit for bit (otherwise the
+// ranks would resume from different global models and never agree again); the resumed job converges.
+TEST(Resume, EsyncOverlapCheckpointsOneModelAndConverges) {
+  const std::string args = "--workers 3 --mode esync --overlap --slowdown 1,2,3 --local-lr 0.2 --k-base 2" + kLeastSquares;
+  const auto ck = run_and_kill("resume-overlap-killed", args, 30, 0);
+  const auto round = esync::ckpt::latest_complete(ck.string(), 3, 0);
+  ASSERT_TRUE(round.has_value()) << "no round with all three worker files in " << ck;
+  std::vector<std::vector<float>> flat;
+  for (int w = 0; w < 3; ++w)
+    flat.push_back(esync::Checkpoint::load(esync::ckpt::worker_file(ck.string(), *round, w)).tensor("flat"));
+  EXPECT_EQ(flat[1], flat[0]) << "round " << *round << ": rank 1's model differs from rank 0's";
+  EXPECT_EQ(flat[2], flat[0]) << "round " << *round << ": rank 2's model differs from rank 0's";
+  const JobRun resumed = run_to_end("resume-overlap-resumed", args + " --resume " + ck.string());
+  ASSERT_EQ(resumed.code, 0) << slurp(resumed.dir.string() + ".out");
+  EXPECT_LT(rel_gap(resumed), 1e-3) << resumed.last_eval.dump();
 }
 
 // The user-facing case: an ESync job on Fashion-MNIST over the parameter server, killed and

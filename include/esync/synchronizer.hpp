@@ -13,8 +13,10 @@
 // per rank. So weighting, a consistent "stop now" decision on every rank, and the split of the
 // reduction's time into waiting-for-the-slowest and communication cost no extra message and no
 // barrier (arrival times share the job's time base; across hosts they assume NTP-synced clocks).
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -39,7 +41,17 @@ struct SyncStats {
   std::uint64_t bytes_sent = 0, bytes_recv = 0;
   double total_samples = 0;  // samples all ranks added since this rank's previous synchronisation
   std::int64_t staleness = 0;  // parameter server: versions applied since the weights we computed on
+  // --overlap: the seconds the reduction ran behind the next round's local steps (comm_s and
+  // wait_s then hold only the time the worker itself was held up).
+  double hidden_s = 0;
+  double delay_s = 0;  // injected network delay slept before a model-averaging exchange, when it held the worker
   void clear() { *this = SyncStats{}; }
+  void add(const SyncStats& o) {
+    comm_s += o.comm_s, wait_s += o.wait_s, hidden_s += o.hidden_s, delay_s += o.delay_s;
+    total_samples += o.total_samples;
+    bytes_sent += o.bytes_sent, bytes_recv += o.bytes_recv;
+    staleness = std::max(staleness, o.staleness);
+  }
 };
 
 struct SyncContext {
@@ -50,6 +62,8 @@ struct SyncContext {
   float global_lr = 1.0f;
   int k_fixed = 4;  // local-sgd
   int k_max = 64;
+  bool overlap = false;  // esync, local-sgd: reduce each round behind the next (ModelAveraging)
+  std::function<double()> network_delay;  // esync, local-sgd: seconds of injected delay per exchange
 };
 
 class Synchronizer {
@@ -68,8 +82,16 @@ class Synchronizer {
   }
   virtual bool syncs_gradients() const { return false; }
   virtual bool applies_update() const { return false; }
-  // Returns the consensus stop decision.
+  // Returns the consensus stop decision (with --overlap: that of the previous round's reduction,
+  // this round's being still in flight).
   virtual bool end_round(float* w, std::size_t n, double samples, bool stop, SyncStats& st) { return false; }
+  // Completes a reduction still in flight and applies it, so that every rank holds the same
+  // model: when the job stops, and around checkpoints. Returns its stop consensus (false, and st
+  // untouched, when nothing was in flight).
+  virtual bool settle(float* w, std::size_t n, SyncStats& st) { return false; }
+  // The model to evaluate: null for the worker's own w. With --overlap, w holds this worker's
+  // progress not yet averaged; the job's model is the last global one it knows.
+  virtual const float* global_model() const { return nullptr; }
 };
 
 std::unique_ptr<Synchronizer> make_synchronizer(const std::string& mode, const SyncContext& ctx);

@@ -105,6 +105,7 @@ std::optional<RunJob> parse_run_job(int argc, char** argv) {
     ("momentum", "Momentum", cxxopts::value<double>()->default_value("0.9"))
     ("local-lr", "Local learning rate (esync, local-sgd)", cxxopts::value<double>()->default_value("0.02"))
     ("global-lr", "Global learning rate applied to the averaged update (esync, local-sgd)", cxxopts::value<double>()->default_value("1.0"))
+    ("overlap", "esync, local-sgd: reduce each round's update while the next round's local steps run (delayed averaging)", cxxopts::value<bool>()->default_value("false"))
     ("k-fixed", "Local steps per round (local-sgd)", cxxopts::value<int>()->default_value("4"))
     ("k-base", "Local steps of the slowest worker per round (esync, assign policy)", cxxopts::value<int>()->default_value("1"))
     ("k-max", "Upper bound on local steps per round", cxxopts::value<int>()->default_value("64"))
@@ -200,6 +201,8 @@ std::optional<RunJob> parse_run_job(int argc, char** argv) {
   ESYNC_CHECK_T(ConfigError, mode == "asgd" || !(delay_adaptive || async_cached), "--delay-adaptive and --async-cached are asgd options");
   ESYNC_CHECK_T(ConfigError, mode == "dcasgd" || !dc_adaptive, "--dc-adaptive is a dcasgd option");
   ESYNC_CHECK_T(ConfigError, num("dc-lambda") >= 0, "--dc-lambda must be >= 0");
+  const bool overlap = r["overlap"].as<bool>();
+  ESYNC_CHECK_T(ConfigError, !overlap || mode == "esync" || mode == "local-sgd", "--overlap is an esync and local-sgd option");
   int threads = r["threads"].as<int>();
   ESYNC_CHECK_T(ConfigError, threads >= 0, "--threads must be >= 0");
   if (threads == 0) threads = std::max(1, default_threads() / n);
@@ -222,7 +225,7 @@ std::optional<RunJob> parse_run_job(int argc, char** argv) {
       {"mode", mode}, {"dataset", str("dataset")}, {"data_dir", str("data-dir")}, {"ls_matrix", str("ls-matrix")},
       {"model", str("model")}, {"batch", r["batch"].as<std::int64_t>()}, {"optimizer", optimizer},
       {"lr", lr}, {"momentum", momentum}, {"local_lr", num("local-lr")}, {"global_lr", num("global-lr")},
-      {"k_fixed", r["k-fixed"].as<int>()}, {"epochs", epochs}, {"time_budget_s", budget},
+      {"k_fixed", r["k-fixed"].as<int>()}, {"overlap", overlap}, {"epochs", epochs}, {"time_budget_s", budget},
       {"partition", str("partition")}, {"dirichlet_alpha", num("dirichlet-alpha")}, {"slowdown", slowdown},
       {"slowdown_basis", str("slowdown-basis")}, {"delay", delay}, {"slow_worker", slow_worker}, {"eval_every_s", num("eval-every")}, {"backend", backend},
       {"threads", threads}, {"seed", r["seed"].as<std::uint64_t>()}, {"log_dir", log_dir}, {"devices", devices},

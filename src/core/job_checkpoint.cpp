@@ -66,7 +66,7 @@ void check_same_job(const nlohmann::json& was, const nlohmann::json& now, const 
   static const std::set<std::string> run_time = {
       "epochs", "time_budget_s", "log_dir", "eval_every_s", "threads", "heartbeat_timeout_s", "heartbeat_interval_s",
       "on_failure", "checkpoint_every", "checkpoint_dir", "resume", "data_dir", "devices", "backend", "slowdown",
-      "slowdown_basis",
+      "slowdown_basis", "overlap",
       "delay", "slow_worker", "max_workers", "log_every"};
   std::set<std::string> keys;
   for (const auto& [k, v] : was.items()) keys.insert(k);

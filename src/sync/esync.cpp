@@ -4,46 +4,14 @@
 //     w_{r+1} = w_r + eta_global * sum_i (n_i / sum_j n_j) Delta_i
 // through one allreduce of n_i Delta_i (with n_i in a control slot), or one push of it to the
 // parameter server, over the whole flat buffer: BatchNorm running statistics are averaged the
-// same way.
-#include <algorithm>
-#include <cstring>
-
+// same way (the round itself: model_averaging.cpp). This file: where K_i comes from.
 #include "esync/assignment.hpp"
 #include "esync/clock.hpp"
-#include "esync/collective.hpp"
 #include "esync/coord_client.hpp"
 #include "esync/error.hpp"
-#include "esync/kernels.hpp"
 #include "model_averaging.hpp"
 
 namespace esync::sync {
-
-ModelAveraging::ModelAveraging(std::string mode, const SyncContext& ctx, Plan plan, StopEarly stop_early, Ahead ahead)
-    : mode_(std::move(mode)), c_(ctx.collective), ps_(ctx.ps), global_lr_(ctx.global_lr), plan_(std::move(plan)),
-      stop_early_(std::move(stop_early)), ahead_(std::move(ahead)) {}
-
-int ModelAveraging::begin_round(std::uint64_t round, const float* w, std::size_t n, double mean_step_s) {
-  w_ref_.assign(w, w + n);
-  const Steps k = plan_(round, mean_step_s, steps_);
-  round_ = round;
-  steps_ = 0, step_sum_ = 0;
-  planned_ = k.planned;
-  return k.bound;
-}
-
-bool ModelAveraging::end_round(float* w, std::size_t n, double samples, bool stop, SyncStats& st) {
-  ESYNC_CHECK(w_ref_.size() == n, "end_round without begin_round");
-  // The next round's plan is asked for now: if the job stops at this synchronisation, the
-  // state server has answered a round that never runs (its "assign" event is the last one).
-  if (ahead_ && steps_ > 0 && !stop) ahead_(round_ + 1, step_sum_ / steps_, steps_);
-  delta_.resize(n + (c_ ? control_slots(c_->size()) : 0));
-  kernels::cpu::esync_delta(delta_.data(), w, w_ref_.data(), static_cast<float>(samples), n);
-  if (ps_) return ps_exchange(*ps_, w, delta_.data(), samples, stop, st, ps_seen_);  // the server applies it
-  const bool consensus = reduce_with_control(*c_, delta_.data(), n, samples, stop, st);
-  const float scale = st.total_samples > 0 ? global_lr_ / static_cast<float>(st.total_samples) : 0.0f;
-  kernels::cpu::esync_apply(w, w_ref_.data(), delta_.data(), scale, n);
-  return consensus;
-}
 
 namespace {
 

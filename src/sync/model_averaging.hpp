@@ -2,7 +2,16 @@
 // ESync and local-SGD share one round structure (model averaging after K local steps) and
 // differ only in where K comes from: the state server, or a constant. The averaged delta goes
 // through an allreduce or, when the job has one, the parameter server (which applies it).
+//
+// With --overlap the reduction of round r runs on a thread behind round r+1's local steps, so a
+// fast worker never waits for the others or for the network (delayed averaging, as in Overlap
+// Local-SGD, Wang et al. 2020). Worker i keeps  w_i = G_r + p_i : the last global model it knows
+// plus its own progress since. At the end of round r+1 it takes G_{r+1} from the reduction of
+// round r, replaces G_r by it (w_i = G_{r+1} + p_i), and launches the reduction of this round's
+// progress p_i = w_i - G_{r+1}:  G_{r+2} = G_{r+1} + eta_global * sum_i n_i p_i / sum_i n_i.
+// The global sequence is ESync's; each local step just sees the global model one round late.
 #include <functional>
+#include <future>
 #include <vector>
 
 #include "esync/synchronizer.hpp"
@@ -32,8 +41,21 @@ class ModelAveraging : public Synchronizer {
     return stop_early_ && stop_early_(round, step_s, steps_, step_sum_);
   }
   bool end_round(float* w, std::size_t n, double samples, bool stop, SyncStats& st) override;
+  bool settle(float* w, std::size_t n, SyncStats& st) override;
+  const float* global_model() const override { return pending_.valid() ? w_ref_.data() : nullptr; }
+  ~ModelAveraging() override;
 
  private:
+  struct Outcome {
+    bool stop = false;
+    SyncStats st;
+  };
+  // One reduction of delta_ (samples-weighted progress since w_ref_): the new global model into
+  // `out`. Runs on the caller's thread, or (overlap) on the pending one.
+  bool exchange(float* out, std::size_t n, double samples, bool stop, SyncStats& st);
+  // Waits for the pending reduction and moves w onto its result (w = G + w - anchor).
+  bool collect(float* w, std::size_t n, SyncStats& st);
+
   std::string mode_;
   comm::Collective* c_;
   ps::PsClient* ps_;
@@ -46,7 +68,12 @@ class ModelAveraging : public Synchronizer {
   Plan plan_;
   StopEarly stop_early_;
   Ahead ahead_;
-  std::vector<float> w_ref_, delta_;
+  bool overlap_;
+  std::function<double()> network_delay_;
+  // w_ref_: the global model the round's progress is measured from; delta_: the progress in
+  // flight; anchor_: w when it was sent; global_: the reduction's result (overlap only).
+  std::vector<float> w_ref_, delta_, anchor_, global_;
+  std::future<Outcome> pending_;
 };
 
 }  // namespace esync::sync

@@ -28,6 +28,12 @@ class WorkerCheckpoints {
   // After round r's synchronisation: this worker's file, when the round is due.
   void after_sync(std::uint64_t round, FlatOptimizer& optim, double seen, std::int64_t samples, double f0);
   void finish() { writer_.finish(); }
+  // Whether round r's synchronisation must be settled (--overlap): the round before a due one,
+  // so that rank 0's checkpoint request is not raced by a push in flight, and the due one, so
+  // that every worker's file holds the same model. The same on every rank.
+  bool settles(std::uint64_t round) const {
+    return every_ > 0 && ((round + 1) % every_ == 0 || (round + 2) % every_ == 0);
+  }
 
  private:
   bool due(std::uint64_t round) const { return every_ > 0 && writes_ && (round + 1) % every_ == 0; }

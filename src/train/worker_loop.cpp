@@ -38,8 +38,16 @@ json train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& log) {
   FlatModel& fm = *s.fm;
   const Dataset& ds = s.ds;
   const auto n_all = static_cast<std::size_t>(fm.size()), n_params = static_cast<std::size_t>(fm.num_params());
+  const auto factors = cfg.value("slowdown", std::vector<double>{});
+  SlowdownModel slow(job.rank < static_cast<int>(factors.size()) ? factors[static_cast<std::size_t>(job.rank)] : 1.0,
+                     cfg.value("slowdown_basis", "nominal"));
+  const std::uint64_t seed = cfg.value("seed", 42);
+  DelayModel delay(cfg.value("delay", ""), seed + static_cast<std::uint64_t>(job.rank));
+  // The injected network delay is slept in the loop before a gradient reduction, and inside the
+  // exchange of the model-averaging modes (so that --overlap hides it as it hides the network).
   sync::SyncContext sctx{s.coll.get(), s.psc.get(), job.client.get(), job.policy, cfg.value("global_lr", 1.0f),
-                         cfg.value("k_fixed", 4), cfg.value("k_max", 64)};
+                         cfg.value("k_fixed", 4), cfg.value("k_max", 64), cfg.value("overlap", false),
+                         [&delay] { return delay.sample_s(); }};
   auto syncer = sync::make_synchronizer(job.mode, sctx);
   OptimizerConfig oc;
   oc.kind = cfg.value("optimizer", "momentum");
@@ -47,12 +55,6 @@ json train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& log) {
   oc.momentum = cfg.value("momentum", 0.9f);
   FlatOptimizer optim(oc, n_params);
   WorkerCheckpoints checkpoints(job, s);
-
-  const auto factors = cfg.value("slowdown", std::vector<double>{});
-  SlowdownModel slow(job.rank < static_cast<int>(factors.size()) ? factors[static_cast<std::size_t>(job.rank)] : 1.0,
-                     cfg.value("slowdown_basis", "nominal"));
-  const std::uint64_t seed = cfg.value("seed", 42);
-  DelayModel delay(cfg.value("delay", ""), seed + static_cast<std::uint64_t>(job.rank));
   // --epochs 0 (with a --time-budget): no sample target, the budget alone stops the job.
   const double epochs = cfg.value("epochs", 1.0);
   const double target = epochs > 0 ? epochs * double(ds.train.size()) : std::numeric_limits<double>::infinity();
@@ -75,8 +77,8 @@ json train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& log) {
   // Both stop rules in one place: this worker's vote goes into a reduction; the decision comes
   // out of it (the consensus, or all workers' samples reaching the target), equal on every rank.
   auto vote = [&] { return budget > 0 && mono_s() - t0 > budget; };
-  auto decide = [&](bool consensus) {
-    seen += st.total_samples;
+  auto decide = [&](bool consensus, const sync::SyncStats& got) {
+    seen += got.total_samples;
     return consensus || seen >= target;
   };
   for (std::uint64_t round = s.first_round; !stop; ++round) {
@@ -100,7 +102,7 @@ json train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& log) {
       if (syncer->syncs_gradients()) {
         const double tsync = mono_s();
         round_delay += sleep_s(delay.sample_s());
-        stop = decide(syncer->reduce_gradients(fm.data(), fm.grad_data(), n_params, double(idx.size(0)), vote(), st));
+        stop = decide(syncer->reduce_gradients(fm.data(), fm.grad_data(), n_params, double(idx.size(0)), vote(), st), st);
         not_compute = mono_s() - tsync;
       }
       if (!syncer->applies_update()) optim.step(fm.data(), fm.grad_data(), oc.lr);
@@ -119,26 +121,34 @@ json train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& log) {
       if (stop || syncer->step_done(round, compute + slept)) break;
     }
     if (!syncer->syncs_gradients()) {
-      round_delay += sleep_s(delay.sample_s());
-      stop = decide(syncer->end_round(fm.data(), n_all, round_samples, vote(), st));
+      stop = decide(syncer->end_round(fm.data(), n_all, round_samples, vote(), st), st);
+      // --overlap leaves this round's reduction in flight: it is settled when the job stops (the
+      // final model is then the same on every rank) and around checkpoint rounds.
+      if (stop || checkpoints.settles(round)) {
+        sync::SyncStats last;
+        stop = decide(syncer->settle(fm.data(), n_all, last), last) || stop;
+        st.add(last);
+      }
+      round_delay += st.delay_s;
     }
     step_s = k_done ? round_device / k_done : step_s;
     tot.samples += static_cast<std::int64_t>(round_samples);
     tot.compute += round_compute;
     tot.injected += round_slowdown + round_delay;
     tot.delay += round_delay;
-    tot.sync.comm_s += st.comm_s, tot.sync.wait_s += st.wait_s;
-    tot.sync.bytes_sent += st.bytes_sent, tot.sync.bytes_recv += st.bytes_recv;
+    tot.sync.add(st);
     log.write("sync", {{"round", round}, {"k_done", k_done}, {"k_assigned", syncer->planned_steps(k)},
-                       {"comm_s", st.comm_s}, {"wait_s", st.wait_s},
+                       {"comm_s", st.comm_s}, {"wait_s", st.wait_s}, {"hidden_s", st.hidden_s},
                        {"bytes_sent", st.bytes_sent}, {"bytes_recv", st.bytes_recv}, {"staleness", st.staleness},
                        {"compute_s", round_compute}, {"injected_s", round_slowdown + round_delay},
                        {"slowdown_s", round_slowdown}, {"delay_s", round_delay}, {"samples", round_samples}});
     checkpoints.after_sync(round, optim, seen, tot.samples, evaluator ? evaluator->f0() : NAN);
     if (evaluator && (stop || mono_s() - last_eval >= eval_every)) {
       last_eval = mono_s();
-      evaluator->submit(fm.flat(), {{"round", round}, {"epoch", seen / double(ds.train.size())}, {"samples_seen", seen},
-                                    {"wall_s", mono_s() - t0}}, /*force=*/stop);
+      const float* global = syncer->global_model();  // copied by submit
+      const torch::Tensor model = global ? torch::from_blob(const_cast<float*>(global), {fm.size()}, torch::kFloat) : fm.flat();
+      evaluator->submit(model, {{"round", round}, {"epoch", seen / double(ds.train.size())}, {"samples_seen", seen},
+                                {"wall_s", mono_s() - t0}}, /*force=*/stop);
     }
   }
   // Throughput counts the training loop only: the final evaluation below is not training.
@@ -148,7 +158,7 @@ json train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& log) {
   return {{"rank", job.rank}, {"mode", job.mode}, {"backend", s.backend}, {"steps", tot.steps}, {"samples", tot.samples},
           {"t0_unix", t0_unix}, {"wall_s", mono_s() - t0}, {"train_wall_s", train_wall},
           {"samples_per_s", double(tot.samples) / train_wall}, {"compute_s", tot.compute}, {"injected_s", tot.injected},
-          {"delay_s", tot.delay}, {"comm_s", tot.sync.comm_s}, {"wait_s", tot.sync.wait_s},
+          {"delay_s", tot.delay}, {"comm_s", tot.sync.comm_s}, {"wait_s", tot.sync.wait_s}, {"hidden_s", tot.sync.hidden_s},
           {"bytes_sent", tot.sync.bytes_sent}, {"bytes_recv", tot.sync.bytes_recv}, {"final", final}};
 }
 

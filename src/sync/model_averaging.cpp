@@ -1,0 +1,83 @@
+// The round of ESync and local-SGD (model_averaging.hpp): K local steps, then one reduction of
+// every worker's samples-weighted progress, applied with the global learning rate. With
+// --overlap the reduction runs on its own thread while the next round's local steps go on.
+#include "model_averaging.hpp"
+
+#include "esync/clock.hpp"
+#include "esync/collective.hpp"
+#include "esync/error.hpp"
+#include "esync/heterogeneity.hpp"
+#include "esync/kernels.hpp"
+
+namespace esync::sync {
+
+ModelAveraging::ModelAveraging(std::string mode, const SyncContext& ctx, Plan plan, StopEarly stop_early, Ahead ahead)
+    : mode_(std::move(mode)), c_(ctx.collective), ps_(ctx.ps), global_lr_(ctx.global_lr), plan_(std::move(plan)),
+      stop_early_(std::move(stop_early)), ahead_(std::move(ahead)), overlap_(ctx.overlap),
+      network_delay_(ctx.network_delay) {}
+
+// A reduction still in flight when the worker unwinds (an error elsewhere) is waited for, not
+// abandoned: it uses the transport the worker is about to close. Its outcome no longer matters.
+ModelAveraging::~ModelAveraging() {
+  if (pending_.valid()) pending_.wait();
+}
+
+int ModelAveraging::begin_round(std::uint64_t round, const float* w, std::size_t n, double mean_step_s) {
+  // With a reduction in flight, w_ref_ is its base (the global model this worker knows) and
+  // stays; otherwise w is the global model.
+  if (!pending_.valid()) w_ref_.assign(w, w + n);
+  const Steps k = plan_(round, mean_step_s, steps_);
+  round_ = round;
+  steps_ = 0, step_sum_ = 0;
+  planned_ = k.planned;
+  return k.bound;
+}
+
+bool ModelAveraging::exchange(float* out, std::size_t n, double samples, bool stop, SyncStats& st) {
+  if (network_delay_) st.delay_s += sleep_s(network_delay_());  // a slower network (--delay)
+  if (ps_) return ps_exchange(*ps_, out, delta_.data(), samples, stop, st, ps_seen_);  // the server applies it
+  const bool consensus = reduce_with_control(*c_, delta_.data(), n, samples, stop, st);
+  const float scale = st.total_samples > 0 ? global_lr_ / static_cast<float>(st.total_samples) : 0.0f;
+  kernels::cpu::esync_apply(out, w_ref_.data(), delta_.data(), scale, n);
+  return consensus;
+}
+
+bool ModelAveraging::collect(float* w, std::size_t n, SyncStats& st) {
+  const double t0 = mono_s();
+  Outcome o = pending_.get();  // rethrows the reduction's error (a dead peer, a timeout)
+  const double held = mono_s() - t0;
+  // Only the time this worker was held up counts as waiting; the rest ran behind its steps.
+  st.hidden_s += std::max(0.0, o.st.delay_s + o.st.comm_s + o.st.wait_s - held);
+  o.st.delay_s = 0, o.st.comm_s = 0, o.st.wait_s = held;
+  st.add(o.st);
+  // w = G + (w - anchor), in this order so that w is exactly G on every rank when no step was
+  // taken since the reduction left (settle), whatever the rounding of w - anchor otherwise.
+  for (std::size_t j = 0; j < n; ++j) w[j] = global_[j] + (w[j] - anchor_[j]);
+  w_ref_.swap(global_);
+  return o.stop;
+}
+
+bool ModelAveraging::end_round(float* w, std::size_t n, double samples, bool stop, SyncStats& st) {
+  ESYNC_CHECK(w_ref_.size() == n, "end_round without begin_round");
+  // The next round's plan is asked for now: if the job stops at this synchronisation, the
+  // state server has answered a round that never runs (its "assign" event is the last one).
+  if (ahead_ && steps_ > 0 && !stop) ahead_(round_ + 1, step_sum_ / steps_, steps_);
+  const bool before = pending_.valid() && collect(w, n, st);  // overlap: the previous round's outcome
+  delta_.resize(n + (c_ ? control_slots(c_->size()) : 0));
+  kernels::cpu::esync_delta(delta_.data(), w, w_ref_.data(), static_cast<float>(samples), n);
+  if (!overlap_) return exchange(w, n, samples, stop, st);
+  anchor_.assign(w, w + n);
+  global_.resize(n);
+  pending_ = std::async(std::launch::async, [this, n, samples, stop] {
+    Outcome o;
+    o.stop = exchange(global_.data(), n, samples, stop, o.st);
+    return o;
+  });
+  return before;
+}
+
+bool ModelAveraging::settle(float* w, std::size_t n, SyncStats& st) {
+  return pending_.valid() && collect(w, n, st);
+}
+
+}  // namespace esync::sync
