@@ -177,6 +177,7 @@ TEST(Run, BadFlagsFailCleanly) {
   EXPECT_EQ(code("--workers 2 --delay sometimes:3ms"), 2);
   EXPECT_EQ(code("--workers 2 --slowdown-basis fastest"), 2);
   EXPECT_EQ(code("--workers 2 --mode ssgd --delay-adaptive"), 2);
+  EXPECT_EQ(code("--workers 2 --mode ssgd --overlap"), 2);
   EXPECT_EQ(code("--workers 2 --mode asgd --delay-adaptive --async-cached"), 2);
   const int st = std::system((std::string(ESYNC_BINARY) + " summarize /nonexistent/logs" + quiet).c_str());
   EXPECT_EQ(WIFEXITED(st) ? WEXITSTATUS(st) : -1, 2);

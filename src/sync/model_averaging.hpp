@@ -4,12 +4,13 @@
 // through an allreduce or, when the job has one, the parameter server (which applies it).
 //
 // With --overlap the reduction of round r runs on a thread behind round r+1's local steps, so a
-// fast worker never waits for the others or for the network (delayed averaging, as in Overlap
-// Local-SGD, Wang et al. 2020). Worker i keeps  w_i = G_r + p_i : the last global model it knows
-// plus its own progress since. At the end of round r+1 it takes G_{r+1} from the reduction of
-// round r, replaces G_r by it (w_i = G_{r+1} + p_i), and launches the reduction of this round's
-// progress p_i = w_i - G_{r+1}:  G_{r+2} = G_{r+1} + eta_global * sum_i n_i p_i / sum_i n_i.
-// The global sequence is ESync's; each local step just sees the global model one round late.
+// fast worker waits for the others or the network only when they are a whole round late
+// (delayed averaging, as in Overlap Local-SGD, Wang et al. 2020). Worker i keeps
+// w_i = G_r + p_i: the last global model it knows plus its own progress since. At the end of
+// round r+1 it takes G_{r+1} from the reduction of round r, replaces G_r by it
+// (w_i = G_{r+1} + p_i), and launches the reduction of this round's progress p_i = w_i - G_{r+1}:
+//     G_{r+2} = G_{r+1} + eta_global * sum_i n_i p_i / sum_i n_i.
+// The global sequence is ESync's; each local step sees the others' progress one round late.
 #include <functional>
 #include <future>
 #include <vector>
