@@ -45,7 +45,7 @@ std::vector<RankResult> run(bool overlap, int vote_round) {
     es::SyncContext ctx;
     ctx.collective = &c, ctx.k_fixed = kSteps, ctx.overlap = overlap, ctx.global_lr = 1.0f;
     auto s = es::make_synchronizer("local-sgd", ctx);
-    std::vector<float> w(kN + es::control_slots(kWorld), 0.5f);
+    std::vector<float> w(kN, 0.5f);
     for (int round = 0; round < kRounds; ++round) {
       const int k = s->begin_round(static_cast<std::uint64_t>(round), w.data(), kN, 0.0);
       for (int step = 0; step < k; ++step)
@@ -57,7 +57,7 @@ std::vector<RankResult> run(bool overlap, int vote_round) {
     es::SyncStats st;
     res.settled_stop = s->settle(w.data(), kN, st);
     res.samples_seen += st.total_samples;
-    res.w.assign(w.begin(), w.begin() + kN);
+    res.w = w;
   };
   esync::test::expect_no_rank_errors(esync::test::run_collective_ranks(kWorld, make, body));
   return out;

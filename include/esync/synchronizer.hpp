@@ -44,7 +44,7 @@ struct SyncStats {
   // --overlap: the seconds the reduction ran behind the next round's local steps (comm_s and
   // wait_s then hold only the time the worker itself was held up).
   double hidden_s = 0;
-  double delay_s = 0;  // injected network delay slept before a model-averaging exchange, when it held the worker
+  double delay_s = 0;  // injected network delay (--delay) slept before the exchange, when it held the worker
   void clear() { *this = SyncStats{}; }
   void add(const SyncStats& o) {
     comm_s += o.comm_s, wait_s += o.wait_s, hidden_s += o.hidden_s, delay_s += o.delay_s;
@@ -63,7 +63,7 @@ struct SyncContext {
   int k_fixed = 4;  // local-sgd
   int k_max = 64;
   bool overlap = false;  // esync, local-sgd: reduce each round behind the next (ModelAveraging)
-  std::function<double()> network_delay;  // esync, local-sgd: seconds of injected delay per exchange
+  std::function<double()> network_delay;  // seconds of injected delay before each exchange (--delay)
 };
 
 class Synchronizer {
@@ -104,6 +104,8 @@ inline bool mode_syncs_gradients(const std::string& mode) { return mode == "ssgd
 // way; returns the stop consensus. time_base: the job's common origin of unix time (seconds).
 void set_time_base(double unix_s);
 bool reduce_with_control(comm::Collective& c, float* buf, std::size_t n, double samples, bool stop, SyncStats& st);
+// Sleeps one draw of the injected network delay (nothing when none is set), into st.delay_s.
+void inject_delay(const std::function<double()>& network_delay, SyncStats& st);
 // The same for the parameter server: push x, receive the new weights into w; fills st from the
 // reply (samples_seen: the job's pushed samples at this rank's previous exchange, updated).
 bool ps_exchange(ps::PsClient& ps, float* w, const float* x, double samples, bool stop, SyncStats& st,

@@ -6,7 +6,6 @@
 #include "esync/clock.hpp"
 #include "esync/collective.hpp"
 #include "esync/error.hpp"
-#include "esync/heterogeneity.hpp"
 #include "esync/kernels.hpp"
 
 namespace esync::sync {
@@ -34,7 +33,7 @@ int ModelAveraging::begin_round(std::uint64_t round, const float* w, std::size_t
 }
 
 bool ModelAveraging::exchange(float* out, std::size_t n, double samples, bool stop, SyncStats& st) {
-  if (network_delay_) st.delay_s += sleep_s(network_delay_());  // a slower network (--delay)
+  inject_delay(network_delay_, st);  // a slower network (--delay): behind the steps too, with overlap
   if (ps_) return ps_exchange(*ps_, out, delta_.data(), samples, stop, st, ps_seen_);  // the server applies it
   const bool consensus = reduce_with_control(*c_, delta_.data(), n, samples, stop, st);
   const float scale = st.total_samples > 0 ? global_lr_ / static_cast<float>(st.total_samples) : 0.0f;

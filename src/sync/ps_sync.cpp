@@ -33,18 +33,21 @@ namespace {
 
 class PsGradients final : public Synchronizer {
  public:
-  PsGradients(std::string mode, ps::PsClient& ps) : mode_(std::move(mode)), ps_(ps) {}
+  PsGradients(std::string mode, const SyncContext& ctx)
+      : mode_(std::move(mode)), ps_(*ctx.ps), network_delay_(ctx.network_delay) {}
   std::string mode() const override { return mode_; }
   int begin_round(std::uint64_t, const float*, std::size_t, double) override { return 1; }
   bool syncs_gradients() const override { return true; }
   bool applies_update() const override { return true; }
   bool reduce_gradients(float* w, float* grad, std::size_t, double samples, bool stop, SyncStats& st) override {
+    inject_delay(network_delay_, st);
     return ps_exchange(ps_, w, grad, samples, stop, st, seen_);
   }
 
  private:
   std::string mode_;
   ps::PsClient& ps_;
+  std::function<double()> network_delay_;
   double seen_ = 0;
 };
 
@@ -52,7 +55,7 @@ class PsGradients final : public Synchronizer {
 
 std::unique_ptr<Synchronizer> make_ps_gradients(const std::string& mode, const SyncContext& ctx) {
   ESYNC_CHECK_T(ConfigError, ctx.ps != nullptr, "mode ", mode, " needs the parameter server (--servers >= 1)");
-  return std::make_unique<PsGradients>(mode, *ctx.ps);
+  return std::make_unique<PsGradients>(mode, ctx);
 }
 
 }  // namespace esync::sync

@@ -3,6 +3,7 @@
 
 #include "esync/clock.hpp"
 #include "esync/collective.hpp"
+#include "esync/heterogeneity.hpp"
 #include "esync/synchronizer.hpp"
 
 namespace esync::sync {
@@ -13,6 +14,10 @@ std::atomic<double> g_time_base{0.0};
 }  // namespace
 
 void set_time_base(double unix_s) { g_time_base = unix_s; }
+
+void inject_delay(const std::function<double()>& network_delay, SyncStats& st) {
+  if (network_delay) st.delay_s += sleep_s(network_delay());
+}
 
 bool reduce_with_control(comm::Collective& c, float* buf, std::size_t n, double samples, bool stop, SyncStats& st) {
   const int world = c.size();

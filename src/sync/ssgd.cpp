@@ -11,11 +11,12 @@ namespace {
 
 class Ssgd final : public Synchronizer {
  public:
-  explicit Ssgd(const SyncContext& ctx) : c_(*ctx.collective) {}
+  explicit Ssgd(const SyncContext& ctx) : c_(*ctx.collective), network_delay_(ctx.network_delay) {}
   std::string mode() const override { return "ssgd"; }
   int begin_round(std::uint64_t, const float*, std::size_t, double) override { return 1; }
   bool syncs_gradients() const override { return true; }
   bool reduce_gradients(float*, float* grad, std::size_t n, double samples, bool stop, SyncStats& st) override {
+    inject_delay(network_delay_, st);
     kernels::cpu::scale(grad, static_cast<float>(samples), n);
     const bool consensus = reduce_with_control(c_, grad, n, samples, stop, st);
     if (st.total_samples > 0) kernels::cpu::scale(grad, static_cast<float>(1.0 / st.total_samples), n);
@@ -24,6 +25,7 @@ class Ssgd final : public Synchronizer {
 
  private:
   comm::Collective& c_;
+  std::function<double()> network_delay_;
 };
 
 }  // namespace

@@ -31,12 +31,12 @@ class WorkerCheckpoints {
   // Whether round r's synchronisation must be settled (--overlap): the round before a due one,
   // so that rank 0's checkpoint request is not raced by a push in flight, and the due one, so
   // that every worker's file holds the same model. The same on every rank.
-  bool settles(std::uint64_t round) const {
-    return every_ > 0 && ((round + 1) % every_ == 0 || (round + 2) % every_ == 0);
-  }
+  bool settles(std::uint64_t round) const { return job_due(round) || job_due(round + 1); }
 
  private:
-  bool due(std::uint64_t round) const { return every_ > 0 && writes_ && (round + 1) % every_ == 0; }
+  // Round r writes the job's checkpoint; due: and this worker writes a file for it.
+  bool job_due(std::uint64_t round) const { return every_ > 0 && (round + 1) % every_ == 0; }
+  bool due(std::uint64_t round) const { return writes_ && job_due(round); }
   const WorkerJob& job_;
   WorkerSetup& s_;
   std::uint64_t every_ = 0;

@@ -23,10 +23,10 @@ using nlohmann::json;
 namespace {
 
 // Seconds spent per kind over the job. injected = emulated slowdown (a slower device) +
-// injected delay (a slower network); delay is kept apart too, so the computing-time ratio can
-// tell them apart.
+// injected delay (a slower network, sync.delay_s, kept apart too, so the computing-time ratio
+// can tell them apart).
 struct Totals {
-  double compute = 0, injected = 0, delay = 0;
+  double compute = 0, injected = 0;
   std::int64_t steps = 0, samples = 0;
   sync::SyncStats sync;
 };
@@ -43,8 +43,8 @@ json train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& log) {
                      cfg.value("slowdown_basis", "nominal"));
   const std::uint64_t seed = cfg.value("seed", 42);
   DelayModel delay(cfg.value("delay", ""), seed + static_cast<std::uint64_t>(job.rank));
-  // The injected network delay is slept in the loop before a gradient reduction, and inside the
-  // exchange of the model-averaging modes (so that --overlap hides it as it hides the network).
+  // The injected network delay is slept by the synchroniser before each exchange, so that
+  // --overlap hides it as it hides the network; it comes back in SyncStats::delay_s.
   sync::SyncContext sctx{s.coll.get(), s.psc.get(), job.client.get(), job.policy, cfg.value("global_lr", 1.0f),
                          cfg.value("k_fixed", 4), cfg.value("k_max", 64), cfg.value("overlap", false),
                          [&delay] { return delay.sample_s(); }};
@@ -83,7 +83,7 @@ json train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& log) {
   };
   for (std::uint64_t round = s.first_round; !stop; ++round) {
     const int k = syncer->begin_round(round, fm.data(), n_all, step_s);
-    double round_compute = 0, round_device = 0, round_slowdown = 0, round_delay = 0, round_samples = 0;
+    double round_compute = 0, round_device = 0, round_slowdown = 0, round_samples = 0;
     int k_done = 0;
     st.clear();
     checkpoints.before_sync(round);
@@ -101,7 +101,6 @@ json train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& log) {
       double not_compute = 0;
       if (syncer->syncs_gradients()) {
         const double tsync = mono_s();
-        round_delay += sleep_s(delay.sample_s());
         stop = decide(syncer->reduce_gradients(fm.data(), fm.grad_data(), n_params, double(idx.size(0)), vote(), st), st);
         not_compute = mono_s() - tsync;
       }
@@ -129,19 +128,17 @@ json train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& log) {
         stop = decide(syncer->settle(fm.data(), n_all, last), last) || stop;
         st.add(last);
       }
-      round_delay += st.delay_s;
     }
     step_s = k_done ? round_device / k_done : step_s;
     tot.samples += static_cast<std::int64_t>(round_samples);
     tot.compute += round_compute;
-    tot.injected += round_slowdown + round_delay;
-    tot.delay += round_delay;
+    tot.injected += round_slowdown + st.delay_s;
     tot.sync.add(st);
     log.write("sync", {{"round", round}, {"k_done", k_done}, {"k_assigned", syncer->planned_steps(k)},
                        {"comm_s", st.comm_s}, {"wait_s", st.wait_s}, {"hidden_s", st.hidden_s},
                        {"bytes_sent", st.bytes_sent}, {"bytes_recv", st.bytes_recv}, {"staleness", st.staleness},
-                       {"compute_s", round_compute}, {"injected_s", round_slowdown + round_delay},
-                       {"slowdown_s", round_slowdown}, {"delay_s", round_delay}, {"samples", round_samples}});
+                       {"compute_s", round_compute}, {"injected_s", round_slowdown + st.delay_s},
+                       {"slowdown_s", round_slowdown}, {"delay_s", st.delay_s}, {"samples", round_samples}});
     checkpoints.after_sync(round, optim, seen, tot.samples, evaluator ? evaluator->f0() : NAN);
     if (evaluator && (stop || mono_s() - last_eval >= eval_every)) {
       last_eval = mono_s();
@@ -158,7 +155,7 @@ json train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& log) {
   return {{"rank", job.rank}, {"mode", job.mode}, {"backend", s.backend}, {"steps", tot.steps}, {"samples", tot.samples},
           {"t0_unix", t0_unix}, {"wall_s", mono_s() - t0}, {"train_wall_s", train_wall},
           {"samples_per_s", double(tot.samples) / train_wall}, {"compute_s", tot.compute}, {"injected_s", tot.injected},
-          {"delay_s", tot.delay}, {"comm_s", tot.sync.comm_s}, {"wait_s", tot.sync.wait_s}, {"hidden_s", tot.sync.hidden_s},
+          {"delay_s", tot.sync.delay_s}, {"comm_s", tot.sync.comm_s}, {"wait_s", tot.sync.wait_s}, {"hidden_s", tot.sync.hidden_s},
           {"bytes_sent", tot.sync.bytes_sent}, {"bytes_recv", tot.sync.bytes_recv}, {"final", final}};
 }
 
