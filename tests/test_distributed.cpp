@@ -183,4 +183,18 @@ TEST(Run, BadFlagsFailCleanly) {
   EXPECT_EQ(WIFEXITED(st) ? WEXITSTATUS(st) : -1, 2);
 }
 
+TEST(Simulate, OverlapModesAndBadFlags) {
+  const std::string sim = std::string(ESYNC_BINARY) + " simulate " + ESYNC_SOURCE_DIR +
+                          "/results/distributed/overlap/delay-50ms/logs.summary.json --workers 3 --rounds 20 ";
+  auto code = [&](const std::string& args) {
+    const int st = std::system((sim + args + " > /dev/null 2>&1").c_str());
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  };
+  EXPECT_EQ(code("--modes ssgd,esync,esync+overlap,local-sgd+overlap --network-delay 10"), 0);
+  EXPECT_EQ(code("--modes ssgd+overlap"), 2);   // a gradient mode has no round to overlap
+  EXPECT_EQ(code("--modes esync+fast"), 2);     // the only suffix is +overlap
+  EXPECT_EQ(code("--network-delay -5"), 2);
+  EXPECT_EQ(code("--run esync_overlap"), 2);    // an overlapped run is no calibration source
+}
+
 }  // namespace

@@ -117,8 +117,11 @@ TEST(Simulate, ParameterServerQueueBoundsAsyncUpdates) {
 
 TEST(Simulate, ParameterServerLinksAreSharedByAllWorkers) {
   // S/B = 1 ms through each shard's one link. Async, near-instant steps: the link carries one
-  // push per S/shards/B. Sync (ssgd over the PS), 4 workers arriving together at 10 ms: 4
-  // pushes in one after another, the round closes, 4 replies out one after another.
+  // push per S/shards/B. Sync (ssgd over the PS), 4 workers, steps of 10 ms, L = S/shards/B:
+  // in the first round they arrive together, 4 pushes go in one after another (4L), the round
+  // closes, 4 replies go out one after another (4L). Each worker starts its next step when its
+  // own reply is back, L apart, so from then on the pushes arrive L apart and do not queue: the
+  // last is in 10 ms + 4L + L after the round closed. Rounds of 10 ms + 8L, then 10 ms + 5L.
   Calibration c = ideal({1e-7});
   c.model_bytes = 1e6, c.bandwidth_Bps = 1e9;
   for (int shards : {1, 4}) {
@@ -130,7 +133,8 @@ TEST(Simulate, ParameterServerLinksAreSharedByAllWorkers) {
   for (int shards : {1, 2}) {
     SimConfig s = config("ssgd", 4, 10);
     s.shards = shards;
-    EXPECT_NEAR(esync::sim::simulate(c, s).round_s, 0.010 + 2 * 4 * 1e-3 / shards, 1e-12);
+    const double L = 1e-3 / shards;
+    EXPECT_NEAR(esync::sim::simulate(c, s).round_s, (0.010 + 8 * L + 9 * (0.010 + 5 * L)) / 10, 1e-12);
   }
 }
 
@@ -145,6 +149,40 @@ TEST(Simulate, LocalSgdUsesFixedKAndRejectsBadConfigs) {
   s.mode = "esync", s.k_max = 2;
   EXPECT_THROW(esync::sim::simulate(ideal({0.01}), s), esync::ConfigError);
   EXPECT_THROW(esync::sim::simulate(ideal({}), config("ssgd", 2)), esync::ConfigError);
+}
+
+TEST(Simulate, OverlapHidesTheSyncDelayBehindTheNextRoundsSteps) {
+  // 3 equal workers, K = 4 steps of 10 ms (40 ms of steps a round), a free allreduce, and a
+  // sync delay D. Synchronous: a round is 40 ms + D. Overlapped: round r's reduction (D) runs
+  // behind round r+1's steps, so a round is max(40 ms, D), and the last reduction is settled.
+  for (const double delay : {0.02, 0.1}) {
+    Calibration cal = ideal({0.01, 0.01, 0.01});
+    cal.sync_delay_s = delay;
+    SimConfig s = config("local-sgd", 3, 50);
+    const auto sync = esync::sim::simulate(cal, s);
+    EXPECT_NEAR(sync.round_s, 0.04 + delay, 1e-12);
+    s.overlap = true;
+    const auto ov = esync::sim::simulate(cal, s);
+    EXPECT_EQ(ov.mode, "local-sgd+overlap");
+    // The first round's steps, 49 rounds of max(steps, D), the last reduction settled.
+    EXPECT_NEAR(ov.wall_s, 0.04 + 49 * std::max(0.04, delay) + delay, 1e-9) << "D=" << delay;
+    EXPECT_NEAR(ov.samples_per_s, 3 * 4 * 64 * 50 / ov.wall_s, 1e-6);
+    EXPECT_EQ(ov.comm_frac, 0.0);  // as in an overlapped run's logs: held-up time is wait
+    // Held up only when the reduction outlasts a round's steps (and at the final settle).
+    const double held = 49 * std::max(0.0, delay - 0.04) + delay;
+    EXPECT_NEAR(ov.wait_frac, held / ov.wall_s, 1e-9) << "D=" << delay;
+    EXPECT_NEAR(ov.compute_frac + ov.wait_frac, 1.0, 1e-9);
+  }
+  // Over the parameter server, too: the round is the steps when the push and pull are shorter.
+  Calibration cal = ideal({0.01, 0.01, 0.01});
+  cal.model_bytes = 4e5, cal.bandwidth_Bps = 1e9, cal.latency_s = 1e-4, cal.sync_delay_s = 0.03;
+  SimConfig s = config("esync", 3, 100);
+  s.shards = 2, s.overlap = true;
+  EXPECT_NEAR(esync::sim::simulate(cal, s).round_s, 0.04, 0.001);
+  s.overlap = false;
+  EXPECT_GT(esync::sim::simulate(cal, s).round_s, 0.04 + 0.03);
+  s.mode = "ssgd", s.overlap = true;  // a gradient mode cannot run a step behind its reduction
+  EXPECT_THROW(esync::sim::simulate(cal, s), esync::ConfigError);
 }
 
 nlohmann::json demo() {
@@ -222,6 +260,40 @@ TEST(Calibrate, ParameterServerRunWithKnownNumbers) {
   EXPECT_NEAR(esync::sim::ps_transfer_s(c, 2) + c.server_service_s / 2, per_sync, 1e-12);
 }
 
+TEST(Calibrate, InjectedDelayIsASyncCostAndOverlappedRunsAreRefused) {
+  // esync, 2 workers, 100 rounds of 10 steps, --delay constant:20ms: 2 s of each worker's
+  // injected time is the delay (time_split.delay_s), the rest its slowdown.
+  nlohmann::json run = {{"label", "delayed"},
+                        {"mode", "esync"},
+                        {"config", {{"batch", 64}, {"slowdown", {1, 2}}, {"delay", "constant:20ms"}}},
+                        {"job", {{"samples_per_s", 1000.0}, {"train_wall_s", 10.0}}},
+                        {"workers", nlohmann::json::array()}};
+  for (int r = 0; r < 2; ++r)
+    run["workers"].push_back({{"rank", r},
+                              {"steps", 1000},
+                              {"rounds", 100},
+                              {"bytes_sent", 1e7},
+                              {"train_wall_s", 10.0},
+                              {"time_split",
+                               {{"compute_s", 5.0},
+                                {"injected_s", 5.0 * r + 2.0},
+                                {"delay_s", 2.0},
+                                {"comm_s", 0.1},
+                                {"wait_s", 0.0}}}});
+  nlohmann::json doc = {{"schema", "esync.summary/1"}, {"runs", {run}}};
+  Calibration c = esync::sim::calibrate(doc);
+  EXPECT_NEAR(c.classes[0].step_s, 0.005, 1e-12);  // (5 + 2 − 2) s / 1000 steps
+  EXPECT_NEAR(c.classes[1].step_s, 0.010, 1e-12);
+  EXPECT_NEAR(c.sync_delay_s, 0.02, 1e-12);
+  // A summary from before delay_s was logged: the delay stays in the steps, as it used to.
+  for (auto& w : doc["runs"][0]["workers"]) w["time_split"].erase("delay_s");
+  c = esync::sim::calibrate(doc);
+  EXPECT_NEAR(c.classes[0].step_s, 0.007, 1e-12);
+  EXPECT_EQ(c.sync_delay_s, 0.0);
+  doc["runs"][0]["config"]["overlap"] = true;
+  EXPECT_THROW(esync::sim::calibrate(doc), esync::ConfigError);
+}
+
 TEST(Validate, DemoThroughputPredictedFromCalibration) {
   // Replays the demo's set-up (3 workers, the calibrated classes, its rounds and K_base) and
   // compares with the throughput it measured; calibrated on each run, predicting each.
@@ -248,6 +320,34 @@ TEST(Validate, DemoThroughputPredictedFromCalibration) {
       }
     }
   }
+}
+
+TEST(Validate, OverlapBehindASlowNetworkPredictedFromASynchronousRun) {
+  // results/distributed/overlap/delay-50ms: the same ESync job (Fashion-MNIST, slowdowns 1,2,4,
+  // --delay constant:50ms) without and with --overlap. Calibrated on the synchronous run only,
+  // the model must predict what the overlapped run measured (the delay hidden behind the
+  // steps). On loopback the same prediction overshoots (contention for the 2 cores, which the
+  // model leaves out; results/experiments/README.md), so that set is not asserted.
+  std::ifstream f(std::string(ESYNC_SOURCE_DIR) + "/results/distributed/overlap/delay-50ms/logs.summary.json");
+  ASSERT_TRUE(f.good());
+  const auto doc = nlohmann::json::parse(f);
+  const Calibration cal = esync::sim::calibrate(doc, {.run = "esync"});
+  EXPECT_NEAR(cal.sync_delay_s, 0.05, 0.005);
+  double measured = 0;
+  for (const auto& r : doc["runs"])
+    if (r["label"] == "esync_overlap") measured = r["job"]["samples_per_s"].get<double>();
+  ASSERT_GT(measured, 0);
+  SimConfig s = config("esync", 3, cal.source.rounds);
+  s.overlap = true;
+  double pred = 0;
+  for (std::uint64_t seed = 1; seed <= 20; ++seed) {
+    s.seed = seed;
+    pred += esync::sim::simulate(cal, s).samples_per_s / 20;
+  }
+  std::printf("[validate] calibrated on esync (50 ms delay) predict esync+overlap: %.0f samples/s, measured %.0f, "
+              "error %+.1f%%\n", pred, measured, 100 * (pred / measured - 1));
+  EXPECT_NEAR(pred / measured - 1, 0.0, 0.15);
+  EXPECT_THROW(esync::sim::calibrate(doc, {.run = "esync_overlap"}), esync::ConfigError);
 }
 
 }  // namespace

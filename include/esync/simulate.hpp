@@ -12,6 +12,9 @@
 //    messages; a parameter-server push + pull moves S/shards to and from every shard in parallel,
 //    costing 2·S/B/shards + 2·latency alone; each shard has one link that all workers share and
 //    applies one push at a time (FIFO) in a fixed service time, so at scale pushes queue.
+//    An extra delay per synchronisation (a slow or distant network, --delay) comes before it.
+//  - --overlap (esync, local-sgd): a worker launches round r's reduction and goes on with round
+//    r+1's steps; it is held up only when that reduction is not back by the end of round r+1.
 //  - Not modelled: convergence (samples per second only, not accuracy per sample), contention
 //    between processes sharing a host, topology (the allreduce is one flat ring: no NCCL trees,
 //    hierarchy or multi-NIC links), stragglers that come and go, and failures. See the top of
@@ -43,6 +46,8 @@ struct Calibration {
   double round_overhead_s = 0.0;     // per round (sync) or per update (async): loop time outside
                                      // compute, injected, comm and wait (logging, hand-offs)
   double coord_overhead_s = 2e-4;    // esync only: the state server's round trip before a round
+  double sync_delay_s = 0.0;         // extra network delay of every synchronisation (the source
+                                     // run's --delay, mean), paid before the exchange
   struct Source {                    // the run it came from, to replay and compare against
     std::string label, mode;
     int workers = 0, k_base = 4, shards = 0;
@@ -77,6 +82,8 @@ struct SimConfig {
   std::vector<double> speed_mix;
   int k_base = 4, k_max = 64;  // esync's assign policy
   int k_fixed = 4;             // local-sgd
+  bool overlap = false;        // esync, local-sgd: each round's reduction runs behind the next
+                               // round's steps (esync run --overlap)
   bool ema_assign = true;      // esync: run the state server's EMA (round 0 at K_base, then
                                // K from the EMA of reported step times); false: K fixed from
                                // the calibrated means, the assignment the EMA converges to
@@ -101,7 +108,7 @@ struct ClassResult {
 };
 
 struct SimResult {
-  std::string mode;
+  std::string mode;             // with "+overlap" when SimConfig::overlap
   int workers = 0;
   double samples_per_s = 0.0;
   double wall_s = 0.0;          // simulated time
@@ -111,7 +118,9 @@ struct SimResult {
   double sync_s = 0.0;          // sync: last arrival to round end; async: push to pull back
   double mean_staleness = 0.0;  // async: pushes applied between a worker's pull and its push
   // Over all workers: fractions of M x wall (compute: utilisation; comm: allreduce or push/pull
-  // transfer; wait: for the last arrival, or queueing + service at the PS; overhead: per round).
+  // transfer and the sync delay; wait: for the last arrival, or queueing + service at the PS;
+  // overhead: per round). With overlap, as in the logs of such a run: comm 0, and wait is the
+  // time a worker was held up by a reduction still in flight.
   double compute_frac = 0.0, comm_frac = 0.0, wait_frac = 0.0, overhead_frac = 0.0;
   std::vector<ClassResult> classes;
 };
@@ -130,7 +139,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Calibration::Source, label, mode
                                                 rounds, samples_per_s, round_s)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Calibration, classes, base_step_s, base_cv, batch,
                                                 model_bytes, bandwidth_Bps, latency_s, server_service_s,
-                                                round_overhead_s, coord_overhead_s, source, notes)
+                                                round_overhead_s, coord_overhead_s, sync_delay_s, source, notes)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ClassResult, name, workers, step_s, k_mean, samples_per_s,
                                                 compute_frac, comm_frac, wait_frac, overhead_frac)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(SimResult, mode, workers, samples_per_s, wall_s, rounds,

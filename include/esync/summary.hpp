@@ -13,6 +13,8 @@
 //       "sync_events"), bytes_sent, bytes_recv,
 //       time_split {compute_s, comm_s, wait_s, injected_s, total_s, compute_frac, comm_frac,
 //         wait_frac, injected_frac}  (fractions of total_s = the sum of the four; they sum to 1),
+//         delay_s (the --delay part of injected_s), hidden_s (--overlap: reduction time that
+//         ran behind the steps, not in total_s),
 //       staleness {count, mean, median, max, hist: [[tau, count], ...]},
 //       k {per_round: [[round, k_assigned, k_done], ...], assigned_mean, assigned_median,
 //          coordinator: [[round, k, step_s|null], ...]},

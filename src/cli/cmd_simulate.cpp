@@ -2,7 +2,9 @@
 // esync/simulate.hpp. Calibrates from a real run's summary (device step times and their spread,
 // bytes per synchronisation, link bandwidth and latency), first replays that run itself and
 // prints predicted vs measured throughput (the model's error), then predicts throughput and
-// round time for every mode at each worker count with the given speed mix.
+// round time for every mode at each worker count with the given speed mix. A mode may carry
+// "+overlap" (esync+overlap, local-sgd+overlap: esync run --overlap).
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -21,12 +23,13 @@ int cmd_simulate(int argc, char** argv) {
     ("summary", "An esync summarize output (esync.summary/1)", cxxopts::value<std::string>())
     ("run", "Which run of the summary to calibrate from (label; default the first)", cxxopts::value<std::string>()->default_value(""))
     ("workers", "Worker counts to predict", cxxopts::value<std::string>()->default_value("8,32,128,512,1024,4096"))
-    ("modes", "Modes", cxxopts::value<std::string>()->default_value("ssgd,esync,local-sgd,asgd"))
+    ("modes", "Modes; esync+overlap and local-sgd+overlap for --overlap", cxxopts::value<std::string>()->default_value("ssgd,esync,local-sgd,asgd"))
     ("speed-mix", "Relative slowdowns repeated over the workers (default: the calibrated devices)", cxxopts::value<std::string>()->default_value(""))
     ("k-base", "esync: local steps of the slowest device", cxxopts::value<int>()->default_value("4"))
     ("k-fixed", "local-sgd: local steps", cxxopts::value<int>()->default_value("4"))
     ("shards", "Parameter-server shards for asgd", cxxopts::value<int>()->default_value("1"))
     ("rounds", "Simulated rounds per point", cxxopts::value<std::int64_t>()->default_value("100"))
+    ("network-delay", "Extra delay of every synchronisation in ms for the predictions (default: the run's --delay)", cxxopts::value<double>())
     ("o,output", "Also write the JSON here", cxxopts::value<std::string>()->default_value(""));
   o.parse_positional({"summary"});
   o.positional_help("SUMMARY.json");
@@ -44,7 +47,7 @@ int cmd_simulate(int argc, char** argv) {
   }
   sim::CalibrateOptions copt;
   copt.run = r["run"].as<std::string>();
-  const auto cal = sim::calibrate(doc, copt);
+  auto cal = sim::calibrate(doc, copt);
   for (const auto& n : cal.notes) std::printf("calibration: %s\n", n.c_str());
 
   // The model's error on the run it was calibrated from.
@@ -60,6 +63,11 @@ int cmd_simulate(int argc, char** argv) {
               cal.source.label.c_str(), cal.source.mode.c_str(), cal.source.workers, back.samples_per_s,
               cal.source.samples_per_s, err * 100);
 
+  if (r.count("network-delay")) {  // after the replay, which needs the run's own delay
+    const double ms = r["network-delay"].as<double>();
+    ESYNC_CHECK_T(ConfigError, std::isfinite(ms) && ms >= 0, "--network-delay must be >= 0 ms");
+    cal.sync_delay_s = ms / 1e3;
+  }
   std::vector<double> mix;
   if (const auto m = r["speed-mix"].as<std::string>(); !m.empty()) mix = parse_list(m, "--speed-mix");
   BenchTable t("simulate", {"mode", "workers", "samples_per_s", "round_ms", "compute_frac", "comm_frac", "wait_frac",
@@ -74,7 +82,11 @@ int cmd_simulate(int argc, char** argv) {
            return v;
          }()) {
       sim::SimConfig c;
-      c.mode = mode;
+      const auto plus = mode.find('+');
+      c.mode = mode.substr(0, plus);
+      ESYNC_CHECK_T(ConfigError, plus == std::string::npos || mode.substr(plus) == "+overlap", "mode '", mode,
+                    "': the only suffix is +overlap");
+      c.overlap = plus != std::string::npos;
       c.workers = static_cast<int>(w);
       c.speed_mix = mix;
       c.k_base = r["k-base"].as<int>();

@@ -8,8 +8,11 @@
 //   the barrier; after the last arrival a ring allreduce costs 2(M-1)/M·S/B + 2(M-1)·a (gloo and
 //   NCCL rings: reduce-scatter + allgather), so
 //   round time = max_i (overhead + Σ_{k≤K_i} X_ik) + allreduce;  samples = Σ_i K_i · b.
-//   Over the parameter server (shards > 0) each worker pushes on arrival and the round ends
-//   when the last pull is back (the PS rules below).
+//   Over the parameter server (shards > 0) each worker pushes on arrival and starts its next
+//   round when its pull is back (the PS rules below). A sync delay D (--delay) is paid after the
+//   steps, before the part reaches the network.
+//   With overlap (esync, local-sgd) a worker starts round r+1 as soon as it has launched round
+//   r's reduction, and is held up only if that is not back when round r+1's steps are done.
 //   K_i: ssgd 1; local-sgd k_fixed; esync the state server's assign policy
 //     K_i = clamp(round(T / c_i), 1, K_max), T = K_base · max_i c_i
 //   (mirrors coord::AssignPolicy, which core cannot link). With ema_assign, c_i is the EMA
@@ -99,12 +102,14 @@ void validate(const Calibration& cal, const SimConfig& cfg) {
                 cfg.shards >= 0 && cfg.shards <= 4096 && cfg.ema_alpha > 0 && cfg.ema_alpha <= 1 &&
                     ok(cfg.dc_service_factor),
                 "need shards in [0, 4096], EMA alpha in (0, 1], DC service factor >= 0");
+  ESYNC_CHECK_T(ConfigError, !cfg.overlap || m == "esync" || m == "local-sgd",
+                "overlap is for esync and local-sgd (mode '", m, "')");
   for (double f : cfg.speed_mix) ESYNC_CHECK_T(ConfigError, ok(f) && f > 0, "speed factors must be > 0");
   ESYNC_CHECK_T(ConfigError,
                 cal.batch >= 1 && ok(cal.bandwidth_Bps) && cal.bandwidth_Bps > 0 && ok(cal.latency_s) &&
                     ok(cal.model_bytes) && ok(cal.server_service_s) && ok(cal.round_overhead_s) &&
-                    ok(cal.coord_overhead_s),
-                "calibration: need batch >= 1, bandwidth > 0; latency, bytes, service and overheads >= 0");
+                    ok(cal.coord_overhead_s) && ok(cal.sync_delay_s),
+                "calibration: need batch >= 1, bandwidth > 0; latency, bytes, service, overheads and delay >= 0");
   const bool mix = !cfg.speed_mix.empty();
   ESYNC_CHECK_T(ConfigError,
                 mix ? ok(cal.base_step_s) && cal.base_step_s > 0 && ok(cal.base_cv) : !cal.classes.empty(),
@@ -175,55 +180,76 @@ struct Run {
   double egress(double t) { return out_free = std::max(t, out_free) + link; }
   double alone() const { return 2 * (cal.latency_s + link) + service; }  // a push + pull, no queue
 
-  // Sync modes: rounds until `rounds` or `sim_seconds` (whole rounds).
+  // Sync modes: rounds until `rounds` or `sim_seconds` (whole rounds). Worker i starts round r
+  // at start[i] and launches its part of the reduction at launch[i]; back[i] is when that
+  // reduction's result is back at i. Synchronous: start[i] of the next round = back[i] (all
+  // equal over an allreduce). Overlap: start = launch, and launch waits for the previous
+  // round's back (end_round collects it before sending the next), so
+  //   launch_i^r = max(arrive_i^r, back_i^{r-1}),  reduction r ends max_i launch_i^r + cost.
   void run_sync(SimResult& res) {
-    const bool ps = cfg.shards > 0;
-    const double ar = allreduce_s(cal, cfg.workers);
+    const bool ps = cfg.shards > 0, overlap = cfg.overlap;
+    const double ar = allreduce_s(cal, cfg.workers), delay = cal.sync_delay_s;
     const double oh = cal.round_overhead_s + (cfg.mode == "esync" ? cal.coord_overhead_s : 0.0);
+    const std::size_t n = ws.size();
+    std::vector<double> start(n, 0.0), launch(n), back(n, 0.0), x(n);
     double t = 0, sync_sum = 0;
     std::int64_t r = 0;
     for (; cfg.sim_seconds > 0 ? t < cfg.sim_seconds : r < cfg.rounds; ++r) {
       const std::vector<int> k = plan(cfg, ws);
-      std::vector<double> arrive(ws.size()), x(ws.size());
-      for (std::size_t i = 0; i < ws.size(); ++i) {
+      for (std::size_t i = 0; i < n; ++i) {
         double d = 0;
         for (int s = 0; s < k[i]; ++s) d += rng.draw(ws[i].mean, ws[i].cv);
         Worker& w = ws[i];
         w.compute += d, w.overhead += oh, w.k_sum += k[i], w.samples += double(k[i]) * cal.batch, ++w.rounds;
         x[i] = d / k[i];
-        q.push(t + oh + d, kArrive, static_cast<int>(i));
+        const double arrive = start[i] + oh + d;
+        launch[i] = overlap ? std::max(arrive, back[i]) : arrive;
+        if (overlap) w.wait += launch[i] - arrive;  // held up by the previous round's reduction
+        q.push(launch[i] + delay, kArrive, static_cast<int>(i));
       }
-      double last = t, end = t;
-      const std::size_t n = ws.size();
-      for (std::size_t left = n, served = 0, back = 0; back < n;) {
-        const Event e = q.pop();
-        if (e.kind == kArrive) {
-          arrive[static_cast<std::size_t>(e.who)] = last = e.t;
-          if (ps)
-            q.push(e.t + cal.latency_s, kPushArrive, e.who);
-          else if (--left == 0)
-            end = e.t + ar, back = n;
-        } else if (e.kind == kPushArrive) {
-          q.push(ingest(e.t), kServed, e.who);
-        } else if (e.kind == kServed && ++served == n) {  // the round closes: every reply goes out
-          for (int i = 0; i < cfg.workers; ++i) q.push(egress(e.t) + cal.latency_s, kPullDone, i);
-        } else if (e.kind == kPullDone && ++back == n) {
-          end = e.t;
-        }
-      }
-      const double cost = ps ? alone() : ar;
-      sync_sum += end - last;
-      for (std::size_t i = 0; i < ws.size(); ++i) {
-        ws[i].comm += cost, ws[i].wait += std::max(0.0, end - arrive[i] - cost);
+      const double last = reduce(ps, ar, back);
+      sync_sum += *std::max_element(back.begin(), back.end()) - last;
+      const double cost = (ps ? alone() : ar) + delay;
+      for (std::size_t i = 0; i < n; ++i) {
+        if (!overlap) ws[i].comm += cost, ws[i].wait += std::max(0.0, back[i] - launch[i] - cost);
         // The state server's EMA of the reported mean step time (first report initialises it).
         ws[i].ema = ws[i].known ? cfg.ema_alpha * x[i] + (1 - cfg.ema_alpha) * ws[i].ema : x[i],
         ws[i].known = true;
+        start[i] = overlap ? launch[i] : back[i];
       }
-      t = end;
+      t = *std::max_element(start.begin(), start.end());
+    }
+    if (overlap && r > 0) {  // the last reduction is settled: every worker waits for it
+      for (std::size_t i = 0; i < n; ++i) ws[i].wait += back[i] - start[i];
+      t = *std::max_element(back.begin(), back.end());
     }
     res.wall_s = t, res.rounds = r;
     res.round_s = res.update_s = r ? t / double(r) : 0.0;
     res.sync_s = r ? sync_sum / double(r) : 0.0;
+  }
+
+  // One reduction, from the kArrive events queued (a worker's part reaching the network):
+  // back[i] is when its result is back at worker i. Returns the last arrival.
+  double reduce(bool ps, double ar, std::vector<double>& back) {
+    const std::size_t n = back.size();
+    double last = 0;
+    for (std::size_t left = n, served = 0, done = 0; done < n;) {
+      const Event e = q.pop();
+      if (e.kind == kArrive) {
+        last = e.t;
+        if (ps)
+          q.push(e.t + cal.latency_s, kPushArrive, e.who);
+        else if (--left == 0)
+          std::fill(back.begin(), back.end(), e.t + ar), done = n;
+      } else if (e.kind == kPushArrive) {
+        q.push(ingest(e.t), kServed, e.who);
+      } else if (e.kind == kServed && ++served == n) {  // the round closes: every reply goes out
+        for (int i = 0; i < cfg.workers; ++i) q.push(egress(e.t) + cal.latency_s, kPullDone, i);
+      } else if (e.kind == kPullDone) {
+        back[static_cast<std::size_t>(e.who)] = e.t, ++done;
+      }
+    }
+    return last;
   }
 
   void start_step(double t, int i) {
@@ -244,15 +270,16 @@ struct Run {
       Worker& w = ws[static_cast<std::size_t>(e.who)];
       if (e.kind == kStepDone) {
         w.compute += w.pending, w.overhead += cal.round_overhead_s, w.sent = t;
-        q.push(t + cal.latency_s, kPushArrive, e.who);
+        q.push(t + cal.sync_delay_s + cal.latency_s, kPushArrive, e.who);
       } else if (e.kind == kPushArrive) {
         q.push(ingest(t), kServed, e.who);
       } else if (e.kind == kServed) {  // applied: the server's version moves on, the reply goes out
         stale_sum += double(version - w.pulled);
         w.pulled = ++version, ++pushes, w.samples += cal.batch, w.k_sum += 1, ++w.rounds;
         q.push(egress(t) + cal.latency_s, kPullDone, e.who);
-      } else if (e.kind == kPullDone) {  // comm: the transfers alone; wait: update and queueing
-        w.comm += alone() - service, w.wait += t - w.sent - (alone() - service);
+      } else if (e.kind == kPullDone) {  // comm: the delay and transfers alone; wait: update, queueing
+        const double comm = cal.sync_delay_s + alone() - service;
+        w.comm += comm, w.wait += t - w.sent - comm;
         rtt_sum += t - w.sent, ++pulls;
         start_step(t, e.who);
       }
@@ -269,7 +296,7 @@ struct Run {
 SimResult simulate(const Calibration& cal, const SimConfig& cfg) {
   validate(cal, cfg);
   SimResult res;
-  res.mode = cfg.mode, res.workers = cfg.workers;
+  res.mode = cfg.overlap ? cfg.mode + "+overlap" : cfg.mode, res.workers = cfg.workers;
   Run run{cal, cfg, make_workers(cal, cfg, res.classes), Sampler{cfg.dist, std::mt19937_64(cfg.seed)}, {}};
   const int shards = std::max(1, cfg.shards);
   run.link = cal.model_bytes / cal.bandwidth_Bps / shards;

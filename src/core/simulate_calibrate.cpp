@@ -5,7 +5,11 @@
 //    worker j to class j. Step time = (compute_s + injected_s) / steps: the emulated slowdown
 //    is part of the device's step (a --slowdown 4 worker *is* a device 4x slower), and it is
 //    what the state server's c_i measures. With --delay, injected_s also holds the network
-//    delay, which then lands in the step (a note says so).
+//    delay: that part (time_split.delay_s) is left out of the step and becomes sync_delay_s,
+//    a cost of every synchronisation, so that --overlap can be predicted to hide it. (A summary
+//    without delay_s, from before it was logged, leaves it in the step; a note says so.)
+//  - A run with --overlap is refused: its comm_s and wait_s hold only the time a worker was
+//    held up, not what the reduction took. Calibrate from the same job without it.
 //  - Step CV. A summary keeps no per-step times, only per-round data:
 //    (1) esync with the assign policy: the coordinator's logged per-round EMA c_r of each
 //        worker's reported mean step time inverts exactly, x_{r-1} = (c_r − (1−α)c_{r−1}) / α,
@@ -169,9 +173,13 @@ Calibration calibrate(const json& summary, const CalibrateOptions& opt) {
   cal.source.shards = static_cast<int>(num(cfg, "servers", 0));
   cal.batch = static_cast<int>(num(cfg, "batch", 64));
   const auto slow = cfg.value("slowdown", std::vector<double>{});
+  ESYNC_CHECK_T(ConfigError, !cfg.value("overlap", false), "calibrate: run '", cal.source.label,
+                "' used --overlap, so its logs hold only the time a reduction held a worker up, not what it "
+                "took; calibrate from the same job without --overlap (simulate then predicts it)");
   const std::string delay = cfg.value("delay", std::string());
-  if (!delay.empty() && delay != "none")
-    note("the run injected --delay " + delay + ": it is part of injected_s, so of the step times");
+  const bool delayed = !delay.empty() && delay != "none";
+  double delay_sum = 0;
+  bool delay_logged = true;
 
   double sent = 0, syncs = 0, comm = 0, overhead = 0, k_base = 1e18;
   int counted = 0, bottleneck = -1;
@@ -186,7 +194,9 @@ Calibration calibrate(const json& summary, const CalibrateOptions& opt) {
     const int rank = static_cast<int>(num(w, "rank", double(i)));
     c.slowdown =
         rank >= 0 && rank < static_cast<int>(slow.size()) ? slow[static_cast<std::size_t>(rank)] : 1.0;
-    c.step_s = (num(ts, "compute_s") + num(ts, "injected_s")) / steps;
+    delay_logged = delay_logged && ts.contains("delay_s");
+    delay_sum += num(ts, "delay_s");
+    c.step_s = (num(ts, "compute_s") + num(ts, "injected_s") - num(ts, "delay_s")) / steps;
     c.name =
         "rank" + std::to_string(rank) + " " + w.value("device", std::string("?")) + " x" + fmt(c.slowdown);
     c.cv = cv_from_coordinator(w, opt).value_or(-1.0);
@@ -226,6 +236,15 @@ Calibration calibrate(const json& summary, const CalibrateOptions& opt) {
   cal.base_cv = std::min_element(cal.classes.begin(), cal.classes.end(), [](auto& a, auto& b) {
                   return a.slowdown < b.slowdown;
                 })->cv;
+
+  // The injected network delay per synchronisation (see the top).
+  if (delayed && delay_logged) {
+    cal.sync_delay_s = syncs > 0 ? delay_sum / syncs : 0.0;
+    note("the run injected --delay " + delay + ": " + fmt(cal.sync_delay_s) +
+         " s per synchronisation, a cost of every sync (not of the steps)");
+  } else if (delayed) {
+    note("the run injected --delay " + delay + ": this summary has no delay_s, so it stays in the step times");
+  }
 
   // Bytes and network (see the top).
   const int m = cal.source.workers, shards = std::max(1, cal.source.shards);

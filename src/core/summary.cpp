@@ -43,8 +43,8 @@ json worker_summary(int rank, const LogFile& log, const RunLogs& run, double t0,
       if (num(*e, "rank", -1) == rank) reg = e;
   const json& from = start ? *start : reg ? *reg : none;
 
-  double compute = 0, comm = 0, wait = 0, injected = 0, bytes_sent = 0, bytes_recv = 0, samples = 0,
-         steps = 0;
+  double compute = 0, comm = 0, wait = 0, injected = 0, delay = 0, hidden = 0, bytes_sent = 0, bytes_recv = 0,
+         samples = 0, steps = 0;
   std::vector<double> stale, k_assigned;
   std::map<long long, long long> hist;
   json per_round = json::array();
@@ -53,6 +53,8 @@ json worker_summary(int rank, const LogFile& log, const RunLogs& run, double t0,
     comm += num(*s, "comm_s");
     wait += num(*s, "wait_s");
     injected += num(*s, "injected_s");
+    delay += num(*s, "delay_s");
+    hidden += num(*s, "hidden_s");
     bytes_sent += num(*s, "bytes_sent");
     bytes_recv += num(*s, "bytes_recv");
     samples += num(*s, "samples");
@@ -97,7 +99,7 @@ json worker_summary(int rank, const LogFile& log, const RunLogs& run, double t0,
   // The end summary carries no bytes_recv, and the sync events sum to its other totals in the
   // same order: one source for all of them.
   w["bytes_sent"] = whole(bytes_sent), w["bytes_recv"] = whole(bytes_recv);
-  w["time_split"] = time_split(compute, comm, wait, injected);
+  w["time_split"] = time_split(compute, comm, wait, injected, delay, hidden);
 
   json hist_list = json::array();
   for (const auto& [tau, count] : hist) hist_list.push_back({tau, count});
@@ -184,7 +186,7 @@ json run_summary(const std::string& dir, const SummaryOptions& opt) {
                        std::to_string(run.workers.size()));
 
   json workers = json::array();
-  double samples = 0, rate = 0, wall = 0, sent = 0, recv = 0, c = 0, m = 0, w = 0, inj = 0;
+  double samples = 0, rate = 0, wall = 0, sent = 0, recv = 0, c = 0, m = 0, w = 0, inj = 0, del = 0, hid = 0;
   for (const auto& [rank, log] : run.workers) {
     json ws = worker_summary(rank, log, run, t0, starts[rank], opt, warnings);
     samples += ws["samples"].get<double>(), sent += ws["bytes_sent"].get<double>();
@@ -193,6 +195,7 @@ json run_summary(const std::string& dir, const SummaryOptions& opt) {
     if (ws["train_wall_s"].is_number()) wall = std::max(wall, ws["train_wall_s"].get<double>());
     const json& ts = ws["time_split"];
     c += num(ts, "compute_s"), m += num(ts, "comm_s"), w += num(ts, "wait_s"), inj += num(ts, "injected_s");
+    del += num(ts, "delay_s"), hid += num(ts, "hidden_s");
     workers.push_back(std::move(ws));
   }
   json lost = json::array();
@@ -216,7 +219,7 @@ json run_summary(const std::string& dir, const SummaryOptions& opt) {
                 {"train_wall_s", wall},
                 {"bytes_sent", whole(sent)},
                 {"bytes_recv", whole(recv)},
-                {"time_split", time_split(c, m, w, inj)},
+                {"time_split", time_split(c, m, w, inj, del, hid)},
                 {"lost", lost}};
   out["accuracy"] = std::move(acc);
   out["servers"] = std::move(shards);

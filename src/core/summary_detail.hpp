@@ -41,7 +41,9 @@ std::string str(const json& e, const char* key, const std::string& fallback = ""
 // integers when whole, so that readers see 539 rather than 539.0.
 json whole(double v);
 // Seconds and fractions of their sum (0 when the sum is 0).
-json time_split(double compute, double comm, double wait, double injected);
+// delay: the part of injected that is --delay; hidden: reduction time behind the steps (not in
+// the total).
+json time_split(double compute, double comm, double wait, double injected, double delay = 0, double hidden = 0);
 double median(std::vector<double> v);
 // The "accuracy" object of a run (curve, final, time_to_target); warns when there is none.
 json accuracy(const RunLogs& run, const std::vector<double>& targets, const std::vector<double>& loss_targets,

@@ -14,12 +14,13 @@ json whole(double v) {
   return std::floor(v) == v && std::abs(v) < 9e15 ? json(static_cast<std::int64_t>(v)) : json(v);
 }
 
-json time_split(double compute, double comm, double wait, double injected) {
+json time_split(double compute, double comm, double wait, double injected, double delay, double hidden) {
   const double total = compute + comm + wait + injected;
   auto frac = [&](double x) { return total > 0 ? x / total : 0.0; };
   return {{"compute_s", compute},    {"comm_s", comm},          {"wait_s", wait},
           {"injected_s", injected},  {"total_s", total},        {"compute_frac", frac(compute)},
-          {"comm_frac", frac(comm)}, {"wait_frac", frac(wait)}, {"injected_frac", frac(injected)}};
+          {"comm_frac", frac(comm)}, {"wait_frac", frac(wait)}, {"injected_frac", frac(injected)},
+          {"delay_s", delay},        {"hidden_s", hidden}};
 }
 
 double median(std::vector<double> v) {
