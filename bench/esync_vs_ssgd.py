@@ -42,7 +42,7 @@ def mode_args(entry):
 def run_torch(mode, a):
     cmd = [sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), "pytorch_esync.py"), "--mode",
            mode.split("-", 1)[1], "--slowdown", a.slowdown, "--basis", a.basis, "--k-base", str(a.k_base),
-           "--epochs", f"{a.epochs:g}", "--snap-every", f"{a.eval_every:g}"]
+           "--epochs", f"{a.epochs:g}", "--snap-every", f"{a.eval_every:g}", "--threads", str(a.threads)]
     t0 = time.time()
     r = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
     return {"mode": mode, "job_wall_s": time.time() - t0, "final_acc": r["final_acc"],
@@ -56,7 +56,7 @@ def run(mode, a):
         return run_torch(mode, a)
     log_dir = os.path.join(a.out, mode.replace("+", "_").replace("=", ""))
     cmd = [esync_binary(), "run", "--workers", str(len(a.slowdown.split(",")))] + mode_args(mode) + [
-           "--slowdown", a.slowdown, "--epochs", f"{a.epochs:g}", "--k-base", str(a.k_base), "--threads", "1",
+           "--slowdown", a.slowdown, "--epochs", f"{a.epochs:g}", "--k-base", str(a.k_base), "--threads", str(a.threads),
            "--eval-every", f"{a.eval_every:g}", "--log-dir", log_dir, "--timeout", "1800",
            "--slowdown-basis", a.basis] + a.extra.split()
     t0 = time.time()
@@ -90,6 +90,8 @@ ap.add_argument("--basis", choices=["nominal", "measured"], default="nominal",
 ap.add_argument("--targets", default="0.8,0.85")
 ap.add_argument("--out", default="results/distributed")
 ap.add_argument("--quiet", action="store_true")
+ap.add_argument("--threads", type=int, default=1,
+                help="intra-op threads per worker process, esync's and the PyTorch reference's alike")
 ap.add_argument("--extra", default="", help="flags added to every esync run, e.g. '--partition by-class'")
 ap.add_argument("--repeat", type=int, default=1, help="alternated rounds; the table shows medians")
 a = ap.parse_args()

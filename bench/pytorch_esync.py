@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A PyTorch Python reference for esync's heterogeneous comparison: ESync with the assign
 policy, or SSGD, over torch.distributed (gloo), M processes on this host, Fashion-MNIST LeNet-5
-(bench/pytorch_step.py's network), batch 64, momentum SGD, one thread per process, the same
+(bench/pytorch_step.py's network), batch 64, momentum SGD, --threads per process (1), the same
 emulated slowdowns. It is the kind of short script the issue's floors were measured with, run
 here in the same bench run as esync so the two are compared on one machine at one moment.
   --basis measured: sleep (f-1) x the step just measured (DESIGN §3 read literally)
@@ -55,7 +55,7 @@ class Slowdown:
 
 
 def worker(rank, a, port, out):
-    torch.set_num_threads(1)
+    torch.set_num_threads(a.threads)
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=a.world)
     (x, y), test = load()
     g = torch.Generator().manual_seed(42)
@@ -145,6 +145,7 @@ def main():
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--epochs", type=float, default=1)
     ap.add_argument("--snap-every", type=float, default=0.5)
+    ap.add_argument("--threads", type=int, default=1, help="intra-op threads per process")
     a = ap.parse_args()
     a.slowdown = [float(f) for f in a.slowdown.split(",")]
     a.world = len(a.slowdown)

@@ -2,6 +2,8 @@
 // parameter server; once it is running, a third `esync worker` is started by hand against its
 // coordinator. It must join at a round of the running job (not from scratch), get its K from
 // the state server from then on, push in every later round, and the job must still converge.
+// With --overlap too: the running workers then have a push in flight when the joiner arrives,
+// and their pushes of the join round are sent one round late, behind their next steps.
 #include <algorithm>
 
 #include "fault_job.hpp"
@@ -10,13 +12,17 @@ using namespace esync::test;
 
 namespace {
 
-TEST(Elastic, WorkerJoinsARunningEsyncJob) {
-  const auto dir = temp_dir("elastic-esync");
-  const std::vector<std::string> run = {
+class Elastic : public ::testing::TestWithParam<bool> {};
+
+TEST_P(Elastic, WorkerJoinsARunningEsyncJob) {
+  const bool overlap = GetParam();
+  const auto dir = temp_dir(overlap ? "elastic-esync-overlap" : "elastic-esync");
+  std::vector<std::string> run = {
       ESYNC_BINARY, "run", "--log-dir", dir.string(), "--timeout", "200", "--workers", "2", "--max-workers", "3",
       "--mode", "esync", "--servers", "2", "--slowdown", "1,4,1", "--dataset", "least-squares", "--ls-matrix", "normal",
       "--model", "linreg", "--optimizer", "sgd", "--local-lr", "0.2", "--batch", "128", "--epochs", "24", "--threads", "1",
       "--k-base", "2", "--delay", "constant:20ms", "--eval-every", "0.5"};
+  if (overlap) run.push_back("--overlap");
   const pid_t job = spawn(run, dir.string() + ".out");
   const auto log0 = dir / "worker-0.jsonl";
   ASSERT_TRUE(wait_until([&] { return events(log0, "sync").size() >= 10; }, 60)) << slurp(dir.string() + ".out");
@@ -54,12 +60,23 @@ TEST(Elastic, WorkerJoinsARunningEsyncJob) {
     EXPECT_EQ(j[0]["version"].get<std::uint64_t>(), at) << "shard " << s;
     EXPECT_EQ(j[0]["live"].get<int>(), 3);
   }
+  // With overlap, part of the reductions ran behind the steps (the rest held the worker up: its
+  // sub-millisecond steps are shorter than the 20 ms of --delay); without, none did.
+  double hidden = 0;
+  for (const auto& e : events(log0, "sync")) hidden += e.value("hidden_s", 0.0);
+  if (overlap)
+    EXPECT_GT(hidden, 0.0);
+  else
+    EXPECT_EQ(hidden, 0.0);
   const auto evals = events(log0, "eval");
   ASSERT_FALSE(evals.empty());
   EXPECT_LT(evals.back()["rel_gap"].get<double>(), 1e-3) << evals.back().dump();
 }
 
-TEST(Elastic, RefusedWithoutTheParameterServerOrBeyondCapacity) {
+INSTANTIATE_TEST_SUITE_P(Sync, Elastic, ::testing::Values(false, true),
+                         [](const auto& info) { return info.param ? "Overlap" : "Synchronous"; });
+
+TEST(ElasticFlags, RefusedWithoutTheParameterServerOrBeyondCapacity) {
   const auto dir = temp_dir("elastic-refused");
   const pid_t p = spawn({ESYNC_BINARY, "run", "--log-dir", dir.string(), "--workers", "2", "--max-workers", "3", "--mode",
                          "esync", "--dataset", "least-squares", "--model", "linreg"},
