@@ -6,6 +6,8 @@
 #      rank 0's last test accuracy >= 0.78, nothing left running.
 #   3. a job whose workers fail (no data): cluster.sh exits non-zero naming a worker and its host.
 #   4. TERM to cluster.sh mid-job (ssh-like remote shell): it exits, nothing is left running.
+#   5. a parameter-server job with more shards than hosts (4 on 3: the first host runs shards 0
+#      and 3) and --overlap: every shard bound its host's address, the job converges.
 # Exit 77 (skip, one line) without root or where namespaces or veth pairs cannot be made. The
 # namespaces, their addresses and the bridge exist only for the test and go on every exit path.
 set -euo pipefail
@@ -154,4 +156,26 @@ wait "$pid" && fail "case 4: cluster.sh exited 0 after TERM" || code=$?
 tail -n 3 "$tmp/term.out"
 nothing_left "case 4"
 echo "case 4 (TERM): ok, exit $code"
+# --- 5. 4 PS shards on 3 hosts, ESync with --overlap, least squares
+t=$SECONDS
+run "$tmp/ps" 150 --mode esync --servers 4 --overlap --slowdown 1,2,4 --k-base 2 --dataset least-squares \
+  --ls-matrix normal --model linreg --optimizer sgd --local-lr 0.2 --batch 128 --epochs 24 --threads 1 \
+  --eval-every 1 || fail "case 5: cluster.sh exited $?"
+echo "case 5: cluster.sh took $((SECONDS - t)) s"
+nothing_left "case 5"
+python3 - "$tmp/ps" "$net" <<'EOF' || fail "case 5: the logs"
+import json, sys
+d, net = sys.argv[1], sys.argv[2]
+def events(f, ev):
+    return [e for e in map(json.loads, open(f"{d}/{f}")) if e.get("ev") == ev]
+for s in range(4):
+    ep = events(f"server-{s}.jsonl", "start")[0]["endpoint"]
+    host = f"{net}.{s % 3 + 1}"
+    assert f"//{host}:" in ep, f"server-{s} listened on {ep}, expected host {host}"
+    print(f"server-{s}: {ep}")
+gap = events("worker-0.jsonl", "eval")[-1]["rel_gap"]
+print(f"final relative gap {gap}")
+assert gap < 1e-3, f"relative gap {gap} >= 1e-3"
+EOF
+echo "case 5 (4 shards on 3 hosts, --overlap): ok"
 echo "PASS in $((SECONDS - t0)) s"
