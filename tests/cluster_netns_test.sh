@@ -109,17 +109,21 @@ nothing_left() {
   fail "$1: processes left running"
 }
 
+check_logs() { # DIR: runs the Python checks on stdin with d (DIR), net and events(file, ev) defined
+  python3 -c 'import json, sys
+d, net = sys.argv[1], sys.argv[2]
+def events(f, ev):
+    return [e for e in map(json.loads, open(f"{d}/{f}")) if e.get("ev") == ev]
+exec(sys.stdin.read())' "$1" "$net"
+}
+
 # --- 2. the real job
 t=$SECONDS
 run "$tmp/job" 150 --mode esync --slowdown 1,2,4 --k-base 4 --dataset fashion-mnist --epochs 1 \
   --eval-every 2 --threads 1 --curve || fail "cluster.sh exited $?"
 echo "case 2: cluster.sh took $((SECONDS - t)) s"
 nothing_left "case 2"
-python3 - "$tmp/job" "$net" <<'EOF' || fail "case 2: the logs"
-import json, sys
-d, net = sys.argv[1], sys.argv[2]
-def events(f, ev):
-    return [e for e in map(json.loads, open(f"{d}/{f}")) if e.get("ev") == ev]
+check_logs "$tmp/job" <<'EOF' || fail "case 2: the logs"
 for r in range(3):
     start = events(f"worker-{r}.jsonl", "start")
     bind = start[0].get("bind") if start else None
@@ -163,11 +167,7 @@ run "$tmp/ps" 150 --mode esync --servers 4 --overlap --slowdown 1,2,4 --k-base 2
   --eval-every 1 || fail "case 5: cluster.sh exited $?"
 echo "case 5: cluster.sh took $((SECONDS - t)) s"
 nothing_left "case 5"
-python3 - "$tmp/ps" "$net" <<'EOF' || fail "case 5: the logs"
-import json, sys
-d, net = sys.argv[1], sys.argv[2]
-def events(f, ev):
-    return [e for e in map(json.loads, open(f"{d}/{f}")) if e.get("ev") == ev]
+check_logs "$tmp/ps" <<'EOF' || fail "case 5: the logs"
 for s in range(4):
     ep = events(f"server-{s}.jsonl", "start")[0]["endpoint"]
     host = f"{net}.{s % 3 + 1}"

@@ -166,12 +166,14 @@ TEST(Run, BareCudaWorkersGetTheirOwnOrdinals) {
   EXPECT_EQ(devices, (std::vector<std::string>{"cuda:0", "cuda:1", "cpu", "cuda:2"}));
 }
 
+// The exit code of an esync command line, its output discarded.
+int exit_code(const std::string& args) {
+  const int st = std::system((std::string(ESYNC_BINARY) + " " + args + " > /dev/null 2>&1").c_str());
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
 TEST(Run, BadFlagsFailCleanly) {
-  const std::string quiet = " > /dev/null 2>&1";
-  auto code = [&](const std::string& args) {
-    const int st = std::system((std::string(ESYNC_BINARY) + " run " + args + quiet).c_str());
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  };
+  auto code = [](const std::string& args) { return exit_code("run " + args); };
   EXPECT_EQ(code("--workers 3 --slowdown 1,2"), 2);
   EXPECT_EQ(code("--workers 2 --mode nonsense"), 2);
   EXPECT_EQ(code("--workers 2 --delay sometimes:3ms"), 2);
@@ -179,22 +181,19 @@ TEST(Run, BadFlagsFailCleanly) {
   EXPECT_EQ(code("--workers 2 --mode ssgd --delay-adaptive"), 2);
   EXPECT_EQ(code("--workers 2 --mode ssgd --overlap"), 2);
   EXPECT_EQ(code("--workers 2 --mode asgd --delay-adaptive --async-cached"), 2);
-  const int st = std::system((std::string(ESYNC_BINARY) + " summarize /nonexistent/logs" + quiet).c_str());
-  EXPECT_EQ(WIFEXITED(st) ? WEXITSTATUS(st) : -1, 2);
+  EXPECT_EQ(exit_code("summarize /nonexistent/logs"), 2);
 }
 
-TEST(Simulate, OverlapModesAndBadFlags) {
-  const std::string sim = std::string(ESYNC_BINARY) + " simulate " + ESYNC_SOURCE_DIR +
-                          "/results/distributed/overlap/delay-50ms/logs.summary.json --workers 3 --rounds 20 ";
-  auto code = [&](const std::string& args) {
-    const int st = std::system((sim + args + " > /dev/null 2>&1").c_str());
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+TEST(SimulateCli, OverlapModesDelaysAndBadFlags) {
+  auto code = [](const std::string& args) {
+    return exit_code(std::string("simulate ") + ESYNC_SOURCE_DIR +
+                     "/results/distributed/overlap/delay-50ms/logs.summary.json --workers 3 --rounds 20 " + args);
   };
-  EXPECT_EQ(code("--modes ssgd,esync,esync+overlap,local-sgd+overlap --network-delay 10"), 0);
-  EXPECT_EQ(code("--modes ssgd+overlap"), 2);   // a gradient mode has no round to overlap
-  EXPECT_EQ(code("--modes esync+fast"), 2);     // the only suffix is +overlap
-  EXPECT_EQ(code("--network-delay -5"), 2);
-  EXPECT_EQ(code("--run esync_overlap"), 2);    // an overlapped run is no calibration source
+  EXPECT_EQ(code("--modes ssgd,esync,esync+overlap,local-sgd+overlap --delay exponential:10ms"), 0);
+  EXPECT_EQ(code("--modes ssgd+overlap"), 2);  // a gradient mode has no round to overlap
+  EXPECT_EQ(code("--modes esync+fast"), 2);    // the only suffix is +overlap
+  EXPECT_EQ(code("--delay sometimes:5ms"), 2);
+  EXPECT_EQ(code("--run esync_overlap"), 2);  // an overlapped run is no calibration source
 }
 
 }  // namespace

@@ -157,7 +157,7 @@ TEST(Simulate, OverlapHidesTheSyncDelayBehindTheNextRoundsSteps) {
   // behind round r+1's steps, so a round is max(40 ms, D), and the last reduction is settled.
   for (const double delay : {0.02, 0.1}) {
     Calibration cal = ideal({0.01, 0.01, 0.01});
-    cal.sync_delay_s = delay;
+    cal.sync_delay = "constant:" + std::to_string(int(delay * 1000)) + "ms";
     SimConfig s = config("local-sgd", 3, 50);
     const auto sync = esync::sim::simulate(cal, s);
     EXPECT_NEAR(sync.round_s, 0.04 + delay, 1e-12);
@@ -175,14 +175,37 @@ TEST(Simulate, OverlapHidesTheSyncDelayBehindTheNextRoundsSteps) {
   }
   // Over the parameter server, too: the round is the steps when the push and pull are shorter.
   Calibration cal = ideal({0.01, 0.01, 0.01});
-  cal.model_bytes = 4e5, cal.bandwidth_Bps = 1e9, cal.latency_s = 1e-4, cal.sync_delay_s = 0.03;
+  cal.model_bytes = 4e5, cal.bandwidth_Bps = 1e9, cal.latency_s = 1e-4, cal.sync_delay = "constant:30ms";
   SimConfig s = config("esync", 3, 100);
   s.shards = 2, s.overlap = true;
-  EXPECT_NEAR(esync::sim::simulate(cal, s).round_s, 0.04, 0.001);
+  const auto ps = esync::sim::simulate(cal, s);
+  EXPECT_NEAR(ps.round_s, 0.04, 0.001);
+  EXPECT_NEAR(ps.compute_frac + ps.comm_frac + ps.wait_frac + ps.overhead_frac, 1.0, 1e-9);
   s.overlap = false;
   EXPECT_GT(esync::sim::simulate(cal, s).round_s, 0.04 + 0.03);
   s.mode = "ssgd", s.overlap = true;  // a gradient mode cannot run a step behind its reduction
   EXPECT_THROW(esync::sim::simulate(cal, s), esync::ConfigError);
+  cal.sync_delay = "sometimes:3ms";
+  EXPECT_THROW(esync::sim::simulate(cal, config("esync", 3)), esync::ConfigError);
+  esync::sim::set_mode(s, "local-sgd+overlap");
+  EXPECT_EQ(s.mode, "local-sgd");
+  EXPECT_TRUE(s.overlap);
+  EXPECT_EQ(esync::sim::mode_name(s), "local-sgd+overlap");
+  EXPECT_THROW(esync::sim::set_mode(s, "esync+fast"), esync::ConfigError);
+}
+
+TEST(Simulate, RandomSyncDelayIsDrawnPerWorkerAndTheBarrierPaysTheLargest) {
+  // Exponential delays of mean 10 ms on 3 equal workers: a synchronous round waits for the
+  // largest of three, H_3 · 10 ms = 18.3 ms (seed 003's max of exponentials), not the mean.
+  Calibration cal = ideal({0.01, 0.01, 0.01});
+  cal.sync_delay = "exponential:10ms";
+  SimConfig s = config("local-sgd", 3, 20000);
+  const auto r = esync::sim::simulate(cal, s);
+  EXPECT_NEAR(r.round_s / (0.04 + 0.01 * (1 + 1.0 / 2 + 1.0 / 3)), 1.0, 0.02);
+  EXPECT_NEAR(r.compute_frac + r.comm_frac + r.wait_frac + r.overhead_frac, 1.0, 1e-9);
+  // Async: each push pays its own delay; comm holds it, so per update comm ≈ 10 ms.
+  const auto a = esync::sim::simulate(cal, config("asgd", 1, 20000));
+  EXPECT_NEAR(a.comm_frac * a.wall_s / 20000, 0.010, 0.0005);
 }
 
 nlohmann::json demo() {
@@ -284,13 +307,12 @@ TEST(Calibrate, InjectedDelayIsASyncCostAndOverlappedRunsAreRefused) {
   Calibration c = esync::sim::calibrate(doc);
   EXPECT_NEAR(c.classes[0].step_s, 0.005, 1e-12);  // (5 + 2 − 2) s / 1000 steps
   EXPECT_NEAR(c.classes[1].step_s, 0.010, 1e-12);
-  EXPECT_NEAR(c.sync_delay_s, 0.02, 1e-12);
-  // A summary from before delay_s was logged: the delay stays in the steps, as it used to.
-  for (auto& w : doc["runs"][0]["workers"]) w["time_split"].erase("delay_s");
-  c = esync::sim::calibrate(doc);
-  EXPECT_NEAR(c.classes[0].step_s, 0.007, 1e-12);
-  EXPECT_EQ(c.sync_delay_s, 0.0);
+  EXPECT_EQ(c.sync_delay, "constant:20ms");
   doc["runs"][0]["config"]["overlap"] = true;
+  EXPECT_THROW(esync::sim::calibrate(doc), esync::ConfigError);
+  // A summary that cannot tell the delay from the steps (made before delay_s was logged).
+  doc["runs"][0]["config"].erase("overlap");
+  for (auto& w : doc["runs"][0]["workers"]) w["time_split"].erase("delay_s");
   EXPECT_THROW(esync::sim::calibrate(doc), esync::ConfigError);
 }
 
@@ -332,7 +354,7 @@ TEST(Validate, OverlapBehindASlowNetworkPredictedFromASynchronousRun) {
   ASSERT_TRUE(f.good());
   const auto doc = nlohmann::json::parse(f);
   const Calibration cal = esync::sim::calibrate(doc, {.run = "esync"});
-  EXPECT_NEAR(cal.sync_delay_s, 0.05, 0.005);
+  EXPECT_EQ(cal.sync_delay, "constant:50ms");
   double measured = 0;
   for (const auto& r : doc["runs"])
     if (r["label"] == "esync_overlap") measured = r["job"]["samples_per_s"].get<double>();

@@ -46,8 +46,9 @@ struct Calibration {
   double round_overhead_s = 0.0;     // per round (sync) or per update (async): loop time outside
                                      // compute, injected, comm and wait (logging, hand-offs)
   double coord_overhead_s = 2e-4;    // esync only: the state server's round trip before a round
-  double sync_delay_s = 0.0;         // extra network delay of every synchronisation (the source
-                                     // run's --delay, mean), paid before the exchange
+  std::string sync_delay;            // extra network delay of every synchronisation, paid before
+                                     // the exchange: a --delay spec (constant:10ms, gaussian:10ms,3ms,
+                                     // exponential:10ms; "" none), drawn per worker and sync
   struct Source {                    // the run it came from, to replay and compare against
     std::string label, mode;
     int workers = 0, k_base = 4, shards = 0;
@@ -115,7 +116,9 @@ struct SimResult {
   std::int64_t rounds = 0;      // sync rounds, or pushes (async)
   double round_s = 0.0;         // sync: mean round time; async: 0
   double update_s = 0.0;        // async: wall / pushes; sync: round_s
-  double sync_s = 0.0;          // sync: last arrival to round end; async: push to pull back
+  double sync_s = 0.0;          // sync: the reduction, from the last part reaching the network
+                                // (after its sync delay) to the last result back; async: push
+                                // (before its delay) to pull back
   double mean_staleness = 0.0;  // async: pushes applied between a worker's pull and its push
   // Over all workers: fractions of M x wall (compute: utilisation; comm: allreduce or push/pull
   // transfer and the sync delay; wait: for the last arrival, or queueing + service at the PS;
@@ -132,6 +135,11 @@ double ps_transfer_s(const Calibration& c, int shards);  // 2·S/B/shards + 2·l
 // Runs the event-driven model. ConfigError on an unknown mode or out-of-range settings.
 SimResult simulate(const Calibration& cal, const SimConfig& cfg);
 
+// A mode as the CLI and SimResult::mode write it: "esync", or "esync+overlap" for overlap.
+// set_mode parses it into cfg (ConfigError on a suffix other than +overlap).
+std::string mode_name(const SimConfig& cfg);
+void set_mode(SimConfig& cfg, const std::string& name);
+
 // JSON forms (`json j = cal;`, `j.get<Calibration>()`: a calibration can be saved, edited and
 // loaded; missing keys keep their defaults).
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(DeviceClass, name, slowdown, step_s, cv)
@@ -139,7 +147,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Calibration::Source, label, mode
                                                 rounds, samples_per_s, round_s)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Calibration, classes, base_step_s, base_cv, batch,
                                                 model_bytes, bandwidth_Bps, latency_s, server_service_s,
-                                                round_overhead_s, coord_overhead_s, sync_delay_s, source, notes)
+                                                round_overhead_s, coord_overhead_s, sync_delay, source, notes)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ClassResult, name, workers, step_s, k_mean, samples_per_s,
                                                 compute_frac, comm_frac, wait_frac, overhead_frac)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(SimResult, mode, workers, samples_per_s, wall_s, rounds,

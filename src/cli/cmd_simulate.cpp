@@ -4,7 +4,6 @@
 // prints predicted vs measured throughput (the model's error), then predicts throughput and
 // round time for every mode at each worker count with the given speed mix. A mode may carry
 // "+overlap" (esync+overlap, local-sgd+overlap: esync run --overlap).
-#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -13,6 +12,7 @@
 #include "cli/options.hpp"
 #include "esync/bench_table.hpp"
 #include "esync/error.hpp"
+#include "esync/heterogeneity.hpp"
 #include "esync/simulate.hpp"
 
 namespace esync::cli {
@@ -29,7 +29,7 @@ int cmd_simulate(int argc, char** argv) {
     ("k-fixed", "local-sgd: local steps", cxxopts::value<int>()->default_value("4"))
     ("shards", "Parameter-server shards for asgd", cxxopts::value<int>()->default_value("1"))
     ("rounds", "Simulated rounds per point", cxxopts::value<std::int64_t>()->default_value("100"))
-    ("network-delay", "Extra delay of every synchronisation in ms for the predictions (default: the run's --delay)", cxxopts::value<double>())
+    ("delay", "Extra delay of every synchronisation for the predictions, as esync run --delay: constant:10ms, gaussian:10ms,3ms, exponential:10ms or none (default: the run's)", cxxopts::value<std::string>())
     ("o,output", "Also write the JSON here", cxxopts::value<std::string>()->default_value(""));
   o.parse_positional({"summary"});
   o.positional_help("SUMMARY.json");
@@ -45,6 +45,18 @@ int cmd_simulate(int argc, char** argv) {
   } catch (const std::exception&) {
     ESYNC_THROW(IoError, path, ": not valid JSON");
   }
+  // Every flag is checked before anything is printed.
+  std::vector<sim::SimConfig> modes;
+  {
+    std::stringstream ss(r["modes"].as<std::string>());
+    for (std::string s; std::getline(ss, s, ',');) sim::set_mode(modes.emplace_back(), s);
+  }
+  const std::string delay = r.count("delay") ? r["delay"].as<std::string>() : "";
+  if (r.count("delay")) DelayModel(delay, 0);  // ConfigError naming the accepted forms
+  std::vector<double> mix;
+  if (const auto m = r["speed-mix"].as<std::string>(); !m.empty()) mix = parse_list(m, "--speed-mix");
+  const auto workers = parse_list(r["workers"].as<std::string>(), "--workers");
+
   sim::CalibrateOptions copt;
   copt.run = r["run"].as<std::string>();
   auto cal = sim::calibrate(doc, copt);
@@ -63,30 +75,14 @@ int cmd_simulate(int argc, char** argv) {
               cal.source.label.c_str(), cal.source.mode.c_str(), cal.source.workers, back.samples_per_s,
               cal.source.samples_per_s, err * 100);
 
-  if (r.count("network-delay")) {  // after the replay, which needs the run's own delay
-    const double ms = r["network-delay"].as<double>();
-    ESYNC_CHECK_T(ConfigError, std::isfinite(ms) && ms >= 0, "--network-delay must be >= 0 ms");
-    cal.sync_delay_s = ms / 1e3;
-  }
-  std::vector<double> mix;
-  if (const auto m = r["speed-mix"].as<std::string>(); !m.empty()) mix = parse_list(m, "--speed-mix");
+  if (r.count("delay")) cal.sync_delay = delay;  // after the replay, which needs the run's own
   BenchTable t("simulate", {"mode", "workers", "samples_per_s", "round_ms", "compute_frac", "comm_frac", "wait_frac",
                             "vs ssgd"});
   nlohmann::json points = nlohmann::json::array();
-  for (const double w : parse_list(r["workers"].as<std::string>(), "--workers")) {
+  for (const double w : workers) {
     double ssgd = 0;
-    for (const auto& mode : [&] {
-           std::vector<std::string> v;
-           std::stringstream ss(r["modes"].as<std::string>());
-           for (std::string s; std::getline(ss, s, ',');) v.push_back(s);
-           return v;
-         }()) {
-      sim::SimConfig c;
-      const auto plus = mode.find('+');
-      c.mode = mode.substr(0, plus);
-      ESYNC_CHECK_T(ConfigError, plus == std::string::npos || mode.substr(plus) == "+overlap", "mode '", mode,
-                    "': the only suffix is +overlap");
-      c.overlap = plus != std::string::npos;
+    for (sim::SimConfig c : modes) {
+      const std::string mode = sim::mode_name(c);
       c.workers = static_cast<int>(w);
       c.speed_mix = mix;
       c.k_base = r["k-base"].as<int>();

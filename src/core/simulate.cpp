@@ -3,14 +3,14 @@
 // step time X_i (mean c_i), S model bytes, B bandwidth, a latency, batch b.
 //
 // Sync modes (ssgd, esync, local-sgd), round r:
-//   every worker starts at the round start t_r, spends the per-round overhead (logging; for esync
-//   also the state server's round trip: measured, see calibrate), then K_i steps, and arrives at
-//   the barrier; after the last arrival a ring allreduce costs 2(M-1)/M·S/B + 2(M-1)·a (gloo and
-//   NCCL rings: reduce-scatter + allgather), so
-//   round time = max_i (overhead + Σ_{k≤K_i} X_ik) + allreduce;  samples = Σ_i K_i · b.
+//   every worker starts when the previous round's result is back, spends the per-round overhead
+//   (logging; for esync also the state server's round trip: measured, see calibrate), then K_i
+//   steps, then its sync delay D_i (--delay, drawn per worker and sync; 0 without), and arrives
+//   at the barrier; after the last arrival a ring allreduce costs 2(M-1)/M·S/B + 2(M-1)·a (gloo
+//   and NCCL rings: reduce-scatter + allgather), so
+//   round time = max_i (overhead + Σ_{k≤K_i} X_ik + D_i) + allreduce;  samples = Σ_i K_i · b.
 //   Over the parameter server (shards > 0) each worker pushes on arrival and starts its next
-//   round when its pull is back (the PS rules below). A sync delay D (--delay) is paid after the
-//   steps, before the part reaches the network.
+//   round when its own pull is back (the PS rules below).
 //   With overlap (esync, local-sgd) a worker starts round r+1 as soon as it has launched round
 //   r's reduction, and is held up only if that is not back when round r+1's steps are done.
 //   K_i: ssgd 1; local-sgd k_fixed; esync the state server's assign policy
@@ -37,6 +37,7 @@
 #include <random>
 
 #include "esync/error.hpp"
+#include "esync/heterogeneity.hpp"
 
 namespace esync::sim {
 namespace {
@@ -47,7 +48,9 @@ struct Worker {
   int cls = 0;  // its class; its step time's mean and CV below
   double mean = 0, cv = 0, compute = 0, comm = 0, wait = 0, overhead = 0, samples = 0, k_sum = 0, rounds = 0;
   double ema = 0, pending = 0, sent = 0;  // the state server's EMA; async: step in flight, push time
+  double push_delay = 0;                  // async: the sync delay of the push in flight
   bool known = false;                     // the state server has its step time
+  DelayModel delay;                       // its sync delay (Calibration::sync_delay)
   std::int64_t pulled = 0;                // async: the server version it last pulled
 };
 
@@ -103,13 +106,14 @@ void validate(const Calibration& cal, const SimConfig& cfg) {
                     ok(cfg.dc_service_factor),
                 "need shards in [0, 4096], EMA alpha in (0, 1], DC service factor >= 0");
   ESYNC_CHECK_T(ConfigError, !cfg.overlap || m == "esync" || m == "local-sgd",
-                "overlap is for esync and local-sgd (mode '", m, "')");
+                "+overlap is only for esync and local-sgd, not ", m, " (its step needs the reduction's result)");
   for (double f : cfg.speed_mix) ESYNC_CHECK_T(ConfigError, ok(f) && f > 0, "speed factors must be > 0");
   ESYNC_CHECK_T(ConfigError,
                 cal.batch >= 1 && ok(cal.bandwidth_Bps) && cal.bandwidth_Bps > 0 && ok(cal.latency_s) &&
                     ok(cal.model_bytes) && ok(cal.server_service_s) && ok(cal.round_overhead_s) &&
-                    ok(cal.coord_overhead_s) && ok(cal.sync_delay_s),
-                "calibration: need batch >= 1, bandwidth > 0; latency, bytes, service, overheads and delay >= 0");
+                    ok(cal.coord_overhead_s),
+                "calibration: need batch >= 1, bandwidth > 0; latency, bytes, service and overheads >= 0");
+  DelayModel(cal.sync_delay, 0);  // ConfigError naming the accepted forms
   const bool mix = !cfg.speed_mix.empty();
   ESYNC_CHECK_T(ConfigError,
                 mix ? ok(cal.base_step_s) && cal.base_step_s > 0 && ok(cal.base_cv) : !cal.classes.empty(),
@@ -142,6 +146,7 @@ std::vector<Worker> make_workers(const Calibration& cal, const SimConfig& cfg,
       if (fresh) out.push_back({std::string("x").append(nlohmann::json(f).dump()), 0, w.mean});
     }
     ++out[static_cast<std::size_t>(w.cls)].workers;
+    w.delay = DelayModel(cal.sync_delay, cfg.seed * 1'000'003 + j);
   }
   return ws;
 }
@@ -185,13 +190,15 @@ struct Run {
   // reduction's result is back at i. Synchronous: start[i] of the next round = back[i] (all
   // equal over an allreduce). Overlap: start = launch, and launch waits for the previous
   // round's back (end_round collects it before sending the next), so
-  //   launch_i^r = max(arrive_i^r, back_i^{r-1}),  reduction r ends max_i launch_i^r + cost.
+  //   launch_i^r = max(arrive_i^r, back_i^{r-1}),  reduction r ends max_i (launch_i^r + D_i) + cost.
+  // The job ends when the last worker is done (with overlap, after the last reduction is
+  // settled); a worker done earlier waits for it, so each worker's four shares sum to the wall.
   void run_sync(SimResult& res) {
     const bool ps = cfg.shards > 0, overlap = cfg.overlap;
-    const double ar = allreduce_s(cal, cfg.workers), delay = cal.sync_delay_s;
+    const double ar = allreduce_s(cal, cfg.workers);
     const double oh = cal.round_overhead_s + (cfg.mode == "esync" ? cal.coord_overhead_s : 0.0);
     const std::size_t n = ws.size();
-    std::vector<double> start(n, 0.0), launch(n), back(n, 0.0), x(n);
+    std::vector<double> start(n, 0.0), launch(n), back(n, 0.0), x(n), delay(n);
     double t = 0, sync_sum = 0;
     std::int64_t r = 0;
     for (; cfg.sim_seconds > 0 ? t < cfg.sim_seconds : r < cfg.rounds; ++r) {
@@ -205,12 +212,13 @@ struct Run {
         const double arrive = start[i] + oh + d;
         launch[i] = overlap ? std::max(arrive, back[i]) : arrive;
         if (overlap) w.wait += launch[i] - arrive;  // held up by the previous round's reduction
-        q.push(launch[i] + delay, kArrive, static_cast<int>(i));
+        delay[i] = w.delay.sample_s();
+        q.push(launch[i] + delay[i], kArrive, static_cast<int>(i));
       }
-      const double last = reduce(ps, ar, back);
-      sync_sum += *std::max_element(back.begin(), back.end()) - last;
-      const double cost = (ps ? alone() : ar) + delay;
+      const double last = reduce(ps, ar, back), end = *std::max_element(back.begin(), back.end());
+      sync_sum += end - last;
       for (std::size_t i = 0; i < n; ++i) {
+        const double cost = (ps ? alone() : ar) + delay[i];
         if (!overlap) ws[i].comm += cost, ws[i].wait += std::max(0.0, back[i] - launch[i] - cost);
         // The state server's EMA of the reported mean step time (first report initialises it).
         ws[i].ema = ws[i].known ? cfg.ema_alpha * x[i] + (1 - cfg.ema_alpha) * ws[i].ema : x[i],
@@ -219,10 +227,10 @@ struct Run {
       }
       t = *std::max_element(start.begin(), start.end());
     }
-    if (overlap && r > 0) {  // the last reduction is settled: every worker waits for it
-      for (std::size_t i = 0; i < n; ++i) ws[i].wait += back[i] - start[i];
-      t = *std::max_element(back.begin(), back.end());
-    }
+    if (overlap)  // the last reduction is settled: every worker waits for it
+      for (std::size_t i = 0; i < n; ++i) ws[i].wait += back[i] - start[i], start[i] = back[i];
+    t = r ? *std::max_element(start.begin(), start.end()) : 0.0;
+    for (std::size_t i = 0; i < n; ++i) ws[i].wait += t - start[i];
     res.wall_s = t, res.rounds = r;
     res.round_s = res.update_s = r ? t / double(r) : 0.0;
     res.sync_s = r ? sync_sum / double(r) : 0.0;
@@ -270,7 +278,8 @@ struct Run {
       Worker& w = ws[static_cast<std::size_t>(e.who)];
       if (e.kind == kStepDone) {
         w.compute += w.pending, w.overhead += cal.round_overhead_s, w.sent = t;
-        q.push(t + cal.sync_delay_s + cal.latency_s, kPushArrive, e.who);
+        w.push_delay = w.delay.sample_s();
+        q.push(t + w.push_delay + cal.latency_s, kPushArrive, e.who);
       } else if (e.kind == kPushArrive) {
         q.push(ingest(t), kServed, e.who);
       } else if (e.kind == kServed) {  // applied: the server's version moves on, the reply goes out
@@ -278,7 +287,7 @@ struct Run {
         w.pulled = ++version, ++pushes, w.samples += cal.batch, w.k_sum += 1, ++w.rounds;
         q.push(egress(t) + cal.latency_s, kPullDone, e.who);
       } else if (e.kind == kPullDone) {  // comm: the delay and transfers alone; wait: update, queueing
-        const double comm = cal.sync_delay_s + alone() - service;
+        const double comm = w.push_delay + alone() - service;
         w.comm += comm, w.wait += t - w.sent - comm;
         rtt_sum += t - w.sent, ++pulls;
         start_step(t, e.who);
@@ -296,7 +305,7 @@ struct Run {
 SimResult simulate(const Calibration& cal, const SimConfig& cfg) {
   validate(cal, cfg);
   SimResult res;
-  res.mode = cfg.overlap ? cfg.mode + "+overlap" : cfg.mode, res.workers = cfg.workers;
+  res.mode = mode_name(cfg), res.workers = cfg.workers;
   Run run{cal, cfg, make_workers(cal, cfg, res.classes), Sampler{cfg.dist, std::mt19937_64(cfg.seed)}, {}};
   const int shards = std::max(1, cfg.shards);
   run.link = cal.model_bytes / cal.bandwidth_Bps / shards;
@@ -321,6 +330,17 @@ SimResult simulate(const Calibration& cal, const SimConfig& cfg) {
   res.samples_per_s = samples / wall;
   res.compute_frac = c / mw, res.comm_frac = m / mw, res.wait_frac = w / mw, res.overhead_frac = o / mw;
   return res;
+}
+
+constexpr const char* kOverlapSuffix = "+overlap";
+
+std::string mode_name(const SimConfig& cfg) { return cfg.overlap ? cfg.mode + kOverlapSuffix : cfg.mode; }
+
+void set_mode(SimConfig& cfg, const std::string& name) {
+  const auto plus = name.find('+');
+  ESYNC_CHECK_T(ConfigError, plus == std::string::npos || name.substr(plus) == kOverlapSuffix, "mode '", name,
+                "': the only suffix is ", kOverlapSuffix);
+  cfg.mode = name.substr(0, plus), cfg.overlap = plus != std::string::npos;
 }
 
 }  // namespace esync::sim

@@ -5,9 +5,10 @@
 //    worker j to class j. Step time = (compute_s + injected_s) / steps: the emulated slowdown
 //    is part of the device's step (a --slowdown 4 worker *is* a device 4x slower), and it is
 //    what the state server's c_i measures. With --delay, injected_s also holds the network
-//    delay: that part (time_split.delay_s) is left out of the step and becomes sync_delay_s,
-//    a cost of every synchronisation, so that --overlap can be predicted to hide it. (A summary
-//    without delay_s, from before it was logged, leaves it in the step; a note says so.)
+//    delay: that part (time_split.delay_s) is left out of the step, and the run's --delay spec
+//    becomes sync_delay, a cost of every synchronisation (drawn per worker and sync), so that
+//    --overlap can be predicted to hide it. A summary that does not separate it (made before
+//    delay_s was logged) is refused: the delay could not be told from the steps.
 //  - A run with --overlap is refused: its comm_s and wait_s hold only the time a worker was
 //    held up, not what the reduction took. Calibrate from the same job without it.
 //  - Step CV. A summary keeps no per-step times, only per-round data:
@@ -175,11 +176,10 @@ Calibration calibrate(const json& summary, const CalibrateOptions& opt) {
   const auto slow = cfg.value("slowdown", std::vector<double>{});
   ESYNC_CHECK_T(ConfigError, !cfg.value("overlap", false), "calibrate: run '", cal.source.label,
                 "' used --overlap, so its logs hold only the time a reduction held a worker up, not what it "
-                "took; calibrate from the same job without --overlap (simulate then predicts it)");
+                "took; calibrate from the same job without --overlap, then simulate --modes esync+overlap");
   const std::string delay = cfg.value("delay", std::string());
   const bool delayed = !delay.empty() && delay != "none";
   double delay_sum = 0;
-  bool delay_logged = true;
 
   double sent = 0, syncs = 0, comm = 0, overhead = 0, k_base = 1e18;
   int counted = 0, bottleneck = -1;
@@ -194,8 +194,6 @@ Calibration calibrate(const json& summary, const CalibrateOptions& opt) {
     const int rank = static_cast<int>(num(w, "rank", double(i)));
     c.slowdown =
         rank >= 0 && rank < static_cast<int>(slow.size()) ? slow[static_cast<std::size_t>(rank)] : 1.0;
-    delay_logged = delay_logged && ts.contains("delay_s");
-    delay_sum += num(ts, "delay_s");
     c.step_s = (num(ts, "compute_s") + num(ts, "injected_s") - num(ts, "delay_s")) / steps;
     c.name =
         "rank" + std::to_string(rank) + " " + w.value("device", std::string("?")) + " x" + fmt(c.slowdown);
@@ -206,6 +204,7 @@ Calibration calibrate(const json& summary, const CalibrateOptions& opt) {
       bottleneck = static_cast<int>(i);
     if (rounds > 0) {
       sent += num(w, "bytes_sent"), syncs += rounds, comm += num(ts, "comm_s"), ++counted;
+      delay_sum += num(ts, "delay_s");
       overhead += std::max(0.0, num(w, "train_wall_s") - num(ts, "total_s")) / rounds;
       xy.emplace_back(num(w, "bytes_sent") / rounds, num(ts, "comm_s") / rounds);
       cal.source.rounds = std::max(cal.source.rounds, static_cast<std::int64_t>(rounds));
@@ -238,12 +237,12 @@ Calibration calibrate(const json& summary, const CalibrateOptions& opt) {
                 })->cv;
 
   // The injected network delay per synchronisation (see the top).
-  if (delayed && delay_logged) {
-    cal.sync_delay_s = syncs > 0 ? delay_sum / syncs : 0.0;
-    note("the run injected --delay " + delay + ": " + fmt(cal.sync_delay_s) +
-         " s per synchronisation, a cost of every sync (not of the steps)");
-  } else if (delayed) {
-    note("the run injected --delay " + delay + ": this summary has no delay_s, so it stays in the step times");
+  if (delayed) {
+    ESYNC_CHECK_T(ConfigError, delay_sum > 0, "calibrate: run '", cal.source.label, "' injected --delay ", delay,
+                  " but its summary has no time_split.delay_s to tell it from the steps; summarize its logs again");
+    cal.sync_delay = delay;
+    note("the run injected --delay " + delay + " (" + fmt(syncs > 0 ? delay_sum / syncs : 0.0) +
+         " s per synchronisation measured): a cost of every sync, not of the steps");
   }
 
   // Bytes and network (see the top).

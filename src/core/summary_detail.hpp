@@ -43,7 +43,7 @@ json whole(double v);
 // Seconds and fractions of their sum (0 when the sum is 0).
 // delay: the part of injected that is --delay; hidden: reduction time behind the steps (not in
 // the total).
-json time_split(double compute, double comm, double wait, double injected, double delay = 0, double hidden = 0);
+json time_split(double compute, double comm, double wait, double injected, double delay, double hidden);
 double median(std::vector<double> v);
 // The "accuracy" object of a run (curve, final, time_to_target); warns when there is none.
 json accuracy(const RunLogs& run, const std::vector<double>& targets, const std::vector<double>& loss_targets,
