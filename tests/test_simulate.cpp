@@ -172,6 +172,14 @@ TEST(Simulate, OverlapHidesTheSyncDelayBehindTheNextRoundsSteps) {
     const double held = 49 * std::max(0.0, delay - 0.04) + delay;
     EXPECT_NEAR(ov.wait_frac, held / ov.wall_s, 1e-9) << "D=" << delay;
     EXPECT_NEAR(ov.compute_frac + ov.wait_frac, 1.0, 1e-9);
+    // By simulated time instead of rounds: whole rounds until the last launch passes 1 s, then
+    // the settle. Round r's launch is at 0.04 + r·max(0.04, D).
+    s.sim_seconds = 1.0;
+    const auto timed = esync::sim::simulate(cal, s);
+    const double step = std::max(0.04, delay);
+    const auto rounds = static_cast<std::int64_t>(std::ceil((1.0 - 0.04) / step - 1e-9)) + 1;
+    EXPECT_EQ(timed.rounds, rounds) << "D=" << delay;
+    EXPECT_NEAR(timed.wall_s, 0.04 + (rounds - 1) * step + delay, 1e-9) << "D=" << delay;
   }
   // Over the parameter server, too: the round is the steps when the push and pull are shorter.
   Calibration cal = ideal({0.01, 0.01, 0.01});
