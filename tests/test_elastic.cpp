@@ -3,7 +3,7 @@
 // coordinator. It must join at a round of the running job (not from scratch), get its K from
 // the state server from then on, push in every later round, and the job must still converge.
 // With --overlap too: the running workers then have a push in flight when the joiner arrives,
-// and their pushes of the join round are sent one round late, behind their next steps.
+// and take each round's result one round later, after their next round's steps.
 #include <algorithm>
 
 #include "fault_job.hpp"
