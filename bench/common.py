@@ -1,5 +1,6 @@
 """Helpers shared by the bench/ comparison scripts: find the esync binary, run it, read the
-JSON it prints after its '#json' line, print a table and a JSON document."""
+JSON it prints after its '#json' line, print a table and a JSON document, and give the PyTorch
+references the process settings esync gives itself (reference_env)."""
 import json, os, queue, socket, subprocess, sys, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -12,8 +13,32 @@ def esync_binary():
     return path
 
 
-def run_esync(args):
-    out = subprocess.run([esync_binary()] + args, check=True, capture_output=True, text=True).stdout
+def reference_env(threads):
+    """os.environ plus the settings esync applies to itself, for every PyTorch reference (and, for
+    symmetry, every esync run) of a comparison: OpenBLAS and OpenMP capped at the intra-op thread
+    count (src/train/threads.cpp: openblas_set_num_threads(n)) and glibc malloc's
+    mallopt(M_MMAP_THRESHOLD, 256 MiB) and mallopt(M_TRIM_THRESHOLD, 1 GiB) (src/cli/main.cpp),
+    here as glibc's environment tunables (mallopt(3); note the trailing underscore). They act only
+    in a process started with them: glibc reads them at start, OpenBLAS when it is loaded."""
+    env = dict(os.environ)
+    env.update(OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads),
+               MALLOC_MMAP_THRESHOLD_=str(256 << 20), MALLOC_TRIM_THRESHOLD_=str(1 << 30))
+    return env
+
+
+def use_reference_env(threads):
+    """Re-executes this script under reference_env(threads) unless it already runs under it (a
+    bench script started it so), so a reference run by hand gets esync's settings too."""
+    env = reference_env(threads)
+    if any(os.environ.get(k) != env[k] for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
+                                                 "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")):
+        sys.stdout.flush()
+        os.execve(sys.executable, [sys.executable] + sys.argv, env)
+
+
+def run_esync(args, threads):
+    out = subprocess.run([esync_binary()] + args, check=True, capture_output=True, text=True,
+                         env=reference_env(threads)).stdout
     lines = out.splitlines()
     return json.loads(lines[lines.index("#json") + 1])
 

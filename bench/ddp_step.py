@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
 """PyTorch DDP (gloo backend) baseline for esync's SSGD: N processes on this host, LeNet-5 (the
 network of bench/pytorch_step.py), batch 64 per process, SGD momentum, fixed threads per
-process, random Fashion-MNIST-shaped input. Prints one JSON line with the total samples/s.
+process, real Fashion-MNIST batches fed as esync feeds its workers (bench/fashion.py: esync's
+normalisation, an iid shard per rank, a fresh shuffle every epoch). It runs with the settings
+esync gives itself (common.reference_env: OpenBLAS and OpenMP at --threads, esync's malloc
+thresholds), re-executing itself under them if needed; the spawned ranks inherit them.
+Prints one JSON line with the total samples/s.
 Run with Debian's python3-torch: /usr/bin/python3 bench/ddp_step.py --world 2 --threads 1"""
 import argparse, json, os, sys, time
 
@@ -9,15 +13,22 @@ import torch
 import torch.distributed as dist
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import run_world
+from common import run_world, use_reference_env
+from fashion import rank_batches
 from pytorch_step import LeNet5, make_step
 
 
 def worker(rank, a, port, out):
     torch.set_num_threads(a.threads)
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=a.world)
+    (x, y), _, sampler = rank_batches(a.world, rank, a.batch)
+
+    def next_batch(_):
+        b = sampler.next()
+        return x[b], y[b]
+
     torch.manual_seed(0)
-    step = make_step(torch.nn.parallel.DistributedDataParallel(LeNet5()), a.batch)
+    step = make_step(torch.nn.parallel.DistributedDataParallel(LeNet5()), a.batch, next_batch)
     dist.barrier()
     # A fixed step count: ranks that stopped on their own clocks would leave a peer inside an
     # allreduce.
@@ -28,7 +39,8 @@ def worker(rank, a, port, out):
     el = time.perf_counter() - t0
     if rank == 0:
         out.put({"impl": "pytorch-ddp-gloo", "world": a.world, "batch": a.batch, "threads": a.threads,
-                 "steps": steps, "seconds": el, "samples_per_s": a.world * steps * a.batch / el})
+                 "data": "fashion-mnist", "steps": steps, "seconds": el,
+                 "samples_per_s": a.world * steps * a.batch / el})
     dist.destroy_process_group()
 
 
@@ -39,6 +51,7 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--steps", type=int, default=600)
     a = ap.parse_args()
+    use_reference_env(a.threads)
     res = run_world(worker, a, a.world, 300)
     print(json.dumps(res))
 

@@ -3,14 +3,18 @@
 800 steps of plain minibatch SGD from x = 0): F - F* of esync local against the same algorithm
 written in PyTorch Python as the seed writes it, each averaged over the same number of seeds.
 Also the well-conditioned variant (--ls-matrix normal, lr 0.2, 300 steps): relative gap.
+The PyTorch reference runs in this process, which re-executes itself first under the settings
+esync gives itself (common.reference_env: 1 OpenBLAS/OpenMP thread, esync's malloc thresholds);
+esync runs under the same environment.
 Usage: /usr/bin/python3 bench/ls_vs_pytorch.py [--seeds 5]"""
 import argparse, os, statistics, sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import print_table, run_esync, use_reference_env
+
+use_reference_env(1)  # before torch loads OpenBLAS (and glibc reads its tunables only at start)
 import numpy as np
 import torch
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import print_table, run_esync
 
 
 def pytorch_sgd(seed, matrix, lr, steps, n=10000, d=400, batch=256):
@@ -37,7 +41,7 @@ def pytorch_sgd(seed, matrix, lr, steps, n=10000, d=400, batch=256):
 def esync_sgd(seed, matrix, lr, steps):
     s = run_esync(["local", "--dataset", "least-squares", "--ls-matrix", matrix, "--model", "linreg",
                    "--optimizer", "sgd", "--lr", str(lr), "--batch", "256", "--steps", str(steps),
-                   "--lr-schedule", "none", "--seed", str(seed), "--threads", "1", "--quiet"])
+                   "--lr-schedule", "none", "--seed", str(seed), "--threads", "1", "--quiet"], 1)
     return s["final"]["gap"], s["final"]["rel_gap"]
 
 

@@ -13,7 +13,7 @@ import json, os, sys
 import torch, torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from pytorch_step import LeNet5
-from pytorch_esync import load
+from fashion import load
 torch.set_num_threads(2)
 (x, y), (tx, ty) = load()
 def flat(m): return torch.nn.utils.parameters_to_vector(m.parameters()).detach().clone()

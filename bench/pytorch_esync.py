@@ -9,35 +9,31 @@ here in the same bench run as esync so the two are compared on one machine at on
                     rule, less its payback of an overrun from the next sleeps)
 Rank 0 snapshots the weights every --snap-every s at synchronisation points and evaluates them
 on the test set after training (accuracy against the snapshot's time, no evaluation cost while
-training). Prints one JSON line. Run with Debian's python3-torch:
+training). The data are fed as esync feeds its workers (bench/fashion.py: esync's
+normalisation, an iid shard per rank, full batches from a fresh shuffle every epoch).
+ESync's averaging (--weighting), with Delta_i = w_i - w_r worker i's change over the round,
+K_i its steps, B_i its batch and eta = --global-lr:
+  batch (default): w = w_r + eta sum_i B_i Delta_i / sum_i B_i (equal batches: a plain mean)
+  samples:         w = w_r + eta sum_i K_i B_i Delta_i / sum_i K_i B_i (esync's old rule)
+  normalized:      w = w_r + eta tau_eff sum_i B_i (Delta_i / K_i) / sum_i B_i, with
+                   tau_eff = sum_i B_i K_i / sum_i B_i (FedNova-like)
+Floating-point buffers (BatchNorm statistics; LeNet-5 has none) get the plain average with the
+weights a_i of the denominators above (B_i; K_i B_i for samples), no eta, as in esync
+(include/esync/averaging.hpp).
+It runs with the settings esync gives itself (common.reference_env: OpenBLAS and OpenMP at
+--threads, esync's malloc thresholds), re-executing itself under them if needed; the spawned
+ranks inherit them. Prints one JSON line. Run with Debian's python3-torch:
   /usr/bin/python3 bench/pytorch_esync.py --mode esync --slowdown 1,2,4"""
-import argparse, gzip, json, os, statistics, sys, time
+import argparse, json, os, statistics, sys, time
 
-import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import run_world
+from common import run_world, use_reference_env
+from fashion import rank_batches
 from pytorch_step import LeNet5
-
-DATA = "/usr/share/datasets/fashion-mnist"
-
-
-def idx(name):
-    with gzip.open(os.path.join(DATA, name)) as f:
-        raw = f.read()
-    dims = raw[3]
-    shape = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(dims)]
-    return torch.from_numpy(np.frombuffer(raw, np.uint8, offset=4 + 4 * dims).reshape(shape).copy())
-
-
-def load():
-    x, y = idx("train-images-idx3-ubyte.gz").float().div_(255), idx("train-labels-idx1-ubyte.gz").long()
-    tx, ty = idx("t10k-images-idx3-ubyte.gz").float().div_(255), idx("t10k-labels-idx1-ubyte.gz").long()
-    mean, std = x.mean(), x.std()  # normalised with the training set's statistics, as esync does
-    return (x.sub_(mean).div_(std).unsqueeze(1), y), (tx.sub_(mean).div_(std).unsqueeze(1), ty)
 
 
 class Slowdown:
@@ -57,22 +53,16 @@ class Slowdown:
 def worker(rank, a, port, out):
     torch.set_num_threads(a.threads)
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=a.world)
-    (x, y), test = load()
-    g = torch.Generator().manual_seed(42)
-    shard = torch.randperm(len(y), generator=g).chunk(a.world)[rank]  # iid partition
+    (x, y), test, sampler = rank_batches(a.world, rank, a.batch)
     torch.manual_seed(42)  # the same initial weights on every rank
     model = LeNet5()
     params = list(model.parameters())
+    bufs = [b for b in model.buffers() if b.is_floating_point()]
     opt = torch.optim.SGD(params, lr=a.lr, momentum=0.9)
     slow = Slowdown(a.slowdown[rank], a.basis)
-    order, pos = torch.randperm(len(shard), generator=g), 0
 
     def step():  # one local step; returns its device time (compute + emulated slowdown)
-        nonlocal order, pos
-        if pos + a.batch > len(order):
-            order, pos = torch.randperm(len(shard), generator=g), 0
-        b = shard[order[pos:pos + a.batch]]
-        pos += a.batch
+        b = sampler.next()
         t = time.perf_counter()
         opt.zero_grad(set_to_none=True)
         F.cross_entropy(model(x[b]), y[b]).backward()
@@ -80,20 +70,23 @@ def worker(rank, a, port, out):
             # the device computes f x slower, then DDP-style one allreduce of all gradients as one
             # flat buffer, then the same optimiser step everywhere
             slow.sleep_after(time.perf_counter() - t)
-            flat = torch.cat([p.grad.reshape(-1) for p in params])
-            dist.all_reduce(flat)
-            torch.nn.utils.vector_to_parameters(flat / a.world, [p.grad for p in params])
+            grads = torch.cat([p.grad.reshape(-1) for p in params])
+            dist.all_reduce(grads)
+            torch.nn.utils.vector_to_parameters(grads / a.world, [p.grad for p in params])
             opt.step()
             return None
         opt.step()
         compute = time.perf_counter() - t
         return compute + slow.sleep_after(compute)
 
+    def flat(ts):
+        return torch.cat([t.detach().reshape(-1) for t in ts]) if ts else torch.zeros(0)
+
     target, seen, c, snaps, ks, rnd = a.epochs * len(y), 0.0, 0.0, [], [], 0
     # warm-up outside the clock (first-call kernel set-up, gloo's connections), no update
-    F.cross_entropy(model(x[shard[:a.batch]]), y[shard[:a.batch]]).backward()
+    F.cross_entropy(model(x[:a.batch]), y[:a.batch]).backward()
     opt.zero_grad(set_to_none=True)
-    dist.all_reduce(torch.zeros(sum(p.numel() for p in params) + 1 + a.world))
+    dist.all_reduce(torch.zeros(sum(p.numel() for p in params + bufs) + 2 + a.world))
     dist.barrier()
     t0 = last_snap = time.perf_counter()
     while seen < target:
@@ -103,17 +96,27 @@ def worker(rank, a, port, out):
         else:
             # K_i = clamp(round(T / c_i), 1, 64), T = K_base x max_j c_j; round 0 has no times yet
             k = 1 if rnd == 0 else max(1, min(64, round(a.k_base * c_max / c)))
-            w0 = torch.nn.utils.parameters_to_vector(params).detach().clone()
+            w0 = flat(params)
             dev = [step() for _ in range(k)]
             c = statistics.mean(dev) if rnd == 0 else 0.7 * c + 0.3 * statistics.mean(dev)
-            n = float(k * a.batch)
-            # one allreduce: sum of n_i delta_i, sum of n_i, every worker's step time in its slot
-            buf = torch.cat([n * (torch.nn.utils.parameters_to_vector(params).detach() - w0),
-                             torch.tensor([n]), torch.nn.functional.one_hot(torch.tensor(rank), a.world).float() * c])
+            n = float(k * a.batch)  # K_i B_i, this worker's samples
+            # Delta_i's weight c_i and this worker's weight a_i, the denominator's part (docstring)
+            ci, di = {"batch": (a.batch, a.batch), "samples": (n, n),
+                      "normalized": (a.batch / k, a.batch)}[a.weighting]
+            # one allreduce: sum c_i Delta_i, sum of the denominators a_i, sum K_i B_i, the
+            # a_i-weighted buffers, every worker's step time in its slot
+            nw, nb = w0.numel(), sum(b.numel() for b in bufs)
+            buf = torch.cat([ci * (flat(params) - w0), torch.tensor([di, n]), di * flat(bufs),
+                             F.one_hot(torch.tensor(rank), a.world).float() * c])
             dist.all_reduce(buf)
-            nw = w0.numel()
-            torch.nn.utils.vector_to_parameters(w0 + buf[:nw] / buf[nw], params)
-            c_max, seen, rnd = float(buf[nw + 1:].max()), seen + float(buf[nw]), rnd + 1
+            den, samples = float(buf[nw]), float(buf[nw + 1])
+            avg = buf[:nw] / den
+            if a.weighting == "normalized":
+                avg *= samples / den  # tau_eff = sum B_i K_i / sum B_i
+            torch.nn.utils.vector_to_parameters(w0 + a.global_lr * avg, params)
+            if bufs:
+                torch.nn.utils.vector_to_parameters(buf[nw + 2:nw + 2 + nb] / den, bufs)
+            c_max, seen, rnd = float(buf[nw + 2 + nb:].max()), seen + samples, rnd + 1
             ks.append(k)
         now = time.perf_counter()
         if rank == 0 and (now - last_snap >= a.snap_every or seen >= target):
@@ -131,6 +134,7 @@ def worker(rank, a, port, out):
         time_to = {str(th): next((t for t, acc in accs if acc >= th), None) for th in (0.8, 0.85)}
         out.put({"impl": "pytorch", "mode": a.mode, "basis": a.basis, "samples_per_s": seen / wall, "train_wall_s": wall,
                  "time_to": time_to, "final_acc": accs[-1][1], "k_median": all_k if a.mode == "esync" else None,
+                 "weighting": a.weighting if a.mode == "esync" else None, "global_lr": a.global_lr,
                  "evals": accs})
     dist.destroy_process_group()
 
@@ -146,7 +150,11 @@ def main():
     ap.add_argument("--epochs", type=float, default=1)
     ap.add_argument("--snap-every", type=float, default=0.5)
     ap.add_argument("--threads", type=int, default=1, help="intra-op threads per process")
+    ap.add_argument("--weighting", choices=["batch", "samples", "normalized"], default="batch",
+                    help="ESync's averaging of the workers' deltas (module docstring)")
+    ap.add_argument("--global-lr", type=float, default=1.0, help="eta, applied to the averaged delta")
     a = ap.parse_args()
+    use_reference_env(a.threads)
     a.slowdown = [float(f) for f in a.slowdown.split(",")]
     a.world = len(a.slowdown)
     res = run_world(worker, a, a.world, 1800)

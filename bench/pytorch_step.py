@@ -1,11 +1,17 @@
 #!/usr/bin/env python3
 """Training-step throughput of the same LeNet-5 in PyTorch Python (the baseline for
-`esync bench step`): forward, backward, torch.optim.SGD(momentum) step on random input.
+`esync bench step`): forward, backward, torch.optim.SGD(momentum) step on random input, as
+`esync bench step` uses random input too (src/train/step_bench.cpp), so the two measure the
+same work. It runs with the settings esync gives itself (common.reference_env: OpenBLAS and
+OpenMP at --threads, esync's malloc thresholds), re-executing itself under them if needed.
 Prints one JSON line. Run with Debian's python3-torch (/usr/bin/python3)."""
-import argparse, json, time
+import argparse, json, os, sys, time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import use_reference_env
 
 
 class LeNet5(nn.Module):
@@ -27,15 +33,18 @@ class LeNet5(nn.Module):
         return self.fc3(F.relu(self.fc2(F.relu(self.fc1(x)))))
 
 
-def make_step(model, batch):
-    """One training step of `model` (momentum SGD) on a pool of 8 random batches, warmed up."""
+def make_step(model, batch, next_batch=None):
+    """One training step of `model` (momentum SGD), warmed up, on next_batch() -> (x, y) or, by
+    default, on a pool of 8 random batches."""
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     xs = [torch.randn(batch, 1, 28, 28) for _ in range(8)]
     ys = [torch.randint(10, (batch,)) for _ in range(8)]
+    next_batch = next_batch or (lambda i: (xs[i % 8], ys[i % 8]))
 
     def step(i):
+        x, y = next_batch(i)
         opt.zero_grad(set_to_none=True)
-        F.cross_entropy(model(xs[i % 8]), ys[i % 8]).backward()
+        F.cross_entropy(model(x), y).backward()
         opt.step()
 
     for i in range(20):
@@ -49,6 +58,7 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seconds", type=float, default=5.0)
     a = ap.parse_args()
+    use_reference_env(a.threads)
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     step = make_step(LeNet5(), a.batch)

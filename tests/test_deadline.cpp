@@ -140,3 +140,35 @@ TEST(Deadline, UnderContentionWastesLessThanFixedK) {
   EXPECT_NEAR(d.mean_k[0] / d.mean_k[2], 4.0, 1.0);
   EXPECT_NEAR(d.mean_k[1] / d.mean_k[2], 2.0, 0.5);
 }
+
+// The pacer and T are decided once per round: when the slowest changes between two reports of
+// the same round, the round still has exactly one pacer and one T (decided per report it got two
+// pacers in one order of arrival and none in the other).
+TEST(DeadlinePlanner, OnePacerAndOneRoundTimePerRoundWhateverTheOrderOfReports) {
+  for (const bool slow_first : {true, false}) {
+    AssignPolicy p(2, 2, 64);
+    esync::coord::DeadlinePlanner planner;
+    p.report(0, 1.0), p.report(1, 2.0);  // rank 1 the slowest
+    // Round 5: rank 0 reports a slow step (EMA 0.3 x 10 + 0.7 x 1 = 3.7: now the slowest), then
+    // rank 1 an even slower one (0.3 x 20 + 0.7 x 2 = 7.4) -- or the other way round.
+    std::vector<esync::coord::DeadlinePlanner::Plan> got(2);
+    const std::vector<std::pair<int, double>> reports =
+        slow_first ? std::vector<std::pair<int, double>>{{0, 10.0}, {1, 20.0}} : std::vector<std::pair<int, double>>{{1, 20.0}, {0, 10.0}};
+    for (const auto& [rank, step] : reports) {
+      p.report(rank, step);
+      got[static_cast<std::size_t>(rank)] = planner.plan(p, rank, 5);
+    }
+    const int pacers = (got[0].deadline_s == 0) + (got[1].deadline_s == 0);
+    EXPECT_EQ(pacers, 1) << "reports " << (slow_first ? "0 then 1" : "1 then 0");
+    const double t = std::max(got[0].deadline_s, got[1].deadline_s);
+    EXPECT_GT(t, 0.0);
+    // The pacer is the slowest known when the round's first report came, and fills T exactly.
+    const int pacer = got[0].deadline_s == 0 ? 0 : 1;
+    EXPECT_EQ(pacer, slow_first ? 0 : 1);
+    EXPECT_EQ(got[static_cast<std::size_t>(pacer)].k, 2);
+    // The next round decides afresh from everything known by then (rank 1 is the slowest).
+    p.report(0, 1.0);
+    EXPECT_EQ(planner.plan(p, 0, 6).deadline_s, p.round_time());
+    EXPECT_EQ(planner.plan(p, 1, 6).deadline_s, 0.0);
+  }
+}

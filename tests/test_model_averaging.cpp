@@ -1,7 +1,9 @@
 // ModelAveraging (local-SGD's round, ESync's too) on gloo ranks as threads, with and without
-// --overlap. Each rank's local progress is a fixed vector per step, independent of w, so both
-// variants must end at the same global model: w_0 + R * sum_i n_i (K p_i) / sum_i n_i. Overlap
-// only delays when a rank sees it; after settle() every rank holds it bit for bit.
+// --overlap, under each weighting of averaging.hpp. Rank i takes K_i = i + 1 steps of B_i
+// samples, each adding a fixed vector p_i independent of w (so Delta_i = K_i p_i), and both
+// variants must end at w_0 + R * Delta with Delta the weighting's average of the Delta_i. The
+// last floats are "BatchNorm buffers": averaged plainly, never scaled by the global lr.
+// Overlap only delays when a rank sees the average; after settle() every rank holds it bit for bit.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -17,11 +19,14 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr int kWorld = 3, kRounds = 6, kSteps = 2;
-constexpr std::size_t kN = 1001;
+constexpr int kWorld = 3, kRounds = 6, kSteps = 3;
+constexpr std::size_t kN = 1001, kParams = 990;  // the last 11 floats are buffers
+constexpr float kGlobalLr = 0.8f;
 
 float progress(int rank, std::size_t j) { return 0.001f * float((rank + 1) * (int(j % 7) - 3)); }
-double samples(int rank) { return 64.0 * (rank + 1); }
+int steps(int rank) { return rank + 1; }
+double batch(int rank) { return 16.0 * (3 - rank); }
+double samples(int rank) { return steps(rank) * batch(rank); }
 
 struct RankResult {
   std::vector<float> w;
@@ -32,7 +37,7 @@ struct RankResult {
 };
 
 // Runs kRounds rounds on every rank; rank 1 votes stop in round `vote_round`.
-std::vector<RankResult> run(bool overlap, int vote_round) {
+std::vector<RankResult> run(bool overlap, int vote_round, esync::Weighting weighting = esync::Weighting::samples) {
   std::vector<RankResult> out(kWorld);
   auto store = comm::make_memory_store();
   auto make = [&](int r) {
@@ -43,13 +48,17 @@ std::vector<RankResult> run(bool overlap, int vote_round) {
   auto body = [&](comm::Collective& c) {
     RankResult& res = out[static_cast<std::size_t>(c.rank())];
     es::SyncContext ctx;
-    ctx.collective = &c, ctx.k_fixed = kSteps, ctx.overlap = overlap, ctx.global_lr = 1.0f;
+    ctx.collective = &c, ctx.k_fixed = kSteps, ctx.overlap = overlap, ctx.global_lr = kGlobalLr;
+    ctx.weighting = weighting, ctx.params = kParams;
     auto s = es::make_synchronizer("local-sgd", ctx);
     std::vector<float> w(kN, 0.5f);
     for (int round = 0; round < kRounds; ++round) {
       const int k = s->begin_round(static_cast<std::uint64_t>(round), w.data(), kN, 0.0);
-      for (int step = 0; step < k; ++step)
+      ASSERT_EQ(k, kSteps);
+      for (int step = 0; step < steps(c.rank()); ++step) {  // ends early, as a deadline would
         for (std::size_t j = 0; j < kN; ++j) w[j] += progress(c.rank(), j);
+        s->step_done(static_cast<std::uint64_t>(round), 0.0);
+      }
       es::SyncStats st;
       res.stops.push_back(s->end_round(w.data(), kN, samples(c.rank()), c.rank() == 1 && round == vote_round, st));
       res.samples_seen += st.total_samples, res.hidden_s += st.hidden_s;
@@ -63,31 +72,43 @@ std::vector<RankResult> run(bool overlap, int vote_round) {
   return out;
 }
 
-std::vector<float> expected() {
-  double total = 0;
-  for (int r = 0; r < kWorld; ++r) total += samples(r);
+// The weighting's average of the Delta_i, written out from its definition.
+std::vector<float> expected(esync::Weighting weighting) {
+  double total_s = 0, total_b = 0;
+  for (int r = 0; r < kWorld; ++r) total_s += samples(r), total_b += batch(r);
   std::vector<float> w(kN);
   for (std::size_t j = 0; j < kN; ++j) {
-    double avg = 0;
-    for (int r = 0; r < kWorld; ++r) avg += samples(r) / total * kSteps * progress(r, j);
-    w[j] = static_cast<float>(0.5 + kRounds * avg);
+    double avg = 0, plain = 0;
+    for (int r = 0; r < kWorld; ++r) {
+      const double delta = steps(r) * progress(r, j);
+      switch (weighting) {
+        case esync::Weighting::samples: avg += samples(r) / total_s * delta; break;
+        case esync::Weighting::batch: avg += batch(r) / total_b * delta; break;
+        case esync::Weighting::normalized: avg += (total_s / total_b) * batch(r) / total_b * delta / steps(r); break;
+      }
+      plain += (weighting == esync::Weighting::samples ? samples(r) / total_s : batch(r) / total_b) * delta;
+    }
+    w[j] = static_cast<float>(0.5 + kRounds * (j < kParams ? kGlobalLr * avg : plain));
   }
   return w;
 }
 
 }  // namespace
 
-TEST(ModelAveraging, SyncAndOverlapReachTheSameGlobalModel) {
-  const auto want = expected();
-  for (const bool overlap : {false, true}) {
-    const auto res = run(overlap, -1);
-    for (int r = 0; r < kWorld; ++r) {
-      const auto& got = res[static_cast<std::size_t>(r)];
-      for (std::size_t j = 0; j < kN; ++j)
-        ASSERT_NEAR(got.w[j], want[j], 1e-5f) << "overlap " << overlap << " rank " << r << " element " << j;
-      // Every sample counted exactly once, in the round's call or (overlap) the next one.
-      EXPECT_DOUBLE_EQ(got.samples_seen, kRounds * (64.0 + 128.0 + 192.0)) << "overlap " << overlap;
-      EXPECT_EQ(got.w, res[0].w) << "rank " << r << " differs from rank 0 (overlap " << overlap << ")";
+TEST(ModelAveraging, SyncAndOverlapReachTheWeightingsGlobalModel) {
+  for (const auto weighting : {esync::Weighting::batch, esync::Weighting::samples, esync::Weighting::normalized}) {
+    const auto want = expected(weighting);
+    for (const bool overlap : {false, true}) {
+      const auto res = run(overlap, -1, weighting);
+      const std::string what = std::string(esync::weighting_name(weighting)) + (overlap ? " overlap" : "");
+      for (int r = 0; r < kWorld; ++r) {
+        const auto& got = res[static_cast<std::size_t>(r)];
+        for (std::size_t j = 0; j < kN; ++j)
+          ASSERT_NEAR(got.w[j], want[j], 1e-5f) << what << " rank " << r << " element " << j;
+        // Every sample counted exactly once, in the round's call or (overlap) the next one.
+        EXPECT_DOUBLE_EQ(got.samples_seen, kRounds * (samples(0) + samples(1) + samples(2))) << what;
+        EXPECT_EQ(got.w, res[0].w) << "rank " << r << " differs from rank 0 (" << what << ")";
+      }
     }
   }
 }

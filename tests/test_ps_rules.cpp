@@ -157,6 +157,39 @@ TEST_P(RulesBySize, SyncDeltaAddsGlobalLrTimesWeightedMean) {
   EXPECT_EQ(rules.version(), 2u);
 }
 
+// The normalized weighting on a shard whose range ends in BatchNorm buffers: each worker pushes
+// c_i Delta_i = (B_i / K_i) Delta_i with weight B_i; the parameters move by
+// global_lr * tau_eff * sum_i (B_i / W) Delta_i / K_i, the buffers to their plain B-weighted mean.
+TEST_P(RulesBySize, SyncDeltaNormalizedAndPlainBuffers) {
+  const std::size_t n = GetParam(), buffers_from = n / 2;
+  std::mt19937 rng(15);
+  const int m = 3;
+  auto w0 = random_vec(n, rng);
+  auto cfg = rule_cfg("sync-delta", m);
+  cfg.global_lr = 0.7f, cfg.weighting = esync::Weighting::normalized, cfg.buffers_from = buffers_from;
+  ShardRules rules(cfg, w0);
+  Ref w = to_ref(w0);
+  const double k[m] = {4, 2, 1}, b[m] = {32, 64, 64};
+  const double total_s = 4 * 32 + 2 * 64 + 64, total_b = 32 + 64 + 64;
+  std::vector<std::vector<float>> delta, pushed;
+  for (int i = 0; i < m; ++i) {
+    delta.push_back(random_vec(n, rng));
+    const auto c = esync::contribution(esync::Weighting::normalized, k[i] * b[i], static_cast<int>(k[i]));
+    ASSERT_DOUBLE_EQ(c.weight, b[i]);
+    pushed.push_back(delta.back());
+    for (std::size_t j = 0; j < n; ++j) pushed.back()[j] *= j < buffers_from ? c.param_coef : c.buffer_coef;
+  }
+  for (int i = 0; i < m; ++i) {
+    const auto c = esync::contribution(esync::Weighting::normalized, k[i] * b[i], static_cast<int>(k[i]));
+    rules.push(i, pushed[static_cast<std::size_t>(i)].data(), k[i] * b[i], rules.version(), c.weight);
+  }
+  for (std::size_t j = 0; j < n; ++j)
+    for (int i = 0; i < m; ++i)
+      w[j] += j < buffers_from ? 0.7 * (total_s / total_b) * (b[i] / total_b) * delta[static_cast<std::size_t>(i)][j] / k[i]
+                               : (b[i] / total_b) * delta[static_cast<std::size_t>(i)][j];
+  expect_close(weights_of(rules), w, "sync-delta normalized");
+}
+
 TEST_P(RulesBySize, AsyncPlainStepAndStaleness) {
   const std::size_t n = GetParam();
   std::mt19937 rng(14);

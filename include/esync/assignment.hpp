@@ -15,6 +15,7 @@
 // Step times are compute-only seconds per local step (injected delays excluded), smoothed by an
 // EMA that survives across rounds. Bad arguments throw esync::ConfigError.
 #include <cstdint>
+#include <map>
 #include <vector>
 
 namespace esync::coord {
@@ -67,6 +68,30 @@ class AssignPolicy {
 //     t_round - elapsed > step_s * (1 - share)
 // (math and why in assignment.cpp). Bad arguments throw ConfigError.
 bool deadline_takes_step(double elapsed, double step_s, double t_round, double share);
+
+// The deadline policy's plan for one worker's report. The pacer and the round's length T are
+// decided once per round, by the round's first report, from the step times known then: every
+// worker of the round is told the same T, and exactly one known worker paces it (does exactly
+// K_base steps), whatever the later reports of the same round change in the EMAs. (Decided per
+// report, a round could get no pacer or two when the slowest changed between two reports.)
+// A worker with no step time yet also does exactly its K (nothing better is known of it).
+class DeadlinePlanner {
+ public:
+  struct Plan {
+    int k = 1;
+    double deadline_s = 0;  // 0: run exactly k (the pacer); else stop by deadline_takes_step
+    double share = 1;
+  };
+  // `policy` has already folded this report's step time in.
+  Plan plan(const AssignPolicy& policy, int rank, std::uint64_t round);
+
+ private:
+  struct Decided {
+    int pacer = -1;
+    double t_round = 0;
+  };
+  std::map<std::uint64_t, Decided> rounds_;  // the last few rounds (reports of two may interleave)
+};
 
 class PollPolicy {
  public:

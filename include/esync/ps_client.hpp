@@ -42,7 +42,7 @@ class PsClient {
   PsReply join(float* w);
   // Pushes x (a gradient or an n_i-weighted delta) computed on the last weights received, and
   // writes the weights the shards answer with into w. x and w may be the same buffer.
-  PsReply push_pull(float* w, const float* x, double samples, bool stop);
+  PsReply push_pull(float* w, const float* x, double samples, bool stop, double weight = -1);
   // The next push asks every shard to write round `round`'s checkpoint once it has applied it.
   void request_checkpoint(std::uint64_t round);
   // Leaves the job on every shard (best effort: a shard already gone is not an error).

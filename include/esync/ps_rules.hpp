@@ -5,7 +5,9 @@
 //
 //   sync-grad      (SSGD)        wait for a push from every live worker, g = sum n_i g_i / sum n_i,
 //                                 one optimiser step, version + 1, answer everyone
-//   sync-delta     (ESync, local-SGD) the same wait, w = w + global_lr * sum n_i D_i / sum n_i
+//   sync-delta     (ESync, local-SGD) the same wait, then the average of the workers' changes
+//                                 as averaging.hpp has it: w = w + global_lr * Delta on the
+//                                 parameters, the plain average on the BatchNorm buffers
 //   async          (ASGD)        one optimiser step per push, at once
 //   delay-adaptive               the same with lr * M / max(M, tau)          (seed 000)
 //   async-cached                 keep the last g_i of every worker, step on their mean on each
@@ -23,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "esync/averaging.hpp"
 #include "esync/optimizer.hpp"
 
 namespace esync::ps {
@@ -34,12 +37,19 @@ struct ShardRange {
 // Contiguous, sizes differ by at most one element.
 ShardRange shard_range(std::size_t n, int shards, int shard);
 
+// DC-ASGD's lambda0 as its paper sets it (Zheng et al., ICML 2017, CIFAR-10): 0.04 for the
+// constant variant, 2 for the adaptive one, whose lambda0 is divided by sqrt(MeanSquare(g)) ~ |g|
+// and so needs a far larger value for the same compensation.
+inline float default_dc_lambda(bool adaptive) { return adaptive ? 2.0f : 0.04f; }
+
 struct RuleConfig {
   std::string rule = "sync-grad";  // see the table above
   int workers = 1;                 // ranks 0..workers-1 may ever push (an elastic job's capacity)
   int live_at_start = -1;          // ranks below this are live from the start (-1: all); the rest join
   OptimizerConfig opt;             // the server-side optimiser (sync-grad, async*, dcasgd*)
   float global_lr = 1.0f;          // sync-delta
+  Weighting weighting = kDefaultWeighting;                 // sync-delta (averaging.hpp)
+  std::size_t buffers_from = static_cast<std::size_t>(-1);  // sync-delta: this shard's first buffer float
   float dc_lambda = 0.04f, dc_m = 0.95f, dc_eps = 1e-7f;
 };
 // The rule for a job's mode and flags ("ssgd" -> sync-grad, "asgd" + delay_adaptive -> ...).
@@ -57,10 +67,11 @@ struct PushOutcome {
 class ShardRules {
  public:
   ShardRules(RuleConfig cfg, std::vector<float> init);
-  // Worker `worker` pushes x (gradient or n_i-weighted delta, size() floats) computed on
-  // version `based_on`, with `samples` samples. Throws ProtocolError for a second push into
-  // one sync round, a dead or unknown worker, or a version from the future.
-  PushOutcome push(int worker, const float* x, double samples, std::uint64_t based_on);
+  // Worker `worker` pushes x (gradient, or weighted change c_i Delta_i, size() floats) computed
+  // on version `based_on`, with `samples` samples and, for sync-delta, its weight a_i (< 0: the
+  // samples). Throws ProtocolError for a second push into one sync round, a dead or unknown
+  // worker, or a version from the future.
+  PushOutcome push(int worker, const float* x, double samples, std::uint64_t based_on, double weight = -1);
   // The worker received the current weights (DC-ASGD's backup copy w_bak_i).
   void pulled(int worker);
   // A worker left (finished or lost): sync rounds stop waiting for it. Returns true when that
@@ -95,7 +106,7 @@ class ShardRules {
   FlatOptimizer opt_;
   std::vector<char> live_, pushed_;
   int pending_ = 0;
-  double pending_samples_ = 0;
+  double pending_samples_ = 0, pending_weight_ = 0;
   std::vector<float> acc_, tmp_, ms_;                // sync accumulator, DC scratch, adaptive MS
   std::vector<std::vector<float>> per_worker_;       // async-cached: g_i; dcasgd: w_bak_i
   std::vector<char> has_;                            // per_worker_[i] valid

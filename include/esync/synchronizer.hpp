@@ -9,8 +9,8 @@
 // Transport: a Collective (allreduce) or, when the job has parameter-server shards, a
 // ps::PsClient (push and pull in one round trip; ASGD and DC-ASGD exist only there).
 // Every reduction carries control values in spare slots after the payload: the samples this
-// worker contributes (for the n_i / sum n weighting), its stop vote, and one arrival-time slot
-// per rank. So weighting, a consistent "stop now" decision on every rank, and the split of the
+// worker contributes (the job's sample count), its weight in the round's average (averaging.hpp),
+// its stop vote, and one arrival-time slot per rank. So weighting, a consistent "stop now" decision on every rank, and the split of the
 // reduction's time into waiting-for-the-slowest and communication cost no extra message and no
 // barrier (arrival times share the job's time base; across hosts they assume NTP-synced clocks).
 #include <algorithm>
@@ -19,6 +19,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+
+#include "esync/averaging.hpp"
 
 namespace esync::comm {
 class Collective;
@@ -33,13 +35,14 @@ struct PsReply;
 
 namespace esync::sync {
 
-// [samples, stop vote, arrival time of rank 0 .. world-1] after the payload
-inline std::size_t control_slots(int world) { return 2 + static_cast<std::size_t>(world); }
+// [samples, weight, stop vote, arrival time of rank 0 .. world-1] after the payload
+inline std::size_t control_slots(int world) { return 3 + static_cast<std::size_t>(world); }
 
 struct SyncStats {
   double comm_s = 0, wait_s = 0;  // wait: until the last peer arrived; comm: the rest of the reduction
   std::uint64_t bytes_sent = 0, bytes_recv = 0;
   double total_samples = 0;  // samples all ranks added since this rank's previous synchronisation
+  double total_weight = 0;   // model averaging: the sum of the ranks' weights a_i (averaging.hpp)
   std::int64_t staleness = 0;  // parameter server: versions applied since the weights we computed on
   // --overlap: the seconds the reduction ran behind the next round's local steps (comm_s and
   // wait_s then hold only the time the worker itself was held up).
@@ -48,7 +51,7 @@ struct SyncStats {
   void clear() { *this = SyncStats{}; }
   void add(const SyncStats& o) {
     comm_s += o.comm_s, wait_s += o.wait_s, hidden_s += o.hidden_s, delay_s += o.delay_s;
-    total_samples += o.total_samples;
+    total_samples += o.total_samples, total_weight += o.total_weight;
     bytes_sent += o.bytes_sent, bytes_recv += o.bytes_recv;
     staleness = std::max(staleness, o.staleness);
   }
@@ -64,6 +67,9 @@ struct SyncContext {
   int k_max = 64;
   bool overlap = false;  // esync, local-sgd: reduce each round behind the next (ModelAveraging)
   std::function<double()> network_delay;  // seconds of injected delay before each exchange (--delay)
+  Weighting weighting = kDefaultWeighting;  // esync, local-sgd: how the round's changes are averaged
+  // Floats of the flat buffer that are parameters; BatchNorm buffers follow them (averaged plainly).
+  std::size_t params = static_cast<std::size_t>(-1);
 };
 
 class Synchronizer {
@@ -103,12 +109,15 @@ inline bool mode_syncs_gradients(const std::string& mode) { return mode == "ssgd
 // the ranks minus ours, comm = the rest; traffic of a ring allreduce, 2 (M - 1) / M x bytes each
 // way; returns the stop consensus. time_base: the job's common origin of unix time (seconds).
 void set_time_base(double unix_s);
-bool reduce_with_control(comm::Collective& c, float* buf, std::size_t n, double samples, bool stop, SyncStats& st);
+// weight: this rank's a_i (model averaging; the gradient modes pass their samples).
+bool reduce_with_control(comm::Collective& c, float* buf, std::size_t n, double samples, double weight, bool stop,
+                         SyncStats& st);
 // Sleeps one draw of the injected network delay (nothing when none is set), into st.delay_s.
 void inject_delay(const std::function<double()>& network_delay, SyncStats& st);
 // The same for the parameter server: push x, receive the new weights into w; fills st from the
 // reply (samples_seen: the job's pushed samples at this rank's previous exchange, updated).
-bool ps_exchange(ps::PsClient& ps, float* w, const float* x, double samples, bool stop, SyncStats& st,
+// weight < 0: the samples (the gradient modes).
+bool ps_exchange(ps::PsClient& ps, float* w, const float* x, double samples, double weight, bool stop, SyncStats& st,
                  double& samples_seen);
 
 }  // namespace esync::sync

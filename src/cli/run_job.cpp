@@ -10,9 +10,11 @@
 
 #include "cli/options.hpp"
 #include "esync/collective.hpp"
+#include "esync/averaging.hpp"
 #include "esync/error.hpp"
 #include "esync/heterogeneity.hpp"
 #include "esync/job_checkpoint.hpp"
+#include "esync/ps_rules.hpp"
 
 namespace esync::cli {
 namespace {
@@ -105,6 +107,7 @@ std::optional<RunJob> parse_run_job(int argc, char** argv) {
     ("momentum", "Momentum", cxxopts::value<double>()->default_value("0.9"))
     ("local-lr", "Local learning rate (esync, local-sgd)", cxxopts::value<double>()->default_value("0.02"))
     ("global-lr", "Global learning rate applied to the averaged update (esync, local-sgd)", cxxopts::value<double>()->default_value("1.0"))
+    ("weighting", "esync, local-sgd: how the workers' changes are averaged: batch (by per-step batch; equal batches, equal weights) | samples (by the round's samples) | normalized (each change per local step, FedNova)", cxxopts::value<std::string>()->default_value(weighting_name(kDefaultWeighting)))
     ("overlap", "esync, local-sgd: reduce each round's update while the next round's local steps run (delayed averaging)", cxxopts::value<bool>()->default_value("false"))
     ("k-fixed", "Local steps per round (local-sgd)", cxxopts::value<int>()->default_value("4"))
     ("k-base", "Local steps of the slowest worker per round (esync, assign policy)", cxxopts::value<int>()->default_value("1"))
@@ -122,7 +125,7 @@ std::optional<RunJob> parse_run_job(int argc, char** argv) {
     ("servers", "Parameter-server shards (0: allreduce; asgd and dcasgd need >= 1, default 1)", cxxopts::value<int>()->default_value("0"))
     ("delay-adaptive", "asgd: step size lr * M / max(M, staleness)", cxxopts::value<bool>()->default_value("false"))
     ("async-cached", "asgd: step on the mean of every worker's latest gradient", cxxopts::value<bool>()->default_value("false"))
-    ("dc-lambda", "dcasgd: compensation strength (lambda0 when adaptive)", cxxopts::value<double>()->default_value("0.04"))
+    ("dc-lambda", "dcasgd: compensation strength lambda0 (default 0.04; 2 with --dc-adaptive, as the DC-ASGD paper sets them)", cxxopts::value<double>())
     ("dc-adaptive", "dcasgd: lambda0 / sqrt(mean square of g)", cxxopts::value<bool>()->default_value("false"))
     ("backend", "auto (nccl when every worker is on cuda, else gloo) | gloo | nccl", cxxopts::value<std::string>()->default_value("auto"))
     ("threads", "Intra-op threads per worker (default: cores / workers)", cxxopts::value<int>()->default_value("0"))
@@ -155,6 +158,9 @@ std::optional<RunJob> parse_run_job(int argc, char** argv) {
   check_one_of(str("policy"), {"assign", "deadline", "poll"}, "--policy");
   check_one_of(str("partition"), {"iid", "by-class", "dirichlet"}, "--partition");
   check_one_of(str("on-failure"), {"continue", "abort"}, "--on-failure");
+  (void)parse_weighting(str("weighting"));
+  ESYNC_CHECK_T(ConfigError, !r.count("weighting") || mode == "esync" || mode == "local-sgd",
+                "--weighting is an esync and local-sgd option (the gradient modes average by samples)");
   const auto backend = comm::resolve_backend(str("backend"), devices);
   for (const char* f : {"lr", "local-lr", "global-lr", "dirichlet-alpha", "heartbeat-timeout", "heartbeat-interval", "wait-timeout"})
     ESYNC_CHECK_T(ConfigError, num(f) > 0, "--", f, " must be > 0");
@@ -200,7 +206,8 @@ std::optional<RunJob> parse_run_job(int argc, char** argv) {
   ESYNC_CHECK_T(ConfigError, !(delay_adaptive && async_cached), "--delay-adaptive and --async-cached exclude each other");
   ESYNC_CHECK_T(ConfigError, mode == "asgd" || !(delay_adaptive || async_cached), "--delay-adaptive and --async-cached are asgd options");
   ESYNC_CHECK_T(ConfigError, mode == "dcasgd" || !dc_adaptive, "--dc-adaptive is a dcasgd option");
-  ESYNC_CHECK_T(ConfigError, num("dc-lambda") >= 0, "--dc-lambda must be >= 0");
+  const double dc_lambda = r.count("dc-lambda") ? num("dc-lambda") : ps::default_dc_lambda(dc_adaptive);
+  ESYNC_CHECK_T(ConfigError, dc_lambda >= 0, "--dc-lambda must be >= 0");
   const bool overlap = r["overlap"].as<bool>();
   ESYNC_CHECK_T(ConfigError, !overlap || mode == "esync" || mode == "local-sgd", "--overlap is an esync and local-sgd option");
   int threads = r["threads"].as<int>();
@@ -224,13 +231,13 @@ std::optional<RunJob> parse_run_job(int argc, char** argv) {
   const nlohmann::json job = {
       {"mode", mode}, {"dataset", str("dataset")}, {"data_dir", str("data-dir")}, {"ls_matrix", str("ls-matrix")},
       {"model", str("model")}, {"batch", r["batch"].as<std::int64_t>()}, {"optimizer", optimizer},
-      {"lr", lr}, {"momentum", momentum}, {"local_lr", num("local-lr")}, {"global_lr", num("global-lr")},
+      {"lr", lr}, {"momentum", momentum}, {"local_lr", num("local-lr")}, {"global_lr", num("global-lr")}, {"weighting", str("weighting")},
       {"k_fixed", r["k-fixed"].as<int>()}, {"overlap", overlap}, {"epochs", epochs}, {"time_budget_s", budget},
       {"partition", str("partition")}, {"dirichlet_alpha", num("dirichlet-alpha")}, {"slowdown", slowdown},
       {"slowdown_basis", str("slowdown-basis")}, {"delay", delay}, {"slow_worker", slow_worker}, {"eval_every_s", num("eval-every")}, {"backend", backend},
       {"threads", threads}, {"seed", r["seed"].as<std::uint64_t>()}, {"log_dir", log_dir}, {"devices", devices},
       {"servers", servers}, {"delay_adaptive", delay_adaptive}, {"async_cached", async_cached},
-      {"dc_lambda", num("dc-lambda")}, {"dc_adaptive", dc_adaptive}, {"heartbeat_timeout_s", num("heartbeat-timeout")},
+      {"dc_lambda", dc_lambda}, {"dc_adaptive", dc_adaptive}, {"heartbeat_timeout_s", num("heartbeat-timeout")},
       {"heartbeat_interval_s", num("heartbeat-interval")}, {"on_failure", str("on-failure")},
       {"max_workers", max_workers}};
   // clang-format on

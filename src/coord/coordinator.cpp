@@ -105,9 +105,9 @@ void Coordinator::Impl::handle(const wire::Message& m) {
       mem->state = "round " + std::to_string(m.header.round);
       json plan{{"k", mem->k}};
       if (cfg.policy == "deadline") {  // the pacer (deadline 0) does exactly k; the others run to T
-        const bool pacer = assign->slowest() == static_cast<int>(rank) || !assign->has_step_time(static_cast<int>(rank));
-        plan["deadline_s"] = pacer ? 0.0 : assign->round_time();
-        plan["share"] = assign->share(static_cast<int>(rank));
+        const auto d = deadline.plan(*assign, static_cast<int>(rank), m.header.round);
+        mem->k = d.k;
+        plan = {{"k", d.k}, {"deadline_s", d.deadline_s}, {"share", d.share}};
       }
       json event{{"rank", rank}, {"round", m.header.round}, {"step_s", mem->step_s}, {"k_done", m.body.value("k_done", 0)}};
       event.update(plan);

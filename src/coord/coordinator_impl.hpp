@@ -41,6 +41,7 @@ struct Coordinator::Impl {
   std::map<std::string, int> servers;  // routing id -> shard
   std::vector<Waiter> waiters;
   std::unique_ptr<AssignPolicy> assign;
+  DeadlinePlanner deadline;  // policy deadline: the pacer and T, once per round
   std::unique_ptr<PollPolicy> poll;
   CoordinatorStats stats;
   // What stats() returns: a copy published by run() after every message, so another thread

@@ -175,11 +175,12 @@ PsReply PsClient::join(float* w) {
               " tries (its shards kept moving past the version asked for)");
 }
 
-PsReply PsClient::push_pull(float* w, const float* x, double samples, bool stop) {
+PsReply PsClient::push_pull(float* w, const float* x, double samples, bool stop, double weight) {
   auto& im = *impl_;
   PsReply out;
   out.version = std::numeric_limits<std::uint64_t>::max();  // every shard answers or gather throws
   json body = {{"samples", samples}, {"stop", stop}};
+  if (weight >= 0) body["weight"] = weight;  // model averaging's a_i; the samples otherwise
   if (im.checkpoint > 0) body["checkpoint"] = std::exchange(im.checkpoint, 0);
   for (std::size_t s = 0; s < im.socks.size(); ++s) {
     im.send(s, MsgType::kPush, im.versions[s], body, x + im.ranges[s].lo);

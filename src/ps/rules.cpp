@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstring>
 
 #include "esync/error.hpp"
@@ -90,7 +91,7 @@ void ShardRules::pulled(int worker) {
   has_[static_cast<std::size_t>(worker)] = 1;
 }
 
-PushOutcome ShardRules::push(int worker, const float* x, double samples, std::uint64_t based_on) {
+PushOutcome ShardRules::push(int worker, const float* x, double samples, std::uint64_t based_on, double weight) {
   ESYNC_CHECK_T(ProtocolError, worker >= 0 && worker < cfg_.workers, "push from unknown worker ", worker);
   const auto i = static_cast<std::size_t>(worker);
   ESYNC_CHECK_T(ProtocolError, live_[i], "push from worker ", worker, ", which has left");
@@ -101,6 +102,7 @@ PushOutcome ShardRules::push(int worker, const float* x, double samples, std::ui
   out.lr = cfg_.opt.lr;
   if (is_sync_rule(cfg_.rule)) {
     // Sync: accumulate n_i x_i (x arrives weighted for sync-delta; weight gradients here).
+    ESYNC_CHECK_T(ProtocolError, std::isfinite(weight), "push with a weight that is not a number");
     ESYNC_CHECK_T(ProtocolError, !pushed_[i], "worker ", worker, " pushed twice into round ", version_);
     if (cfg_.rule == "sync-grad")
       kernels::cpu::axpy(acc_.data(), static_cast<float>(samples), x, n_);
@@ -109,6 +111,7 @@ PushOutcome ShardRules::push(int worker, const float* x, double samples, std::ui
     pushed_[i] = 1;
     ++pending_;
     pending_samples_ += samples;
+    pending_weight_ += weight < 0 ? samples : weight;
     out.applied = complete_round();
     return out;
   }
@@ -148,14 +151,14 @@ bool ShardRules::complete_round() {
     apply(acc_.data(), cfg_.opt.lr);
   } else {
     float* w = mutable_w();
-    const float scale = total > 0 ? cfg_.global_lr / static_cast<float>(total) : 0.0f;
-    kernels::cpu::esync_apply(w, w, acc_.data(), scale, n_);
+    apply_average(w, w, acc_.data(), n_, cfg_.buffers_from,
+                  round_scales(cfg_.weighting, cfg_.global_lr, total, pending_weight_));
     ++version_;
   }
   std::fill(acc_.begin(), acc_.end(), 0.0f);
   std::fill(pushed_.begin(), pushed_.end(), 0);
   pending_ = 0;
-  pending_samples_ = 0;
+  pending_samples_ = 0, pending_weight_ = 0;
   return true;
 }
 

@@ -95,7 +95,7 @@ void ShardServer::Impl::on_push(const wire::Message& m, int rank) {
   ESYNC_CHECK_T(ProtocolError, rules != nullptr, "push before the weights were set");
   const auto& frame = one_slice(m, rules->size());
   const double n_i = m.body.at("samples").get<double>();
-  const auto out = rules->push(rank, floats(frame), n_i, m.header.round);
+  const auto out = rules->push(rank, floats(frame), n_i, m.header.round, m.body.value("weight", n_i));
   ++stats.pushes;
   samples += n_i;
   stop_flag = stop_flag || m.body.value("stop", false);

@@ -34,7 +34,8 @@ RuleConfig rule_config(const nlohmann::json& job, int workers) {
   rc.opt.lr = job.value("lr", 0.02f);
   rc.opt.momentum = job.value("momentum", 0.9f);
   rc.global_lr = job.value("global_lr", 1.0f);
-  rc.dc_lambda = job.value("dc_lambda", 0.04f);
+  rc.weighting = parse_weighting(job.value("weighting", weighting_name(kDefaultWeighting)));
+  rc.dc_lambda = job.value("dc_lambda", default_dc_lambda(job.value("dc_adaptive", false)));
   return rc;
 }
 
@@ -59,13 +60,21 @@ int run_server(const ServerOptions& opt, const std::atomic<bool>& stop) {
     cfg.resume_file = ckpt::server_file(resume.at("dir").get<std::string>(), resume.at("round").get<std::uint64_t>(), opt.shard);
   // Rank 0 publishes the length of the buffer the shards hold once it has built the model; a
   // frame may be at most this shard's slice of it (or a body's size).
-  const std::string floats = client.kv_get("model/floats", timeout);
-  try {
-    const auto slice = shard_range(std::stoull(floats), cfg.shards, cfg.shard).size() * sizeof(float);
-    cfg.max_frame_bytes = static_cast<std::int64_t>(std::max<std::size_t>(slice, wire::Limits{}.max_body_bytes) + 4096);
-  } catch (const std::logic_error&) {
-    ESYNC_THROW(ProtocolError, "model/floats '", floats, "' from the coordinator is not a size");
-  }
+  // It publishes how many of them are parameters too: the BatchNorm buffers after them are
+  // averaged plainly (sync-delta).
+  const auto size_of = [&](const char* key) {
+    const std::string value = client.kv_get(key, timeout);
+    try {
+      return static_cast<std::size_t>(std::stoull(value));
+    } catch (const std::logic_error&) {
+      ESYNC_THROW(ProtocolError, key, " '", value, "' from the coordinator is not a size");
+    }
+  };
+  const auto range = shard_range(size_of("model/floats"), cfg.shards, cfg.shard);
+  cfg.max_frame_bytes =
+      static_cast<std::int64_t>(std::max<std::size_t>(range.size() * sizeof(float), wire::Limits{}.max_body_bytes) + 4096);
+  const std::size_t params = size_of("model/params");
+  cfg.rule.buffers_from = params > range.lo ? params - range.lo : 0;
   ShardServer server(cfg);
   client.kv_set("ps/" + std::to_string(opt.shard), server.endpoint());
   std::printf("server-%d: %s, rule %s, %d workers\n", opt.shard, server.endpoint().c_str(), cfg.rule.rule.c_str(),

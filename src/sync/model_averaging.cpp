@@ -1,5 +1,5 @@
 // The round of ESync and local-SGD (model_averaging.hpp): K local steps, then one reduction of
-// every worker's samples-weighted progress, applied with the global learning rate. With
+// every worker's weighted progress (averaging.hpp), applied with the global learning rate. With
 // --overlap the reduction runs on its own thread while the next round's local steps go on.
 #include "model_averaging.hpp"
 
@@ -11,7 +11,7 @@
 namespace esync::sync {
 
 ModelAveraging::ModelAveraging(std::string mode, const SyncContext& ctx, Plan plan, StopEarly stop_early, Ahead ahead)
-    : mode_(std::move(mode)), c_(ctx.collective), ps_(ctx.ps), global_lr_(ctx.global_lr), plan_(std::move(plan)),
+    : mode_(std::move(mode)), c_(ctx.collective), ps_(ctx.ps), global_lr_(ctx.global_lr), weighting_(ctx.weighting), params_(ctx.params), plan_(std::move(plan)),
       stop_early_(std::move(stop_early)), ahead_(std::move(ahead)), overlap_(ctx.overlap),
       network_delay_(ctx.network_delay) {}
 
@@ -32,12 +32,12 @@ int ModelAveraging::begin_round(std::uint64_t round, const float* w, std::size_t
   return k.bound;
 }
 
-bool ModelAveraging::exchange(float* out, std::size_t n, double samples, bool stop, SyncStats& st) {
+bool ModelAveraging::exchange(float* out, std::size_t n, double samples, double weight, bool stop, SyncStats& st) {
   inject_delay(network_delay_, st);  // a slower network (--delay): behind the steps too, with overlap
-  if (ps_) return ps_exchange(*ps_, out, delta_.data(), samples, stop, st, ps_seen_);  // the server applies it
-  const bool consensus = reduce_with_control(*c_, delta_.data(), n, samples, stop, st);
-  const float scale = st.total_samples > 0 ? global_lr_ / static_cast<float>(st.total_samples) : 0.0f;
-  kernels::cpu::esync_apply(out, w_ref_.data(), delta_.data(), scale, n);
+  if (ps_) return ps_exchange(*ps_, out, delta_.data(), samples, weight, stop, st, ps_seen_);  // the server applies it
+  const bool consensus = reduce_with_control(*c_, delta_.data(), n, samples, weight, stop, st);
+  apply_average(out, w_ref_.data(), delta_.data(), n, params_,
+                round_scales(weighting_, global_lr_, st.total_samples, st.total_weight));
   return consensus;
 }
 
@@ -63,13 +63,14 @@ bool ModelAveraging::end_round(float* w, std::size_t n, double samples, bool sto
   if (ahead_ && steps_ > 0 && !stop) ahead_(round_ + 1, step_sum_ / steps_, steps_);
   const bool before = pending_.valid() && collect(w, n, st);  // overlap: the previous round's outcome
   delta_.resize(n + (c_ ? control_slots(c_->size()) : 0));
-  kernels::cpu::esync_delta(delta_.data(), w, w_ref_.data(), static_cast<float>(samples), n);
-  if (!overlap_) return exchange(w, n, samples, stop, st);
+  const Contribution mine = contribution(weighting_, samples, steps_);
+  weighted_change(delta_.data(), w, w_ref_.data(), n, params_, mine);
+  if (!overlap_) return exchange(w, n, samples, mine.weight, stop, st);
   anchor_.assign(w, w + n);
   global_.resize(n);
-  pending_ = std::async(std::launch::async, [this, n, samples, stop] {
+  pending_ = std::async(std::launch::async, [this, n, samples, weight = mine.weight, stop] {
     Outcome o;
-    o.stop = exchange(global_.data(), n, samples, stop, o.st);
+    o.stop = exchange(global_.data(), n, samples, weight, stop, o.st);
     return o;
   });
   return before;

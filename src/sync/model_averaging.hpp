@@ -9,7 +9,7 @@
 // w_i = G_r + p_i: the last global model it knows plus its own progress since. At the end of
 // round r+1 it takes G_{r+1} from the reduction of round r, replaces G_r by it
 // (w_i = G_{r+1} + p_i), and launches the reduction of this round's progress p_i = w_i - G_{r+1}:
-//     G_{r+2} = G_{r+1} + eta_global * sum_i n_i p_i / sum_i n_i.
+//     G_{r+2} = G_{r+1} + eta_global * average of the p_i  (weighted as averaging.hpp says).
 // The global sequence is ESync's; each local step sees the others' progress one round late.
 #include <functional>
 #include <future>
@@ -51,9 +51,9 @@ class ModelAveraging : public Synchronizer {
     bool stop = false;
     SyncStats st;
   };
-  // One reduction of delta_ (samples-weighted progress since w_ref_): the new global model into
-  // `out`. Runs on the caller's thread, or (overlap) on the pending one.
-  bool exchange(float* out, std::size_t n, double samples, bool stop, SyncStats& st);
+  // One reduction of delta_ (this worker's weighted progress since w_ref_, averaging.hpp): the new
+  // global model into `out`. Runs on the caller's thread, or (overlap) on the pending one.
+  bool exchange(float* out, std::size_t n, double samples, double weight, bool stop, SyncStats& st);
   // Waits for the pending reduction and moves w onto its result (w = G + w - anchor).
   bool collect(float* w, std::size_t n, SyncStats& st);
 
@@ -66,6 +66,8 @@ class ModelAveraging : public Synchronizer {
   double step_sum_ = 0;   // and their device time
   int planned_ = 1;       // K planned for it
   float global_lr_;
+  Weighting weighting_;
+  std::size_t params_;  // floats of the buffer that are parameters (BatchNorm buffers follow)
   Plan plan_;
   StopEarly stop_early_;
   Ahead ahead_;

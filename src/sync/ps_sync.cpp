@@ -11,10 +11,10 @@
 
 namespace esync::sync {
 
-bool ps_exchange(ps::PsClient& ps, float* w, const float* x, double samples, bool stop, SyncStats& st,
+bool ps_exchange(ps::PsClient& ps, float* w, const float* x, double samples, double weight, bool stop, SyncStats& st,
                  double& samples_seen) {
   const double t0 = mono_s();
-  const ps::PsReply r = ps.push_pull(w, x, samples, stop);
+  const ps::PsReply r = ps.push_pull(w, x, samples, stop, weight);
   const double took = mono_s() - t0;
   // The shard's hold time is waiting for the slowest worker (sync rules); the rest is the cost
   // of moving the bytes and applying the rule.
@@ -41,7 +41,7 @@ class PsGradients final : public Synchronizer {
   bool applies_update() const override { return true; }
   bool reduce_gradients(float* w, float* grad, std::size_t, double samples, bool stop, SyncStats& st) override {
     inject_delay(network_delay_, st);
-    return ps_exchange(ps_, w, grad, samples, stop, st, seen_);
+    return ps_exchange(ps_, w, grad, samples, -1, stop, st, seen_);
   }
 
  private:

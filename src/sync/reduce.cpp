@@ -19,18 +19,21 @@ void inject_delay(const std::function<double()>& network_delay, SyncStats& st) {
   if (network_delay) st.delay_s += sleep_s(network_delay());
 }
 
-bool reduce_with_control(comm::Collective& c, float* buf, std::size_t n, double samples, bool stop, SyncStats& st) {
+bool reduce_with_control(comm::Collective& c, float* buf, std::size_t n, double samples, double weight, bool stop,
+                         SyncStats& st) {
   const int world = c.size();
   float* ctl = buf + n;
   std::fill(ctl, ctl + control_slots(world), 0.0f);
   ctl[0] = static_cast<float>(samples);
-  ctl[1] = stop ? 1.0f : 0.0f;
+  ctl[1] = static_cast<float>(weight);
+  ctl[2] = stop ? 1.0f : 0.0f;
+  float* arrivals = ctl + 3;
   const double arrival = unix_s() - g_time_base.load();
-  ctl[2 + c.rank()] = static_cast<float>(arrival);
+  arrivals[c.rank()] = static_cast<float>(arrival);
   const double t0 = mono_s();
   c.allreduce_sum(buf, n + control_slots(world));
   const double took = mono_s() - t0;
-  const double latest = *std::max_element(ctl + 2, ctl + 2 + world);
+  const double latest = *std::max_element(arrivals, arrivals + world);
   const double wait = std::clamp(latest - arrival, 0.0, took);
   st.wait_s += wait;
   st.comm_s += took - wait;
@@ -39,7 +42,8 @@ bool reduce_with_control(comm::Collective& c, float* buf, std::size_t n, double 
   st.bytes_sent += bytes;
   st.bytes_recv += bytes;
   st.total_samples = ctl[0];
-  return ctl[1] > 0.5f;
+  st.total_weight = ctl[1];
+  return ctl[2] > 0.5f;
 }
 
 }  // namespace esync::sync

@@ -18,7 +18,7 @@ class Ssgd final : public Synchronizer {
   bool reduce_gradients(float*, float* grad, std::size_t n, double samples, bool stop, SyncStats& st) override {
     inject_delay(network_delay_, st);
     kernels::cpu::scale(grad, static_cast<float>(samples), n);
-    const bool consensus = reduce_with_control(c_, grad, n, samples, stop, st);
+    const bool consensus = reduce_with_control(c_, grad, n, samples, samples, stop, st);
     if (st.total_samples > 0) kernels::cpu::scale(grad, static_cast<float>(1.0 / st.total_samples), n);
     return consensus;
   }

@@ -17,10 +17,13 @@ BackgroundEval::BackgroundEval(std::shared_ptr<Net> twin, const Split& test, std
   thread_ = std::thread([this] { loop(); });
 }
 
-BackgroundEval::~BackgroundEval() {
+BackgroundEval::~BackgroundEval() { stop_thread(); }
+
+void BackgroundEval::stop_thread() {
   {
     std::lock_guard<std::mutex> lk(mu_);
     closing_ = true;
+    hurry_ = true;
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
@@ -47,22 +50,23 @@ void BackgroundEval::loop() {
   for (;;) {
     std::unique_lock<std::mutex> lk(mu_);
     cv_.wait(lk, [&] { return closing_ || !queue_.empty(); });
-    if (queue_.empty()) return;  // closing and drained
-    auto [flat, fields] = std::move(queue_.front());
-    queue_.pop_front();
-    busy_ = true;
+    if (closing_) return;  // finish() evaluates what is left
+    auto item = queue_.front();  // stays queued until evaluated: finish() may take it over
     lk.unlock();
-    auto result = evaluate_one(flat, std::move(fields));
+    auto result = evaluate_one(item.first, item.second, &hurry_);
     lk.lock();
-    last_ = std::move(result);
-    busy_ = false;
-    cv_.notify_all();
+    if (!result) return;  // cancelled mid-way: the item is still at the front
+    queue_.pop_front();
+    last_ = std::move(*result);
   }
 }
 
-nlohmann::json BackgroundEval::evaluate_one(const torch::Tensor& flat, nlohmann::json fields) {
+std::optional<nlohmann::json> BackgroundEval::evaluate_one(const torch::Tensor& flat, nlohmann::json fields,
+                                                           const std::atomic<bool>* cancel) {
   model_.flat().copy_(flat);
-  const auto r = evaluate(model_.net(), test_, classes_);
+  // Small batches on the idle thread so that a cancel is seen soon even when it is starved.
+  const auto r = evaluate(model_.net(), test_, classes_, cancel ? 250 : 1000, cancel);
+  if (!r.complete) return std::nullopt;
   fields["loss"] = r.loss;
   if (r.acc >= 0) fields["acc"] = r.acc;
   if (!std::isnan(f_star_)) {
@@ -75,8 +79,9 @@ nlohmann::json BackgroundEval::evaluate_one(const torch::Tensor& flat, nlohmann:
 }
 
 nlohmann::json BackgroundEval::finish() {
-  std::unique_lock<std::mutex> lk(mu_);
-  cv_.wait(lk, [&] { return queue_.empty() && !busy_; });
+  stop_thread();
+  // Training is over: the rest runs at the caller's priority, in snapshot order.
+  for (; !queue_.empty(); queue_.pop_front()) last_ = *evaluate_one(queue_.front().first, queue_.front().second, nullptr);
   return last_;
 }
 

@@ -5,11 +5,15 @@
 // evaluation never takes a core from a training process (it runs on cycles nobody else wants;
 // on a busy machine the queue grows and drains when training ends), while accuracy-vs-time
 // stays exact: it is the accuracy of the weights as they were at that time.
+// When training ends, the snapshots still queued are evaluated by the caller at its own
+// priority: on a host whose cores are all busy an idle-priority thread gets almost no CPU, and
+// waiting for it would stall the end of the job for minutes.
 #include <condition_variable>
 #include <deque>
 #include <atomic>
 #include <limits>
 #include <mutex>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -31,13 +35,18 @@ class BackgroundEval {
   // Queues a snapshot of `flat`; fields go into its "eval" event. false: skipped (queue full),
   // unless force (the final evaluation is never skipped).
   bool submit(const torch::Tensor& flat, nlohmann::json fields, bool force = false);
-  // Waits until every queued snapshot is evaluated; returns the last result.
+  // Stops the idle-priority thread (within one small batch of its current evaluation, which it
+  // leaves in the queue), then evaluates every queued snapshot on the calling thread; returns the
+  // last result. Call once, when training is over.
   nlohmann::json finish();
   double f0() const { return f0_.load(); }  // NaN until the first evaluation (least squares)
 
  private:
   void loop();
-  nlohmann::json evaluate_one(const torch::Tensor& flat, nlohmann::json fields);
+  // nullopt: cancelled by finish() before the end (nothing logged).
+  std::optional<nlohmann::json> evaluate_one(const torch::Tensor& flat, nlohmann::json fields,
+                                             const std::atomic<bool>* cancel);
+  void stop_thread();
 
   FlatModel model_;
   const Split& test_;
@@ -49,7 +58,8 @@ class BackgroundEval {
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::pair<torch::Tensor, nlohmann::json>> queue_;
-  bool busy_ = false, closing_ = false;
+  bool closing_ = false;
+  std::atomic<bool> hurry_{false};  // finish(): the thread gives its work back and ends
   nlohmann::json last_;
   std::thread thread_;
 };

@@ -4,7 +4,8 @@
 
 namespace esync::train {
 
-EvalResult evaluate(Net& net, const Split& split, std::int64_t classes, std::int64_t batch) {
+EvalResult evaluate(Net& net, const Split& split, std::int64_t classes, std::int64_t batch,
+                    const std::atomic<bool>* cancel) {
   const bool was_training = net.is_training();
   net.set_training(false);
   torch::NoGradGuard ng;
@@ -12,6 +13,10 @@ EvalResult evaluate(Net& net, const Split& split, std::int64_t classes, std::int
   std::int64_t correct = 0;
   const std::int64_t n = split.size();
   for (std::int64_t i = 0; i < n; i += batch) {
+    if (cancel && cancel->load()) {
+      net.set_training(was_training);
+      return {0, -1, false};
+    }
     const auto len = std::min(batch, n - i);
     auto x = split.inputs(i, len), y = split.y.narrow(0, i, len);
     auto out = net.forward(x);

@@ -76,8 +76,7 @@ nlohmann::json run_worker(const WorkerOptions& opt) {
       WorkerSetup setup;  // its transport is closed when this block is left, before any handler runs
       setup_worker(job, setup);
       if (setup.joined) log.write("join", {{"rank", job.rank}, {"version", *setup.joined}, {"round", setup.first_round}});
-      summary = train_loop(job, setup, log);
-      if (setup.psc) setup.psc->leave("ok");
+      summary = train_loop(job, setup, log);  // leaves the parameter server itself
     }
     log.write("end", {{"status", "ok"}, {"summary", summary}});
     job.client->goodbye("ok");

@@ -48,6 +48,8 @@ json train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& log) {
   sync::SyncContext sctx{s.coll.get(), s.psc.get(), job.client.get(), job.policy, cfg.value("global_lr", 1.0f),
                          cfg.value("k_fixed", 4), cfg.value("k_max", 64), cfg.value("overlap", false),
                          [&delay] { return delay.sample_s(); }};
+  sctx.weighting = parse_weighting(cfg.value("weighting", weighting_name(kDefaultWeighting)));
+  sctx.params = n_params;
   auto syncer = sync::make_synchronizer(job.mode, sctx);
   OptimizerConfig oc;
   oc.kind = cfg.value("optimizer", "momentum");
@@ -151,6 +153,9 @@ json train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& log) {
   // Throughput counts the training loop only: the final evaluation below is not training.
   const double train_wall = mono_s() - t0;
   checkpoints.finish();
+  // This worker's part of the job is over: leave the parameter server before rank 0's last
+  // evaluations, so the shards end with the others instead of waiting out their silence timeout.
+  if (s.psc) s.psc->leave("ok");
   json final = evaluator ? evaluator->finish() : json::object();
   return {{"rank", job.rank}, {"mode", job.mode}, {"backend", s.backend}, {"steps", tot.steps}, {"samples", tot.samples},
           {"t0_unix", t0_unix}, {"wall_s", mono_s() - t0}, {"train_wall_s", train_wall},

@@ -32,7 +32,10 @@ void connect_ps(const WorkerJob& job, WorkerSetup& s) {
   // (BatchNorm statistics are averaged with the weights). The shards wait for this length to
   // bound the frames they accept.
   const auto n = static_cast<std::size_t>(sync::mode_syncs_gradients(job.mode) ? fm.num_params() : fm.size());
-  if (job.rank == 0) job.client->kv_set("model/floats", std::to_string(n));
+  if (job.rank == 0) {
+    job.client->kv_set("model/floats", std::to_string(n));
+    job.client->kv_set("model/params", std::to_string(fm.num_params()));
+  }
   std::vector<std::string> endpoints;
   for (int i = 0; i < job.config.value("servers", 0); ++i)
     endpoints.push_back(job.client->kv_get("ps/" + std::to_string(i), job.timeout));

@@ -1,0 +1,31 @@
+// DeadlinePlanner (assignment.hpp): the deadline policy's pacer and round length, decided once
+// per round.
+#include "esync/assignment.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace esync::coord {
+
+DeadlinePlanner::Plan DeadlinePlanner::plan(const AssignPolicy& policy, int rank, std::uint64_t round) {
+  auto it = rounds_.find(round);
+  if (it == rounds_.end()) {
+    it = rounds_.emplace(round, Decided{policy.slowest(), policy.round_time()}).first;
+    // Reports of round r and r + 1 can interleave (a worker asks for its next plan before the
+    // synchronisation); older rounds are over.
+    while (rounds_.size() > 4) rounds_.erase(rounds_.begin());
+  }
+  const Decided& d = it->second;
+  Plan p;
+  p.k = policy.plan()[static_cast<std::size_t>(rank)];
+  const bool pacer = d.pacer == rank || !policy.has_step_time(rank) || d.pacer < 0;
+  p.deadline_s = pacer ? 0.0 : d.t_round;
+  // The pacer fills the decided T with its steps as it now knows them (K_base when its own
+  // report decided the round).
+  if (d.pacer == rank && policy.step_time(rank) > 0)
+    p.k = static_cast<int>(std::lround(std::clamp(d.t_round / policy.step_time(rank), 1.0, double(policy.k_max()))));
+  p.share = policy.share(rank);
+  return p;
+}
+
+}  // namespace esync::coord
