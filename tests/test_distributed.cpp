@@ -166,6 +166,26 @@ TEST(Run, BareCudaWorkersGetTheirOwnOrdinals) {
   EXPECT_EQ(devices, (std::vector<std::string>{"cuda:0", "cuda:1", "cpu", "cuda:2"}));
 }
 
+// The job file `esync run --dry-run` writes for `args`.
+nlohmann::json dry_run_job(const std::string& name, const std::string& args) {
+  const auto dir = fs::temp_directory_path() / ("esync-dry-" + name + "-" + std::to_string(::getpid()));
+  const std::string cmd =
+      std::string(ESYNC_BINARY) + " run --dry-run --log-dir " + dir.string() + " " + args + " > /dev/null 2>&1";
+  EXPECT_EQ(std::system(cmd.c_str()), 0) << args;
+  std::ifstream in(dir / "job.json");
+  return nlohmann::json::parse(in, nullptr, false);
+}
+
+// Defaults that depend on other flags: DC-ASGD's lambda0 is the paper's for each variant, and
+// ESync averages by per-step batch unless told otherwise.
+TEST(Run, DefaultsFollowTheChosenVariant) {
+  EXPECT_DOUBLE_EQ(dry_run_job("dc", "--workers 2 --mode dcasgd").value("dc_lambda", 0.0), 0.04);
+  EXPECT_DOUBLE_EQ(dry_run_job("dca", "--workers 2 --mode dcasgd --dc-adaptive").value("dc_lambda", 0.0), 2.0);
+  EXPECT_DOUBLE_EQ(dry_run_job("dcl", "--workers 2 --mode dcasgd --dc-adaptive --dc-lambda 0.5").value("dc_lambda", 0.0), 0.5);
+  EXPECT_EQ(dry_run_job("w", "--workers 2 --mode esync").value("weighting", ""), "batch");
+  EXPECT_EQ(dry_run_job("wn", "--workers 2 --mode esync --weighting normalized").value("weighting", ""), "normalized");
+}
+
 // The exit code of an esync command line, its output discarded.
 int exit_code(const std::string& args) {
   const int st = std::system((std::string(ESYNC_BINARY) + " " + args + " > /dev/null 2>&1").c_str());
@@ -181,6 +201,8 @@ TEST(Run, BadFlagsFailCleanly) {
   EXPECT_EQ(code("--workers 2 --mode ssgd --delay-adaptive"), 2);
   EXPECT_EQ(code("--workers 2 --mode ssgd --overlap"), 2);
   EXPECT_EQ(code("--workers 2 --mode asgd --delay-adaptive --async-cached"), 2);
+  EXPECT_EQ(code("--workers 2 --mode esync --weighting heaviest"), 2);
+  EXPECT_EQ(code("--workers 2 --mode ssgd --weighting batch"), 2);  // gradient modes average by samples
   EXPECT_EQ(exit_code("summarize /nonexistent/logs"), 2);
 }
 

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "esync/assignment.hpp"
 #include "esync/curve.hpp"
 
 namespace esync::coord {
@@ -22,7 +23,7 @@ struct CoordinatorConfig {
   std::string token;             // empty: generated
   std::uint64_t job_id = 1;
   nlohmann::json job = nlohmann::json::object();  // sent to every worker on registration
-  std::string policy = "deadline";  // assign | deadline | poll
+  std::string policy = kDefaultPolicy;  // assign | deadline | poll
   int k_base = 1, k_max = 64;
   double heartbeat_timeout_s = 10.0;
   std::string log_dir;  // coordinator-0.jsonl when set

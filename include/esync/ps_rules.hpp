@@ -40,7 +40,7 @@ ShardRange shard_range(std::size_t n, int shards, int shard);
 // DC-ASGD's lambda0 as its paper sets it (Zheng et al., ICML 2017, CIFAR-10): 0.04 for the
 // constant variant, 2 for the adaptive one, whose lambda0 is divided by sqrt(MeanSquare(g)) ~ |g|
 // and so needs a far larger value for the same compensation.
-inline float default_dc_lambda(bool adaptive) { return adaptive ? 2.0f : 0.04f; }
+inline double default_dc_lambda(bool adaptive) { return adaptive ? 2.0 : 0.04; }
 
 struct RuleConfig {
   std::string rule = "sync-grad";  // see the table above

@@ -20,6 +20,7 @@
 #include <memory>
 #include <string>
 
+#include "esync/assignment.hpp"
 #include "esync/averaging.hpp"
 
 namespace esync::comm {
@@ -61,7 +62,7 @@ struct SyncContext {
   comm::Collective* collective = nullptr;            // allreduce transport, or
   ps::PsClient* ps = nullptr;                         // the parameter server (takes precedence)
   coord::CoordinatorClient* coordinator = nullptr;  // ESync's K; may be null for other modes
-  std::string policy = "deadline";                  // assign | deadline | poll
+  std::string policy = coord::kDefaultPolicy;       // assign | deadline | poll
   float global_lr = 1.0f;
   int k_fixed = 4;  // local-sgd
   int k_max = 64;
@@ -70,6 +71,9 @@ struct SyncContext {
   Weighting weighting = kDefaultWeighting;  // esync, local-sgd: how the round's changes are averaged
   // Floats of the flat buffer that are parameters; BatchNorm buffers follow them (averaged plainly).
   std::size_t params = static_cast<std::size_t>(-1);
+  // esync, local-sgd over allreduce: SCAFFOLD's control variates against client drift on non-iid
+  // data (model_averaging.hpp).
+  bool scaffold = false;
 };
 
 class Synchronizer {
@@ -87,6 +91,9 @@ class Synchronizer {
     return false;
   }
   virtual bool syncs_gradients() const { return false; }
+  // Each local step's gradient (the n_params parameter floats), before the optimiser step: a
+  // drift correction may change it (model averaging with SCAFFOLD); nothing otherwise.
+  virtual void correct_gradient(float* grad, std::size_t n_params) {}
   virtual bool applies_update() const { return false; }
   // Returns the consensus stop decision (with --overlap: that of the previous round's reduction,
   // this round's being still in flight).

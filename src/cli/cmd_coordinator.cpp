@@ -27,7 +27,7 @@ int cmd_coordinator(int argc, char** argv) {
     ("workers", "Number of workers in the job", cxxopts::value<int>()->default_value("1"))
     ("bind", "Address to listen on (default loopback only)", cxxopts::value<std::string>()->default_value("127.0.0.1"))
     ("port", "Port (0: a free one, printed)", cxxopts::value<int>()->default_value("0"))
-    ("policy", "assign | deadline | poll (esync: how K is set; deadline = assign run against the clock)", cxxopts::value<std::string>()->default_value("deadline"))
+    ("policy", "assign | deadline | poll (esync: how K is set; deadline = assign run against the clock)", cxxopts::value<std::string>()->default_value(coord::kDefaultPolicy))
     ("k-base", "Local steps of the slowest worker per round (assign)", cxxopts::value<int>()->default_value("1"))
     ("k-max", "Upper bound on local steps per round", cxxopts::value<int>()->default_value("64"))
     ("heartbeat-timeout", "Seconds of silence before a worker is lost", cxxopts::value<double>()->default_value("10"))

@@ -10,6 +10,7 @@
 
 #include "cli/options.hpp"
 #include "esync/collective.hpp"
+#include "esync/assignment.hpp"
 #include "esync/averaging.hpp"
 #include "esync/error.hpp"
 #include "esync/heterogeneity.hpp"
@@ -108,11 +109,12 @@ std::optional<RunJob> parse_run_job(int argc, char** argv) {
     ("local-lr", "Local learning rate (esync, local-sgd)", cxxopts::value<double>()->default_value("0.02"))
     ("global-lr", "Global learning rate applied to the averaged update (esync, local-sgd)", cxxopts::value<double>()->default_value("1.0"))
     ("weighting", "esync, local-sgd: how the workers' changes are averaged: batch (by per-step batch; equal batches, equal weights) | samples (by the round's samples) | normalized (each change per local step, FedNova)", cxxopts::value<std::string>()->default_value(weighting_name(kDefaultWeighting)))
+    ("drift-correction", "esync, local-sgd over allreduce: none | scaffold (control variates against the drift of local steps on non-iid data)", cxxopts::value<std::string>()->default_value("none"))
     ("overlap", "esync, local-sgd: reduce each round's update while the next round's local steps run (delayed averaging)", cxxopts::value<bool>()->default_value("false"))
     ("k-fixed", "Local steps per round (local-sgd)", cxxopts::value<int>()->default_value("4"))
     ("k-base", "Local steps of the slowest worker per round (esync, assign policy)", cxxopts::value<int>()->default_value("1"))
     ("k-max", "Upper bound on local steps per round", cxxopts::value<int>()->default_value("64"))
-    ("policy", "assign | deadline | poll (esync: how K is set; deadline = assign run against the clock)", cxxopts::value<std::string>()->default_value("deadline"))
+    ("policy", "assign | deadline | poll (esync: how K is set; deadline = assign run against the clock)", cxxopts::value<std::string>()->default_value(coord::kDefaultPolicy))
     ("epochs", "Epochs", cxxopts::value<int>()->default_value("1"))
     ("time-budget", "Stop after this many seconds (0: none)", cxxopts::value<double>()->default_value("0"))
     ("partition", "iid | by-class | dirichlet", cxxopts::value<std::string>()->default_value("iid"))
@@ -159,6 +161,7 @@ std::optional<RunJob> parse_run_job(int argc, char** argv) {
   check_one_of(str("partition"), {"iid", "by-class", "dirichlet"}, "--partition");
   check_one_of(str("on-failure"), {"continue", "abort"}, "--on-failure");
   (void)parse_weighting(str("weighting"));
+  check_one_of(str("drift-correction"), {"none", "scaffold"}, "--drift-correction");
   ESYNC_CHECK_T(ConfigError, !r.count("weighting") || mode == "esync" || mode == "local-sgd",
                 "--weighting is an esync and local-sgd option (the gradient modes average by samples)");
   const auto backend = comm::resolve_backend(str("backend"), devices);
@@ -210,6 +213,9 @@ std::optional<RunJob> parse_run_job(int argc, char** argv) {
   ESYNC_CHECK_T(ConfigError, dc_lambda >= 0, "--dc-lambda must be >= 0");
   const bool overlap = r["overlap"].as<bool>();
   ESYNC_CHECK_T(ConfigError, !overlap || mode == "esync" || mode == "local-sgd", "--overlap is an esync and local-sgd option");
+  ESYNC_CHECK_T(ConfigError, str("drift-correction") == "none" || ((mode == "esync" || mode == "local-sgd") &&
+                servers == 0 && !overlap), "--drift-correction scaffold is an esync and local-sgd option over "
+                "allreduce (without --servers and --overlap)");
   int threads = r["threads"].as<int>();
   ESYNC_CHECK_T(ConfigError, threads >= 0, "--threads must be >= 0");
   if (threads == 0) threads = std::max(1, default_threads() / n);
@@ -231,7 +237,7 @@ std::optional<RunJob> parse_run_job(int argc, char** argv) {
   const nlohmann::json job = {
       {"mode", mode}, {"dataset", str("dataset")}, {"data_dir", str("data-dir")}, {"ls_matrix", str("ls-matrix")},
       {"model", str("model")}, {"batch", r["batch"].as<std::int64_t>()}, {"optimizer", optimizer},
-      {"lr", lr}, {"momentum", momentum}, {"local_lr", num("local-lr")}, {"global_lr", num("global-lr")}, {"weighting", str("weighting")},
+      {"lr", lr}, {"momentum", momentum}, {"local_lr", num("local-lr")}, {"global_lr", num("global-lr")}, {"weighting", str("weighting")}, {"drift_correction", str("drift-correction")},
       {"k_fixed", r["k-fixed"].as<int>()}, {"overlap", overlap}, {"epochs", epochs}, {"time_budget_s", budget},
       {"partition", str("partition")}, {"dirichlet_alpha", num("dirichlet-alpha")}, {"slowdown", slowdown},
       {"slowdown_basis", str("slowdown-basis")}, {"delay", delay}, {"slow_worker", slow_worker}, {"eval_every_s", num("eval-every")}, {"backend", backend},

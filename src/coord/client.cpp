@@ -3,6 +3,7 @@
 #include <cmath>
 #include <optional>
 
+#include "esync/assignment.hpp"
 #include "esync/coord_client.hpp"
 #include "esync/error.hpp"
 #include "esync/message.hpp"
@@ -81,7 +82,7 @@ Welcome CoordinatorClient::register_worker(const std::string& device, const std:
   Welcome w;
   w.rank = r.body.at("rank").get<int>();
   w.world = r.body.at("world").get<int>();
-  w.policy = r.body.value("policy", "assign");
+  w.policy = r.body.value("policy", kDefaultPolicy);
   w.job = r.body.value("job", json::object());
   impl_->rank = static_cast<std::uint32_t>(w.rank);
   impl_->job_id = r.header.job_id;
@@ -94,7 +95,7 @@ Welcome CoordinatorClient::register_server(int shard, const std::string& host) {
   Welcome w;
   w.rank = shard;
   w.world = r.body.at("world").get<int>();
-  w.policy = r.body.value("policy", "assign");
+  w.policy = r.body.value("policy", kDefaultPolicy);
   w.job = r.body.value("job", json::object());
   impl_->rank = static_cast<std::uint32_t>(shard);
   impl_->job_id = r.header.job_id;

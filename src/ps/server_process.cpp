@@ -35,7 +35,7 @@ RuleConfig rule_config(const nlohmann::json& job, int workers) {
   rc.opt.momentum = job.value("momentum", 0.9f);
   rc.global_lr = job.value("global_lr", 1.0f);
   rc.weighting = parse_weighting(job.value("weighting", weighting_name(kDefaultWeighting)));
-  rc.dc_lambda = job.value("dc_lambda", default_dc_lambda(job.value("dc_adaptive", false)));
+  rc.dc_lambda = static_cast<float>(job.value("dc_lambda", default_dc_lambda(job.value("dc_adaptive", false))));
   return rc;
 }
 

@@ -3,6 +3,8 @@
 // --overlap the reduction runs on its own thread while the next round's local steps go on.
 #include "model_averaging.hpp"
 
+#include <algorithm>
+
 #include "esync/clock.hpp"
 #include "esync/collective.hpp"
 #include "esync/error.hpp"
@@ -13,7 +15,10 @@ namespace esync::sync {
 ModelAveraging::ModelAveraging(std::string mode, const SyncContext& ctx, Plan plan, StopEarly stop_early, Ahead ahead)
     : mode_(std::move(mode)), c_(ctx.collective), ps_(ctx.ps), global_lr_(ctx.global_lr), weighting_(ctx.weighting), params_(ctx.params), plan_(std::move(plan)),
       stop_early_(std::move(stop_early)), ahead_(std::move(ahead)), overlap_(ctx.overlap),
-      network_delay_(ctx.network_delay) {}
+      network_delay_(ctx.network_delay), scaffold_(ctx.scaffold) {
+  ESYNC_CHECK_T(ConfigError, !scaffold_ || (c_ && !ps_ && !overlap_),
+                "--drift-correction scaffold needs an allreduce job without --overlap");
+}
 
 // A reduction still in flight when the worker unwinds (an error elsewhere) is waited for, not
 // abandoned: it uses the transport the worker is about to close. Its outcome no longer matters.
@@ -25,6 +30,11 @@ int ModelAveraging::begin_round(std::uint64_t round, const float* w, std::size_t
   // With a reduction in flight, w_ref_ is its base (the global model this worker knows) and
   // stays; otherwise w is the global model.
   if (!pending_.valid()) w_ref_.assign(w, w + n);
+  if (scaffold_ && grad_sum_.empty()) {  // the job's first round: c = c_i = 0
+    const std::size_t p = std::min(params_, n);
+    grad_sum_.assign(p, 0.0f), cv_job_.assign(p, 0.0f), cv_mine_.assign(p, 0.0f), cv_corr_.assign(p, 0.0f);
+  }
+  std::fill(grad_sum_.begin(), grad_sum_.end(), 0.0f);
   const Steps k = plan_(round, mean_step_s, steps_);
   round_ = round;
   steps_ = 0, step_sum_ = 0;
@@ -32,12 +42,25 @@ int ModelAveraging::begin_round(std::uint64_t round, const float* w, std::size_t
   return k.bound;
 }
 
+void ModelAveraging::correct_gradient(float* grad, std::size_t n_params) {
+  if (!scaffold_) return;
+  ESYNC_CHECK(grad_sum_.size() == n_params, "correct_gradient: ", n_params, " parameters, the round began with ",
+              grad_sum_.size());
+  kernels::cpu::axpy(grad_sum_.data(), 1.0f, grad, n_params);
+  kernels::cpu::axpy(grad, 1.0f, cv_corr_.data(), n_params);
+}
+
 bool ModelAveraging::exchange(float* out, std::size_t n, double samples, double weight, bool stop, SyncStats& st) {
   inject_delay(network_delay_, st);  // a slower network (--delay): behind the steps too, with overlap
   if (ps_) return ps_exchange(*ps_, out, delta_.data(), samples, weight, stop, st, ps_seen_);  // the server applies it
-  const bool consensus = reduce_with_control(*c_, delta_.data(), n, samples, weight, stop, st);
+  const std::size_t extra = scaffold_ ? cv_job_.size() : 0;  // SCAFFOLD: a_i (c_i+ - c_i) after the model
+  const bool consensus = reduce_with_control(*c_, delta_.data(), n + extra, samples, weight, stop, st);
   apply_average(out, w_ref_.data(), delta_.data(), n, params_,
                 round_scales(weighting_, global_lr_, st.total_samples, st.total_weight));
+  if (extra > 0 && st.total_weight > 0) {
+    kernels::cpu::axpy(cv_job_.data(), static_cast<float>(1.0 / st.total_weight), delta_.data() + n, extra);
+    for (std::size_t j = 0; j < extra; ++j) cv_corr_[j] = cv_job_[j] - cv_mine_[j];
+  }
   return consensus;
 }
 
@@ -62,9 +85,20 @@ bool ModelAveraging::end_round(float* w, std::size_t n, double samples, bool sto
   // state server has answered a round that never runs (its "assign" event is the last one).
   if (ahead_ && steps_ > 0 && !stop) ahead_(round_ + 1, step_sum_ / steps_, steps_);
   const bool before = pending_.valid() && collect(w, n, st);  // overlap: the previous round's outcome
-  delta_.resize(n + (c_ ? control_slots(c_->size()) : 0));
+  const std::size_t extra = scaffold_ ? grad_sum_.size() : 0;
+  delta_.resize(n + extra + (c_ ? control_slots(c_->size()) : 0));
   const Contribution mine = contribution(weighting_, samples, steps_);
   weighted_change(delta_.data(), w, w_ref_.data(), n, params_, mine);
+  if (extra > 0) {
+    // c_i+ = the round's mean raw gradient; its change, weighted like the model's, joins the reduction.
+    float* dc = delta_.data() + n;
+    const float inv_k = steps_ > 0 ? 1.0f / static_cast<float>(steps_) : 0.0f;
+    for (std::size_t j = 0; j < extra; ++j) {
+      const float next = steps_ > 0 ? grad_sum_[j] * inv_k : cv_mine_[j];
+      dc[j] = static_cast<float>(mine.weight) * (next - cv_mine_[j]);
+      cv_mine_[j] = next;
+    }
+  }
   if (!overlap_) return exchange(w, n, samples, mine.weight, stop, st);
   anchor_.assign(w, w + n);
   global_.resize(n);

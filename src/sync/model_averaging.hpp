@@ -11,6 +11,15 @@
 // (w_i = G_{r+1} + p_i), and launches the reduction of this round's progress p_i = w_i - G_{r+1}:
 //     G_{r+2} = G_{r+1} + eta_global * average of the p_i  (weighted as averaging.hpp says).
 // The global sequence is ESync's; each local step sees the others' progress one round late.
+//
+// With SCAFFOLD (Karimireddy et al. 2020; --drift-correction scaffold), against the drift of
+// local steps on non-iid data: worker i keeps a control variate c_i (its mean gradient over its
+// last round) and the job's c (their a-weighted mean); every local step uses g + c - c_i instead
+// of g, so each worker follows the job's direction plus its own noise, not its own data's
+// optimum. c_i+ is the mean of the round's raw gradients (not option II's (x - y_i) / (K lr),
+// which momentum would inflate by 1 / (1 - beta)); the change a_i (c_i+ - c_i) rides in the
+// same reduction as the model's, after it, and c += sum a_i (c_i+ - c_i) / sum a_i. Allreduce
+// without --overlap only.
 #include <functional>
 #include <future>
 #include <vector>
@@ -41,6 +50,7 @@ class ModelAveraging : public Synchronizer {
     step_sum_ += step_s;
     return stop_early_ && stop_early_(round, step_s, steps_, step_sum_);
   }
+  void correct_gradient(float* grad, std::size_t n_params) override;
   bool end_round(float* w, std::size_t n, double samples, bool stop, SyncStats& st) override;
   bool settle(float* w, std::size_t n, SyncStats& st) override;
   const float* global_model() const override { return pending_.valid() ? w_ref_.data() : nullptr; }
@@ -76,6 +86,10 @@ class ModelAveraging : public Synchronizer {
   // w_ref_: the global model the round's progress is measured from; delta_: the progress in
   // flight; anchor_: w when it was sent; global_: the reduction's result (overlap only).
   std::vector<float> w_ref_, delta_, anchor_, global_;
+  // SCAFFOLD: the job's c, this worker's c_i, c - c_i (added to each gradient), the round's sum
+  // of raw gradients.
+  bool scaffold_;
+  std::vector<float> cv_job_, cv_mine_, cv_corr_, grad_sum_;
   std::future<Outcome> pending_;
 };
 

@@ -50,6 +50,7 @@ json train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& log) {
                          [&delay] { return delay.sample_s(); }};
   sctx.weighting = parse_weighting(cfg.value("weighting", weighting_name(kDefaultWeighting)));
   sctx.params = n_params;
+  sctx.scaffold = cfg.value("drift_correction", "none") == "scaffold";
   auto syncer = sync::make_synchronizer(job.mode, sctx);
   OptimizerConfig oc;
   oc.kind = cfg.value("optimizer", "momentum");
@@ -106,7 +107,10 @@ json train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& log) {
         stop = decide(syncer->reduce_gradients(fm.data(), fm.grad_data(), n_params, double(idx.size(0)), vote(), st), st);
         not_compute = mono_s() - tsync;
       }
-      if (!syncer->applies_update()) optim.step(fm.data(), fm.grad_data(), oc.lr);
+      if (!syncer->applies_update()) {
+        syncer->correct_gradient(fm.grad_data(), n_params);
+        optim.step(fm.data(), fm.grad_data(), oc.lr);
+      }
       const double compute = mono_s() - ts - not_compute;
       // Emulate a device `slowdown` x slower: to the state server that is compute time (the
       // device is slower), to the logs it is injected time, kept apart from real compute.
