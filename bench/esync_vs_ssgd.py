@@ -5,9 +5,9 @@ Reports, per mode: wall time to each target accuracy (rank 0's evaluations), fin
 total samples/s (sum over workers), the state server's K per device (median over rounds), and
 the ratios against SSGD. Writes OUT/summary.json and prints a table.
 A mode may carry flags after '+': asgd+delay-adaptive, esync+servers=2 (-> --servers 2), and
-esync+policy=assign (-> --mode esync --policy assign) runs ESync with the assign policy beside
-plain esync, whose policy is esync's default (deadline); the table labels them "esync (assign)"
-and "esync (deadline)". Modes torch-esync and torch-ssgd run the PyTorch Python reference
+esync+policy=deadline (-> --mode esync --policy deadline) runs ESync with the deadline policy
+beside plain esync, whose policy is esync's default (assign); the table labels them
+"esync (deadline)" and "esync (assign)". Modes torch-esync and torch-ssgd run the PyTorch Python reference
 (bench/pytorch_esync.py, assign policy) on the same set-up; their ratios are against torch-ssgd,
 esync's against ssgd. --basis picks the slowdown emulation rule for both (esync run
 --slowdown-basis). --weighting (ESync's averaging: batch, samples, normalized) and --global-lr
@@ -47,7 +47,7 @@ def mode_args(entry):
 
 
 def label(mode, a):
-    """The table's name of a mode: ESync's policy spelled out, as plain esync (deadline, esync's
+    """The table's name of a mode: ESync's policy spelled out, as plain esync (assign, esync's
     default) and esync+policy=assign would otherwise read alike."""
     name, *flags = mode.split("+")
     if mode == "torch-esync":
@@ -58,7 +58,7 @@ def label(mode, a):
     rest = [f for f in flags if not f.startswith("policy=")]
     if policy is None and "--policy" in a.extra.split():
         return mode  # set through --extra: not known here
-    return "+".join([name] + rest) + f" ({policy or 'deadline'})"
+    return "+".join([name] + rest) + f" ({policy or 'assign'})"
 
 
 def run_torch(mode, a):

@@ -8,5 +8,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=python3
 [ -x /usr/bin/python3 ] && PY=/usr/bin/python3
-$PY bench/esync_vs_ssgd.py --epochs 1 --slowdown 1,2,4 --modes esync,esync+policy=assign,ssgd \
+$PY bench/esync_vs_ssgd.py --epochs 1 --slowdown 1,2,4 --modes esync+policy=deadline,esync+policy=assign,ssgd \
   --repeat "${REPEAT:-5}" --out results/experiments/policy --quiet

@@ -64,7 +64,7 @@ def load_jsonl(rel):
 # Formatting: few significant digits, the same output for the same data
 
 def sig(x, n=3):
-    """x to n significant digits, as a plain number (no exponent) with thin thousands groups."""
+    """x to n significant digits, as a plain number (no exponent), thousands grouped by spaces."""
     if x is None:
         return "—"
     if x == 0:
@@ -158,8 +158,18 @@ def logged_policy(summary_rel, mode):
         return None
 
 
+def esync_policy(run, summary_rel):
+    """ESync's K policy: as the state server logged it beside the summary, else as the mode
+    string names it (esync+policy=assign), else None."""
+    name, *flags = run["mode"].split("+")
+    if name != "esync":
+        return None
+    flag = next((f.split("=", 1)[1] for f in flags if f.startswith("policy=")), None)
+    return logged_policy(summary_rel, run["mode"]) or flag
+
+
 def run_label(run, doc, summary_rel):
-    """The name bench/esync_vs_ssgd.py gives a mode (ESync's policy spelled out), with the policy
+    """The mode with ESync's policy spelled out, as bench/esync_vs_ssgd.py names it, the policy
     read from the run's logs where they are committed."""
     mode = run["mode"]
     name, *flags = mode.split("+")
@@ -167,12 +177,11 @@ def run_label(run, doc, summary_rel):
         return "torch-esync (assign)"
     if name != "esync":
         return run.get("label") or mode
-    policy = logged_policy(summary_rel, mode)
-    if policy is None and run.get("label"):
-        return run["label"]
-    flag = next((f.split("=", 1)[1] for f in flags if f.startswith("policy=")), None)
+    policy = esync_policy(run, summary_rel)
+    if policy is None:
+        return run.get("label") or mode
     rest = [f for f in flags if not f.startswith("policy=")]
-    return "+".join([name] + rest) + f" ({policy or flag or 'deadline'})"
+    return "+".join([name] + rest) + f" ({policy})"
 
 
 def target_key(doc, run):
@@ -295,8 +304,8 @@ def policy():
     rel = "results/experiments/policy/summary.json"
     out = comparison(rel)
     doc = load(rel)
-    d = next((r for r in doc["runs"] if r["mode"] == "esync"), None)
-    a = next((r for r in doc["runs"] if r["mode"] == "esync+policy=assign"), None)
+    by = {esync_policy(r, rel): r for r in doc["runs"] if r["mode"].split("+")[0] == "esync"}
+    d, a = by.get("deadline"), by.get("assign")
     if d and a and rounds_of(doc) > 1:
         key = target_key(doc, d)
         ds, dt = per_round(d, key)
@@ -308,8 +317,8 @@ def policy():
     return out
 
 
-def weighting():
-    docs = {p: load(f"results/experiments/weighting/{p}/summary.json") for p in ("iid", "by-class")}
+def weighting(k_base=1):
+    docs = {p: load(f"results/experiments/weighting/kbase{k_base}/{p}/summary.json") for p in ("iid", "by-class")}
     key = target_key(docs["iid"], docs["iid"]["runs"][0])
     ssgd_bc = next((r for r in docs["by-class"]["runs"] if r["mode"] == "ssgd"), None)
     rows = []
@@ -317,7 +326,9 @@ def weighting():
         mode = run["mode"]
         other = next((r for r in docs["by-class"]["runs"] if r["mode"] == mode), None)
         w = next((f.split("=", 1)[1] for f in mode.split("+")[1:] if f.startswith("weighting=")), None)
-        name = f"ESync, `--weighting {w}`" if w else ("SSGD" if mode == "ssgd" else mode)
+        scaffold = "drift-correction=scaffold" in mode.split("+")[1:]
+        name = (f"ESync, `--weighting {w}`" if w else "ESync, `--drift-correction scaffold`" if scaffold
+                else "SSGD" if mode == "ssgd" else mode)
         gap = (other["final_acc"] - ssgd_bc["final_acc"]) * 100 if other and ssgd_bc and mode != "ssgd" else None
         rows.append([name, acc(run["final_acc"]), secs(run["time_to"].get(key)), rate(run["samples_per_s"]),
                      acc(other and other["final_acc"]), secs(other and other["time_to"].get(key)),
@@ -326,7 +337,7 @@ def weighting():
     out = table(["averaging", "iid: final acc", f"iid: to {t} (s)", "iid: samples/s", "by-class: final acc",
                  f"by-class: to {t} (s)", "by-class: samples/s", "by-class acc − SSGD's"], rows)
     n = rounds_of(docs["iid"])
-    out += f"\n\nMedians of {n} alternated rounds per partition."
+    out += f"\n\nK_base {docs['iid'].get('k_base')}; medians of {n} alternated rounds per partition."
     return out
 
 
@@ -558,8 +569,11 @@ def simulate_overlap():
 TABLES = {
     "demo": (demo, ["results/demo/summary.json"], "launch/run.sh (bench/esync_vs_ssgd.py)"),
     "policy": (policy, ["results/experiments/policy/summary.json"], "bench/policy.sh"),
-    "weighting": (weighting, ["results/experiments/weighting/iid/summary.json",
-                              "results/experiments/weighting/by-class/summary.json"], "bench/weighting.sh"),
+    "weighting": (weighting, ["results/experiments/weighting/kbase1/iid/summary.json",
+                              "results/experiments/weighting/kbase1/by-class/summary.json"], "bench/weighting.sh"),
+    "weighting_kbase4": (lambda: weighting(4), ["results/experiments/weighting/kbase4/iid/summary.json",
+                                                "results/experiments/weighting/kbase4/by-class/summary.json"],
+                         "K_BASE=4 bench/weighting.sh"),
     "heterogeneity": (heterogeneity, ["results/experiments/heterogeneity/iid/summary.json",
                                       "results/experiments/heterogeneity/by-class/summary.json"],
                       "bench/heterogeneity.sh"),
