@@ -43,6 +43,20 @@ def run_esync(args, threads):
     return json.loads(lines[lines.index("#json") + 1])
 
 
+def write_pair(out, doc, ours, theirs, name):
+    """An alternated esync-against-reference benchmark: adds both series, their medians and the
+    ratios (per round and of the medians; `name` keys the reference) to doc, writes it as JSON to
+    `out` and returns it."""
+    import statistics
+    mo, mt = statistics.median(ours), statistics.median(theirs)
+    doc.update({"esync": ours, name: theirs, "ratio_per_round": [o / t for o, t in zip(ours, theirs)],
+                "esync_median": mo, f"{name}_median": mt, "ratio": mo / mt})
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    with open(out, "w") as f:
+        json.dump(doc, f, indent=1)
+    return doc
+
+
 def print_table(title, columns, rows, doc):
     widths = [max(len(c), *(len(fmt(r[i])) for r in rows)) for i, c in enumerate(columns)]
     print(f"# {title}")

@@ -9,10 +9,10 @@ training-loop time (train_wall_s: DDP's window below has no evaluation either, a
 final test-set evaluation would add ~0.5 s to a 9 s job).
 Prints the medians, every round's values and the ratio; writes the JSON to --out.
 Usage: /usr/bin/python3 bench/ssgd_vs_ddp.py [--world 2] [--threads 1] [--rounds 5] [--out FILE]"""
-import argparse, json, os, shutil, statistics, subprocess, sys, tempfile
+import argparse, json, os, shutil, subprocess, sys, tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import esync_binary, print_table, reference_env
+from common import esync_binary, print_table, reference_env, write_pair
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--world", type=int, default=2)
@@ -54,13 +54,9 @@ ours, theirs = [], []
 for _ in range(a.rounds):
     ours.append(esync_ssgd())
     theirs.append(ddp())
-mo, mt = statistics.median(ours), statistics.median(theirs)
-doc = {"bench": "ssgd_vs_ddp", "world": a.world, "threads": a.threads, "rounds": a.rounds, "ddp_steps": a.steps,
-       "esync": ours, "ddp": theirs, "ratio_per_round": [o / t for o, t in zip(ours, theirs)],
-       "esync_median": mo, "ddp_median": mt, "ratio": mo / mt}
-os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
-with open(a.out, "w") as f:
-    json.dump(doc, f, indent=1)
+doc = write_pair(a.out, {"bench": "ssgd_vs_ddp", "world": a.world, "threads": a.threads, "rounds": a.rounds,
+                          "ddp_steps": a.steps}, ours, theirs, "ddp")
+mo, mt = doc["esync_median"], doc["ddp_median"]
 print_table(f"SSGD lenet5 batch 64, {a.world} processes x {a.threads} thread(s): esync (gloo) vs PyTorch DDP (gloo), "
             f"medians of {a.rounds} rounds", ["impl", "samples_per_s (median)", "per round"],
             [["esync ssgd", mo, " ".join(f"{v:.0f}" for v in ours)],

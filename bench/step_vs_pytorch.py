@@ -6,10 +6,10 @@ medians. Both run with the settings esync gives itself (common.reference_env: Op
 OpenMP at --threads, esync's malloc thresholds). Prints the medians, every round's values and
 the ratio; writes the JSON to --out.
 Usage: /usr/bin/python3 bench/step_vs_pytorch.py [--batch 64] [--threads 1] [--rounds 5] [--out FILE]"""
-import argparse, json, os, statistics, subprocess, sys
+import argparse, json, os, subprocess, sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import print_table, reference_env, run_esync
+from common import print_table, reference_env, run_esync, write_pair
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--batch", type=int, default=64)
@@ -28,13 +28,9 @@ for _ in range(a.rounds):
                          "--batch", str(a.batch), "--threads", str(a.threads), "--seconds", str(a.seconds)],
                         check=True, capture_output=True, text=True, env=reference_env(a.threads)).stdout
     theirs.append(json.loads(py.strip().splitlines()[-1])["samples_per_s"])
-mo, mt = statistics.median(ours), statistics.median(theirs)
-doc = {"bench": "step_vs_pytorch", "batch": a.batch, "threads": a.threads, "rounds": a.rounds, "seconds": a.seconds,
-       "esync": ours, "pytorch": theirs, "ratio_per_round": [o / t for o, t in zip(ours, theirs)],
-       "esync_median": mo, "pytorch_median": mt, "ratio": mo / mt}
-os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
-with open(a.out, "w") as f:
-    json.dump(doc, f, indent=1)
+doc = write_pair(a.out, {"bench": "step_vs_pytorch", "batch": a.batch, "threads": a.threads, "rounds": a.rounds,
+                          "seconds": a.seconds}, ours, theirs, "pytorch")
+mo, mt = doc["esync_median"], doc["pytorch_median"]
 rows = [["esync", a.batch, a.threads, mo, " ".join(f"{v:.0f}" for v in ours)],
         ["pytorch-python", a.batch, a.threads, mt, " ".join(f"{v:.0f}" for v in theirs)]]
 print_table(f"train step lenet5: esync vs PyTorch Python, medians of {a.rounds} rounds",

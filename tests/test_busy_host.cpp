@@ -45,11 +45,12 @@ TEST(BusyHost, ParameterServerJobEndsWhileItsCoreSpinsForSomeoneElse) {
   const auto dir = temp_dir("busy-host");
   // Snapshots every 0.1 s queue up behind the starved evaluator; the shard gives up on 20 s of
   // silence, which the old end of the job (rank 0 waiting for its evaluator first) always reached.
-  const pid_t job = spawn({ESYNC_BINARY, "run", "--log-dir", dir.string(), "--timeout", "280", "--workers", "2",
-                           "--mode", "esync", "--servers", "1", "--model", "mlp", "--epochs", "1", "--threads",
-                           "1", "--k-base", "2", "--k-max", "4", "--local-lr", "0.05", "--eval-every", "0.1",
-                           "--wait-timeout", "20"},
-                          dir.string() + ".out");
+  const pid_t job = spawn(
+      {ESYNC_BINARY,   "run",   "--log-dir",      dir.string(), "--timeout", "280", "--workers",  "2",
+       "--mode",       "esync", "--servers",      "1",          "--model",   "mlp", "--epochs",   "1",
+       "--threads",    "1",     "--k-base",       "2",          "--k-max",   "4",   "--local-lr", "0.05",
+       "--eval-every", "0.1",   "--wait-timeout", "20"},
+      dir.string() + ".out");
   ::sched_setaffinity(0, sizeof saved, &saved);
   const int code = wait_exit(job, 290);
   ::kill(hog, SIGKILL);

@@ -39,16 +39,22 @@ struct RankResult {
   double hidden_s = 0;
 };
 
-// Runs kRounds rounds on every rank; rank 1 votes stop in round `vote_round`.
-std::vector<RankResult> run(bool overlap, int vote_round, esync::Weighting weighting = esync::Weighting::samples) {
-  std::vector<RankResult> out(kWorld);
+// Runs body(collective) on kWorld gloo ranks as threads.
+template <typename Body>
+void on_ranks(Body body) {
   auto store = comm::make_memory_store();
   auto make = [&](int r) {
     comm::CollectiveOptions o;
     o.rank = r, o.size = kWorld, o.timeout = 20s;
     return comm::make_collective(o, store);
   };
-  auto body = [&](comm::Collective& c) {
+  esync::test::expect_no_rank_errors(esync::test::run_collective_ranks(kWorld, make, body));
+}
+
+// Runs kRounds rounds on every rank; rank 1 votes stop in round `vote_round`.
+std::vector<RankResult> run(bool overlap, int vote_round, esync::Weighting weighting = esync::Weighting::samples) {
+  std::vector<RankResult> out(kWorld);
+  on_ranks([&](comm::Collective& c) {
     RankResult& res = out[static_cast<std::size_t>(c.rank())];
     es::SyncContext ctx;
     ctx.collective = &c, ctx.k_fixed = kSteps, ctx.overlap = overlap, ctx.global_lr = kGlobalLr;
@@ -70,8 +76,7 @@ std::vector<RankResult> run(bool overlap, int vote_round, esync::Weighting weigh
     res.settled_stop = s->settle(w.data(), kN, st);
     res.samples_seen += st.total_samples;
     res.w = w;
-  };
-  esync::test::expect_no_rank_errors(esync::test::run_collective_ranks(kWorld, make, body));
+  });
   return out;
 }
 
@@ -139,13 +144,7 @@ TEST(ModelAveraging, ScaffoldRemovesTheDriftOfUnequalLocalSteps) {
   const auto target = [](int rank, std::size_t j) { return float(rank * 3 + 1) * (j % 2 ? 1.0f : -0.5f); };
   auto final_error = [&](bool scaffold) {
     std::vector<std::vector<float>> out(kWorld);
-    auto store = comm::make_memory_store();
-    auto make = [&](int r) {
-      comm::CollectiveOptions o;
-      o.rank = r, o.size = kWorld, o.timeout = 20s;
-      return comm::make_collective(o, store);
-    };
-    auto body = [&](comm::Collective& c) {
+    on_ranks([&](comm::Collective& c) {
       es::SyncContext ctx;
       ctx.collective = &c, ctx.k_fixed = 3, ctx.weighting = esync::Weighting::batch, ctx.scaffold = scaffold;
       auto s = es::make_synchronizer("local-sgd", ctx);
@@ -162,8 +161,7 @@ TEST(ModelAveraging, ScaffoldRemovesTheDriftOfUnequalLocalSteps) {
         s->end_round(w.data(), n, 64.0 * steps(c.rank()), false, st);
       }
       out[static_cast<std::size_t>(c.rank())] = w;
-    };
-    esync::test::expect_no_rank_errors(esync::test::run_collective_ranks(kWorld, make, body));
+    });
     double err = 0;
     for (std::size_t j = 0; j < n; ++j) {
       double mean = 0;

@@ -50,6 +50,7 @@ Scales round_scales(Weighting w, float global_lr, double total_samples, double t
 void weighted_change(float* out, const float* w, const float* ref, std::size_t n, std::size_t params,
                      const Contribution& c);
 // Writes w[i] = ref[i] + s * sum[i], s = params scale below `params`, buffers scale from there.
-void apply_average(float* w, const float* ref, const float* sum, std::size_t n, std::size_t params, const Scales& s);
+void apply_average(float* w, const float* ref, const float* sum, std::size_t n, std::size_t params,
+                   const Scales& s);
 
 }  // namespace esync

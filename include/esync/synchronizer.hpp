@@ -10,9 +10,9 @@
 // ps::PsClient (push and pull in one round trip; ASGD and DC-ASGD exist only there).
 // Every reduction carries control values in spare slots after the payload: the samples this
 // worker contributes (the job's sample count), its weight in the round's average (averaging.hpp),
-// its stop vote, and one arrival-time slot per rank. So weighting, a consistent "stop now" decision on every rank, and the split of the
-// reduction's time into waiting-for-the-slowest and communication cost no extra message and no
-// barrier (arrival times share the job's time base; across hosts they assume NTP-synced clocks).
+// its stop vote, and one arrival-time slot per rank. So weighting, a consistent "stop now"
+// decision on every rank, and the split of the reduction's time into waiting-for-the-slowest and
+// communication cost no extra message and no barrier (arrival times share the job's time base; across hosts they assume NTP-synced clocks).
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>

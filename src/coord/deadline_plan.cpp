@@ -1,9 +1,9 @@
 // DeadlinePlanner (assignment.hpp): the deadline policy's pacer and round length, decided once
 // per round.
-#include "esync/assignment.hpp"
-
 #include <algorithm>
 #include <cmath>
+
+#include "esync/assignment.hpp"
 
 namespace esync::coord {
 
@@ -23,7 +23,8 @@ DeadlinePlanner::Plan DeadlinePlanner::plan(const AssignPolicy& policy, int rank
   // The pacer fills the decided T with its steps as it now knows them (K_base when its own
   // report decided the round).
   if (d.pacer == rank && policy.step_time(rank) > 0)
-    p.k = static_cast<int>(std::lround(std::clamp(d.t_round / policy.step_time(rank), 1.0, double(policy.k_max()))));
+    p.k = static_cast<int>(
+        std::lround(std::clamp(d.t_round / policy.step_time(rank), 1.0, double(policy.k_max()))));
   p.share = policy.share(rank);
   return p;
 }

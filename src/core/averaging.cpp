@@ -16,9 +16,12 @@ Weighting parse_weighting(const std::string& name) {
 
 const char* weighting_name(Weighting w) {
   switch (w) {
-    case Weighting::batch: return "batch";
-    case Weighting::samples: return "samples";
-    case Weighting::normalized: return "normalized";
+    case Weighting::batch:
+      return "batch";
+    case Weighting::samples:
+      return "samples";
+    case Weighting::normalized:
+      return "normalized";
   }
   return "?";
 }
@@ -27,9 +30,12 @@ Contribution contribution(Weighting w, double samples, int steps) {
   if (steps <= 0 || samples <= 0) return {};  // no step this round: nothing to average in
   const double b = samples / steps;           // this worker's batch per step
   switch (w) {
-    case Weighting::samples: return {float(samples), float(samples), samples};
-    case Weighting::normalized: return {float(b / steps), float(b), b};
-    case Weighting::batch: break;
+    case Weighting::samples:
+      return {float(samples), float(samples), samples};
+    case Weighting::normalized:
+      return {float(b / steps), float(b), b};
+    case Weighting::batch:
+      break;
   }
   return {float(b), float(b), b};
 }
@@ -49,7 +55,8 @@ void weighted_change(float* out, const float* w, const float* ref, std::size_t n
   if (p < n) kernels::cpu::esync_delta(out + p, w + p, ref + p, c.buffer_coef, n - p);
 }
 
-void apply_average(float* w, const float* ref, const float* sum, std::size_t n, std::size_t params, const Scales& s) {
+void apply_average(float* w, const float* ref, const float* sum, std::size_t n, std::size_t params,
+                   const Scales& s) {
   const std::size_t p = std::min(params, n);
   kernels::cpu::esync_apply(w, ref, sum, s.params, p);
   if (p < n) kernels::cpu::esync_apply(w + p, ref + p, sum + p, s.buffers, n - p);

@@ -12,10 +12,20 @@
 
 namespace esync::sync {
 
-ModelAveraging::ModelAveraging(std::string mode, const SyncContext& ctx, Plan plan, StopEarly stop_early, Ahead ahead)
-    : mode_(std::move(mode)), c_(ctx.collective), ps_(ctx.ps), global_lr_(ctx.global_lr), weighting_(ctx.weighting), params_(ctx.params), plan_(std::move(plan)),
-      stop_early_(std::move(stop_early)), ahead_(std::move(ahead)), overlap_(ctx.overlap),
-      network_delay_(ctx.network_delay), scaffold_(ctx.scaffold) {
+ModelAveraging::ModelAveraging(std::string mode, const SyncContext& ctx, Plan plan, StopEarly stop_early,
+                               Ahead ahead)
+    : mode_(std::move(mode)),
+      c_(ctx.collective),
+      ps_(ctx.ps),
+      global_lr_(ctx.global_lr),
+      weighting_(ctx.weighting),
+      params_(ctx.params),
+      plan_(std::move(plan)),
+      stop_early_(std::move(stop_early)),
+      ahead_(std::move(ahead)),
+      overlap_(ctx.overlap),
+      network_delay_(ctx.network_delay),
+      scaffold_(ctx.scaffold) {
   ESYNC_CHECK_T(ConfigError, !scaffold_ || (c_ && !ps_ && !overlap_),
                 "--drift-correction scaffold needs an allreduce job without --overlap");
 }
@@ -44,15 +54,18 @@ int ModelAveraging::begin_round(std::uint64_t round, const float* w, std::size_t
 
 void ModelAveraging::correct_gradient(float* grad, std::size_t n_params) {
   if (!scaffold_) return;
-  ESYNC_CHECK(grad_sum_.size() == n_params, "correct_gradient: ", n_params, " parameters, the round began with ",
-              grad_sum_.size());
+  ESYNC_CHECK(grad_sum_.size() == n_params, "correct_gradient: ", n_params,
+              " parameters, the round began with ", grad_sum_.size());
   kernels::cpu::axpy(grad_sum_.data(), 1.0f, grad, n_params);
   kernels::cpu::axpy(grad, 1.0f, cv_corr_.data(), n_params);
 }
 
-bool ModelAveraging::exchange(float* out, std::size_t n, double samples, double weight, bool stop, SyncStats& st) {
+bool ModelAveraging::exchange(float* out, std::size_t n, double samples, double weight, bool stop,
+                              SyncStats& st) {
   inject_delay(network_delay_, st);  // a slower network (--delay): behind the steps too, with overlap
-  if (ps_) return ps_exchange(*ps_, out, delta_.data(), samples, weight, stop, st, ps_seen_);  // the server applies it
+  if (ps_)
+    return ps_exchange(*ps_, out, delta_.data(), samples, weight, stop, st,
+                       ps_seen_);                            // the server applies it
   const std::size_t extra = scaffold_ ? cv_job_.size() : 0;  // SCAFFOLD: a_i (c_i+ - c_i) after the model
   const bool consensus = reduce_with_control(*c_, delta_.data(), n + extra, samples, weight, stop, st);
   apply_average(out, w_ref_.data(), delta_.data(), n, params_,
