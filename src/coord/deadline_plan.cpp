@@ -1,7 +1,5 @@
 // DeadlinePlanner (assignment.hpp): the deadline policy's pacer and round length, decided once
 // per round.
-#include <algorithm>
-#include <cmath>
 
 #include "esync/assignment.hpp"
 
@@ -20,11 +18,9 @@ DeadlinePlanner::Plan DeadlinePlanner::plan(const AssignPolicy& policy, int rank
   p.k = policy.plan()[static_cast<std::size_t>(rank)];
   const bool pacer = d.pacer == rank || !policy.has_step_time(rank) || d.pacer < 0;
   p.deadline_s = pacer ? 0.0 : d.t_round;
-  // The pacer fills the decided T with its steps as it now knows them (K_base when its own
-  // report decided the round).
-  if (d.pacer == rank && policy.step_time(rank) > 0)
-    p.k = static_cast<int>(
-        std::lround(std::clamp(d.t_round / policy.step_time(rank), 1.0, double(policy.k_max()))));
+  // The pacer does exactly K_base steps, T = K_base x its step time as known when the round was
+  // decided.
+  if (d.pacer == rank) p.k = policy.k_base();
   p.share = policy.share(rank);
   return p;
 }
