@@ -20,8 +20,11 @@ TEST_P(Elastic, WorkerJoinsARunningEsyncJob) {
   std::vector<std::string> run = {
       ESYNC_BINARY, "run", "--log-dir", dir.string(), "--timeout", "200", "--workers", "2", "--max-workers", "3",
       "--mode", "esync", "--servers", "2", "--slowdown", "1,4,1", "--dataset", "least-squares", "--ls-matrix", "normal",
-      "--model", "linreg", "--optimizer", "sgd", "--local-lr", "0.2", "--batch", "128", "--epochs", "24", "--threads", "1",
-      "--k-base", "2", "--delay", "constant:20ms", "--eval-every", "0.5"};
+      "--model", "linreg", "--optimizer", "sgd", "--local-lr", "0.2", "--batch", "128", "--epochs", "60", "--threads", "1",
+      "--k-base", "2", "--k-max", "4", "--delay", "constant:20ms", "--eval-every", "0.5"};
+  // --k-max 4 and 60 epochs: at least 600 000 / (3 x 4 x 128) = 390 rounds of at least 20 ms, so
+  // the job outlasts the joiner's start on a busy host (with 24 epochs and K up to 64 it once ended
+  // before the joiner registered).
   if (overlap) run.push_back("--overlap");
   const pid_t job = spawn(run, dir.string() + ".out");
   const auto log0 = dir / "worker-0.jsonl";

@@ -6,6 +6,7 @@
 
 #include <cmath>
 
+#include "esync/error.hpp"
 #include "train/evaluate.hpp"
 
 namespace esync::train {
@@ -76,6 +77,12 @@ std::optional<nlohmann::json> BackgroundEval::evaluate_one(const torch::Tensor& 
   }
   log_.write("eval", fields);
   return fields;
+}
+
+void BackgroundEval::evaluate_now(const torch::Tensor& flat, nlohmann::json fields) {
+  std::lock_guard<std::mutex> lk(mu_);
+  ESYNC_CHECK(queue_.empty() && last_.is_null(), "evaluate_now after a snapshot was queued");
+  last_ = *evaluate_one(flat, std::move(fields), nullptr);
 }
 
 nlohmann::json BackgroundEval::finish() {

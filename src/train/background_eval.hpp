@@ -35,6 +35,9 @@ class BackgroundEval {
   // Queues a snapshot of `flat`; fields go into its "eval" event. false: skipped (queue full),
   // unless force (the final evaluation is never skipped).
   bool submit(const torch::Tensor& flat, nlohmann::json fields, bool force = false);
+  // Evaluates `flat` on the calling thread and logs it; only before the first submit (the
+  // evaluator thread then has nothing in hand).
+  void evaluate_now(const torch::Tensor& flat, nlohmann::json fields);
   // Stops the idle-priority thread (within one small batch of its current evaluation, which it
   // leaves in the queue), then evaluates every queued snapshot on the calling thread; returns the
   // last result. Call once, when training is over.

@@ -68,7 +68,14 @@ json train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& log) {
     torch::manual_seed(seed);
     evaluator = std::make_unique<BackgroundEval>(make_model(cfg.value("model", "lenet5"), ds.sample_shape, ds.num_classes),
                                                  ds.test, ds.num_classes, log, ds.f_star, checkpoints.resumed_f0());
-    evaluator->submit(fm.flat(), {{"round", 0}, {"epoch", 0.0}, {"samples_seen", 0}, {"wall_s", 0.0}});
+    const nlohmann::json first = {{"round", 0}, {"epoch", 0.0}, {"samples_seen", 0}, {"wall_s", 0.0}};
+    // Least squares measures progress against F0, the first evaluation's loss, which checkpoints
+    // carry to a resumed job: it is evaluated now, not left to the idle-priority thread, which a
+    // busy host may not run before the first checkpoint.
+    if (!std::isnan(ds.f_star) && std::isnan(checkpoints.resumed_f0()))
+      evaluator->evaluate_now(fm.flat(), first);
+    else
+      evaluator->submit(fm.flat(), first);
   }
 
   const double t0 = mono_s(), t0_unix = unix_s();  // training starts: every wall_s counts from here
@@ -147,6 +154,9 @@ json train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& log) {
                        {"slowdown_s", round_slowdown}, {"delay_s", st.delay_s}, {"samples", round_samples}});
     checkpoints.after_sync(round, optim, seen, tot.samples, evaluator ? evaluator->f0() : NAN);
     if (evaluator && (stop || mono_s() - last_eval >= eval_every)) {
+      // The job's final model: under the asynchronous rules the shards hold it, and rank 0's own
+      // copy is as old as its last push (on a busy host, many versions).
+      if (stop && s.psc && syncer->syncs_gradients()) s.psc->pull(fm.data());
       last_eval = mono_s();
       const float* global = syncer->global_model();  // copied by submit
       const torch::Tensor model = global ? torch::from_blob(const_cast<float*>(global), {fm.size()}, torch::kFloat) : fm.flat();
