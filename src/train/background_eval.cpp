@@ -71,7 +71,7 @@ std::optional<nlohmann::json> BackgroundEval::evaluate_one(const torch::Tensor& 
   fields["loss"] = r.loss;
   if (r.acc >= 0) fields["acc"] = r.acc;
   if (!std::isnan(f_star_)) {
-    if (std::isnan(f0_.load())) f0_ = r.loss;  // only this thread writes f0_
+    if (std::isnan(f0_.load())) f0_ = r.loss;  // one writer at a time: before, during or after the thread
     fields["gap"] = r.loss - f_star_;
     fields["rel_gap"] = (r.loss - f_star_) / (f0_.load() - f_star_);
   }
