@@ -4,7 +4,7 @@ policy, or SSGD, over torch.distributed (gloo), M processes on this host, Fashio
 (bench/pytorch_step.py's network), batch 64, momentum SGD, --threads per process (1), the same
 emulated slowdowns. It is the kind of short script the issue's floors were measured with, run
 here in the same bench run as esync so the two are compared on one machine at one moment.
-  --basis measured: sleep (f-1) x the step just measured (DESIGN §3 read literally)
+  --basis measured: sleep (f-1) x the step just measured (the original ESync rule read literally)
   --basis nominal:  sleep f x the fastest of the last 32 steps - this step (esync's default
                     rule, less its payback of an overrun from the next sleeps)
 Rank 0 snapshots the weights every --snap-every s at synchronisation points and evaluates them

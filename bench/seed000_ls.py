@@ -8,7 +8,7 @@ a parameter server, the seed's iterations and tuned learning rates:
   async-cached   M workers, batch 256/M, 800 M pushes, seed lr 0.001     (asgd --async-cached)
   delay-adaptive as async, lr 0.43 M / max(M, tau)                       (asgd --delay-adaptive)
 The seed's server SUMS the M gradients (sync) or the M cached gradients (async-cached); esync's
-rules average them (DESIGN §3), so the same step is lr_seed * M here. An "iteration" on the
+rules average them, so the same step is lr_seed * M here. An "iteration" on the
 x-axis is one gradient, as in the seed's plots: samples seen / the batch of one gradient.
 Writes OUT/seed000.json (curves, delay histograms, timings) and OUT/*.png; prints a table.
 Usage: /usr/bin/python3 bench/seed000_ls.py [--workers 32] [--iterations 800] [--out DIR]"""
@@ -127,7 +127,7 @@ plan = {"single": None,
         "delay-adaptive": (0.43, 256, ep_big, ["--mode", "asgd", "--delay-adaptive"]),
         "async-cached": (0.001 * m, small, ep_small, ["--mode", "asgd", "--async-cached"]),
         # The seed's async lr is past the stability bound of delayed gradient descent here (see
-        # results/experiments/README.md): the same run at a step size that bound allows.
+        # results/experiments/seed000/README.md): the same run at a step size that bound allows.
         f"async lr {a.stable_lr:g}": (a.stable_lr, 256, ep_big, ["--mode", "asgd"]),
         f"delay-adaptive lr {a.stable_lr:g}": (a.stable_lr, 256, ep_big, ["--mode", "asgd", "--delay-adaptive"])}
 doc = {"bench": "seed000_ls", "workers": m, "iterations": a.iterations, "runs": {}}

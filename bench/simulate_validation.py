@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """How well `esync simulate` predicts real runs, from committed runs only, and the predictions at
-scale that results/experiments/README.md shows.
+scale that results/experiments/simulate/README.md shows.
 
 Every input is a committed esync.summary/1 document (`esync summarize` of committed JSONL logs;
 the two that are not committed yet are made here from the committed logs beside them). Three

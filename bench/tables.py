@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""The tables of figures in README.md, docs/*.md and results/**/README.md, written from the
-committed data they come from.
+"""The tables of figures in README.md, docs/**/*.md and results/**/*.md (one page per experiment,
+beside its data), written from the committed data they come from.
 
 A Markdown file holds generated regions:
 
@@ -16,7 +16,7 @@ and returns the region's Markdown: a table and, where useful, a line of per-roun
   python3 bench/tables.py --check   exit 1 naming each region that differs from its data, or
                                     whose data is missing; 0 when all match (a ctest)
   python3 bench/tables.py --list    the generators, their data and the scripts that make it
-  python3 bench/tables.py --write results/experiments/README.md   (or --check): only those files
+  python3 bench/tables.py --write results/experiments/policy/README.md   (or --check): only those files
 
 --write leaves a region whose data is missing as it is and says so on stderr (exit 0), so a
 script that has just written one data file can call it. Standard library only."""
@@ -621,7 +621,7 @@ ONLY = []  # --write/--check FILE...: just these documents
 def documents():
     files = [path_of("README.md")]
     files += sorted(glob.glob(path_of("docs/**/*.md"), recursive=True))
-    files += sorted(glob.glob(path_of("results/**/README.md"), recursive=True))
+    files += sorted(glob.glob(path_of("results/**/*.md"), recursive=True))
     if ONLY:
         files = [f for f in files if os.path.abspath(f) in ONLY]
     return [f for f in files if os.path.exists(f)]
