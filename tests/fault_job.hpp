@@ -55,7 +55,8 @@ inline std::vector<json> events(const fs::path& file, const std::string& ev) {
   std::vector<json> out;
   std::ifstream in(file);
   for (std::string line; std::getline(in, line);)
-    if (auto j = json::parse(line, nullptr, false); !j.is_discarded() && j.value("ev", "") == ev) out.push_back(j);
+    if (auto j = json::parse(line, nullptr, false); !j.is_discarded() && j.value("ev", "") == ev)
+      out.push_back(j);
   return out;
 }
 
@@ -82,23 +83,36 @@ struct Job {
   // Coordinator, shards and three workers of a least-squares job that would run for a while.
   // `overrides` wins over the defaults here.
   Job(const std::string& name, const json& overrides, int servers_n) : dir(esync::test::temp_dir(name)) {
-    json job = {{"dataset", "least-squares"}, {"ls_matrix", "normal"}, {"model", "linreg"}, {"batch", 64},
-                {"optimizer", "sgd"}, {"lr", 0.05}, {"local_lr", 0.05}, {"threads", 1}, {"log_dir", dir.string()},
-                {"heartbeat_timeout_s", 2.0}, {"heartbeat_interval_s", 0.5}, {"servers", servers_n}, {"eval_every_s", 0.5}};
+    json job = {{"dataset", "least-squares"},
+                {"ls_matrix", "normal"},
+                {"model", "linreg"},
+                {"batch", 64},
+                {"optimizer", "sgd"},
+                {"lr", 0.05},
+                {"local_lr", 0.05},
+                {"threads", 1},
+                {"log_dir", dir.string()},
+                {"heartbeat_timeout_s", 2.0},
+                {"heartbeat_interval_s", 0.5},
+                {"servers", servers_n},
+                {"eval_every_s", 0.5}};
     job.update(overrides);
     std::ofstream(dir / "job.json") << job.dump();
     const std::string exe = ESYNC_BINARY;
-    coordinator = spawn({exe, "coordinator", "--workers", "3", "--port", "0", "--port-file", (dir / "port").string(), "--job",
-                         (dir / "job.json").string(), "--log-dir", dir.string(), "--heartbeat-timeout", "2"},
-                        dir / "coordinator.out");
+    coordinator =
+        spawn({exe, "coordinator", "--workers", "3", "--port", "0", "--port-file", (dir / "port").string(),
+               "--job", (dir / "job.json").string(), "--log-dir", dir.string(), "--heartbeat-timeout", "2"},
+              dir / "coordinator.out");
     EXPECT_TRUE(wait_until([&] { return slurp(dir / "port").find('\n') != std::string::npos; }, 20));
     address = "127.0.0.1:" + std::to_string(std::stoi(slurp(dir / "port")));
     for (int s = 0; s < servers_n; ++s)
-      servers.push_back(spawn({exe, "server", "--shard", std::to_string(s), "--coordinator", address, "--timeout", "3"},
-                              dir / ("server-" + std::to_string(s) + ".out")));
+      servers.push_back(
+          spawn({exe, "server", "--shard", std::to_string(s), "--coordinator", address, "--timeout", "3"},
+                dir / ("server-" + std::to_string(s) + ".out")));
     for (int r = 0; r < 3; ++r)
-      workers.push_back(spawn({exe, "worker", "--coordinator", address, "--rank", std::to_string(r), "--timeout", "10"},
-                              dir / ("worker-" + std::to_string(r) + ".out")));
+      workers.push_back(
+          spawn({exe, "worker", "--coordinator", address, "--rank", std::to_string(r), "--timeout", "10"},
+                dir / ("worker-" + std::to_string(r) + ".out")));
   }
   ~Job() {  // whatever still runs (a child already reaped is no longer ours: waitpid fails)
     auto stop = [](pid_t p) {

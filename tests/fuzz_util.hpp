@@ -55,7 +55,8 @@ inline Msg msg(u64 type, u64 job, u64 rank, std::string body, Fate fate, bool an
 // stopped reading fails the test instead of hanging it).
 inline bool send(zmq::socket_t& s, const Msg& m) {
   for (std::size_t f = 0; f < m.frames.size(); ++f)
-    if (!s.send(zmq::buffer(m.frames[f]), f + 1 < m.frames.size() ? zmq::send_flags::sndmore : zmq::send_flags::none))
+    if (!s.send(zmq::buffer(m.frames[f]),
+                f + 1 < m.frames.size() ? zmq::send_flags::sndmore : zmq::send_flags::none))
       return false;
   return true;
 }
@@ -71,8 +72,10 @@ struct Gen {
   // A random JSON object with plausible keys and values of any type (only sent where the
   // server must refuse the message before it reads the body).
   std::string object() {
-    static const char* keys[] = {"token", "rank", "samples", "init", "n", "key", "value", "stop", "step_s", "wait_ms"};
-    static const char* vals[] = {"1", "-7", "3.5", "\"s\"", "null", "true", "[1,2]", "{\"a\":{}}", "1e308", "\"\""};
+    static const char* keys[] = {"token", "rank",  "samples", "init",   "n",
+                                 "key",   "value", "stop",    "step_s", "wait_ms"};
+    static const char* vals[] = {"1",    "-7",    "3.5",        "\"s\"", "null",
+                                 "true", "[1,2]", "{\"a\":{}}", "1e308", "\"\""};
     std::string s = "{";
     for (u64 i = 0, k = below(4); i < k; ++i)
       s += (i ? ",\"" : "\"") + std::string(keys[below(10)]) + "\":" + vals[below(10)];
@@ -160,7 +163,9 @@ Tally run_fuzz(std::vector<zmq::socket_t>& socks, Make make, Counters counters) 
   Tally t;
   const auto [m0, r0] = counters();
   const auto start = std::chrono::steady_clock::now();
-  auto clock = [&] { t.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
+  auto clock = [&] {
+    t.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
   while (t.sent < kFrames) {
     for (int i = 0; i < kBatch && t.sent < kFrames; ++i, ++t.sent) {
       const Msg m = make();

@@ -28,7 +28,8 @@ inline std::vector<float> random_vec(std::size_t n, std::mt19937& rng, float lo 
 inline Ref to_ref(const std::vector<float>& v) { return Ref(v.begin(), v.end()); }
 
 // Counts elements outside atol + rtol * |ref| and reports the first few.
-inline void expect_close(const std::vector<float>& got, const Ref& ref, const std::string& what, double tol = 1e-5) {
+inline void expect_close(const std::vector<float>& got, const Ref& ref, const std::string& what,
+                         double tol = 1e-5) {
   ASSERT_EQ(got.size(), ref.size()) << what;
   std::size_t bad = 0;
   std::ostringstream first;
@@ -44,7 +45,8 @@ inline void expect_close(const std::vector<float>& got, const Ref& ref, const st
 
 inline std::vector<float> weights_of(const ShardRules& r) { return *r.weights(); }
 
-inline RuleConfig rule_cfg(const std::string& rule, int workers, const std::string& opt = "sgd", float lr = 0.1f) {
+inline RuleConfig rule_cfg(const std::string& rule, int workers, const std::string& opt = "sgd",
+                           float lr = 0.1f) {
   RuleConfig c;
   c.rule = rule;
   c.workers = workers;

@@ -26,7 +26,6 @@
 #include "esync/wire.hpp"
 #include "test_util.hpp"
 
-
 namespace esync::test {
 
 using namespace esync::ps;
@@ -34,17 +33,17 @@ using namespace std::chrono_literals;
 
 constexpr const char* kToken = "test-token";
 
-
 // A shard serving on its own thread. run() returns by itself once every worker has left.
 struct Shard {
-  explicit Shard(ShardConfig cfg) : server(std::move(cfg)), t([this] {
-    try {
-      server.run(stop);
-    } catch (...) {
-      error = std::current_exception();
-    }
-    done = true;
-  }) {}
+  explicit Shard(ShardConfig cfg)
+      : server(std::move(cfg)), t([this] {
+          try {
+            server.run(stop);
+          } catch (...) {
+            error = std::current_exception();
+          }
+          done = true;
+        }) {}
   ~Shard() {
     stop = true;
     if (t.joinable()) t.join();
@@ -75,7 +74,7 @@ struct Shard {
 };
 
 inline ShardConfig shard_cfg(int shard, int shards, const std::string& rule, int workers,
-                      std::chrono::milliseconds timeout = 10s) {
+                             std::chrono::milliseconds timeout = 10s) {
   ShardConfig c;
   c.shard = shard;
   c.shards = shards;

@@ -1,4 +1,4 @@
-// State server assignment rules (DESIGN §3) driven by a simulated clock: a discrete-event
+// State server assignment rules driven by a simulated clock: a discrete-event
 // simulation where worker i's steps take c_i seconds, optionally with seeded uniform jitter.
 #include <gtest/gtest.h>
 

@@ -78,8 +78,9 @@ TEST_P(CommWorld, AllreduceBroadcastBarrier) {
 // gloo's allreduce runs bcube up to 512 KiB (2^17 floats) with more than 2 ranks, the ring above.
 INSTANTIATE_TEST_SUITE_P(SizesTimesCounts, CommWorld,
                          ::testing::Combine(::testing::Values(1, 2, 3, 4, 8),
-                                            ::testing::Values(std::size_t{0}, std::size_t{1}, std::size_t{1001},
-                                                              std::size_t{1} << 17, std::size_t{1} << 20)),
+                                            ::testing::Values(std::size_t{0}, std::size_t{1},
+                                                              std::size_t{1001}, std::size_t{1} << 17,
+                                                              std::size_t{1} << 20)),
                          [](const auto& info) {
                            return "p" + std::to_string(std::get<0>(info.param)) + "_n" +
                                   std::to_string(std::get<1>(info.param));

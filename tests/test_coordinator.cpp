@@ -86,11 +86,13 @@ TEST(Coordinator, AssignPolicyOverTheWireGives421) {
     w.push_back(std::make_unique<coord::CoordinatorClient>(co.endpoint(), tok, 2000ms));
     w.back()->register_worker("cpu", "h", i);
   }
-  for (int i = 0; i < 3; ++i) EXPECT_EQ(w[static_cast<std::size_t>(i)]->report(0, 0, 0.0), 1);  // nothing known: K_base
-  const double step[3] = {0.01, 0.02, 0.04};  // speeds 4 : 2 : 1
+  for (int i = 0; i < 3; ++i)
+    EXPECT_EQ(w[static_cast<std::size_t>(i)]->report(0, 0, 0.0), 1);  // nothing known: K_base
+  const double step[3] = {0.01, 0.02, 0.04};                          // speeds 4 : 2 : 1
   std::vector<int> k(3);
   for (int round = 1; round <= 3; ++round)
-    for (int i = 0; i < 3; ++i) k[static_cast<std::size_t>(i)] = w[static_cast<std::size_t>(i)]->report(round, 1, step[i]);
+    for (int i = 0; i < 3; ++i)
+      k[static_cast<std::size_t>(i)] = w[static_cast<std::size_t>(i)]->report(round, 1, step[i]);
   EXPECT_EQ(k, (std::vector<int>{4, 2, 1}));
 }
 
@@ -111,7 +113,7 @@ TEST(Coordinator, ReportSentAheadGivesThePlanAndAStaleReplyIsDrained) {
   EXPECT_DOUBLE_EQ(plan.deadline_s, 0.04);  // K_base 1 x the slowest's step
   EXPECT_DOUBLE_EQ(plan.share, 0.8);        // steps per second 100 of 125
   EXPECT_EQ(b.report_plan(2, 1, 0.04).deadline_s, 0.0) << "the pacer does exactly K";
-  a.report_ahead(3, 4, 0.01);  // the job stops here: the reply stays unread ...
+  a.report_ahead(3, 4, 0.01);                  // the job stops here: the reply stays unread ...
   EXPECT_NO_THROW(a.kv_set("after", "stop"));  // ... and is dropped by the next call
   EXPECT_EQ(a.kv_get("after", 100ms), "stop");
 }
@@ -142,21 +144,22 @@ TEST(Coordinator, MalformedInputIsCountedDroppedAndHarmless) {
   }
   auto h = header(wire::MsgType::kHeartbeat, 2);
   std::string hs(h.begin(), h.end());
-  bad.push_back({hs.substr(0, 20), "{}"});                  // truncated header
+  bad.push_back({hs.substr(0, 20), "{}"});  // truncated header
   std::string wrong_magic = hs;
   wrong_magic[0] ^= 0x55;
   bad.push_back({wrong_magic, "{}"});
   std::string wrong_version = hs;
   wrong_version[4] = 9;
   bad.push_back({wrong_version, "{}"});
-  bad.push_back({hs, "{} and more"});                       // size does not match the header
+  bad.push_back({hs, "{} and more"});  // size does not match the header
   auto h2 = header(wire::MsgType::kKvSet, 3);
   bad.push_back({std::string(h2.begin(), h2.end()), "{x}"});  // body is not JSON
   auto h3 = header(wire::MsgType::kHeartbeat, 2, 77);
-  bad.push_back({std::string(h3.begin(), h3.end()), "{}"});   // a rank that never registered
+  bad.push_back({std::string(h3.begin(), h3.end()), "{}"});  // a rank that never registered
   for (const auto& frames : bad) {
     for (std::size_t i = 0; i < frames.size(); ++i)
-      raw.send(zmq::buffer(frames[i]), i + 1 < frames.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
+      raw.send(zmq::buffer(frames[i]),
+               i + 1 < frames.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
   }
   std::this_thread::sleep_for(300ms);
   // The good worker is still served correctly.

@@ -5,12 +5,12 @@
 #include <filesystem>
 #include <fstream>
 
-#include "test_util.hpp"
 #include "esync/checkpoint.hpp"
 #include "esync/error.hpp"
 #include "esync/heterogeneity.hpp"
 #include "esync/jsonl_log.hpp"
 #include "esync/optimizer.hpp"
+#include "test_util.hpp"
 
 namespace fs = std::filesystem;
 

@@ -87,11 +87,14 @@ TEST(Curve, KeysAreCheckedAndNeverEchoed) {
   EXPECT_NO_THROW(wire::secure_server(s, {a.public_key, a.secret_key}));
   EXPECT_NO_THROW(wire::secure_server(s, {}));  // off: nothing to do
   // What esync run hands its processes: the secret to servers only; off blanks both variables.
-  const auto server_env = wire::curve_env(a, true, {{"ESYNC_TOKEN", "t"}}), client_env = wire::curve_env(a, false);
-  EXPECT_EQ(server_env, (wire::EnvVars{{"ESYNC_TOKEN", "t"}, {"ESYNC_CURVE_SERVER", a.public_key},
+  const auto server_env = wire::curve_env(a, true, {{"ESYNC_TOKEN", "t"}}),
+             client_env = wire::curve_env(a, false);
+  EXPECT_EQ(server_env, (wire::EnvVars{{"ESYNC_TOKEN", "t"},
+                                       {"ESYNC_CURVE_SERVER", a.public_key},
                                        {"ESYNC_CURVE_SECRET", a.secret_key}}));
   EXPECT_EQ(client_env, (wire::EnvVars{{"ESYNC_CURVE_SERVER", a.public_key}, {"ESYNC_CURVE_SECRET", ""}}));
-  EXPECT_EQ(wire::curve_env({}, true), (wire::EnvVars{{"ESYNC_CURVE_SERVER", ""}, {"ESYNC_CURVE_SECRET", ""}}));
+  EXPECT_EQ(wire::curve_env({}, true),
+            (wire::EnvVars{{"ESYNC_CURVE_SERVER", ""}, {"ESYNC_CURVE_SECRET", ""}}));
 
   // The environment: unset is off; a bad key is refused without being repeated in the message.
   ::unsetenv("ESYNC_CURVE_SERVER");
@@ -100,7 +103,7 @@ TEST(Curve, KeysAreCheckedAndNeverEchoed) {
   ::setenv("ESYNC_CURVE_SERVER", "", 1);  // blank, as esync run without --curve sets it
   EXPECT_FALSE(wire::curve_keys_from_env().on());
   ::setenv("ESYNC_CURVE_SECRET", a.secret_key.c_str(), 1);
-  EXPECT_THROW(wire::curve_keys_from_env(), ConfigError);  // a secret without its public key
+  EXPECT_THROW(wire::curve_keys_from_env(), ConfigError);           // a secret without its public key
   ::setenv("ESYNC_CURVE_SERVER", std::string(40, '~').c_str(), 1);  // '~' is not a z85 character
   try {
     wire::curve_keys_from_env();
@@ -159,7 +162,8 @@ TEST(Curve, CurveClientOfAPlainCoordinatorTimesOutNamingCurve) {
 }
 
 // Two CURVE shards (so every socket of the client is secured), sync-grad, one worker.
-std::vector<std::unique_ptr<Shard>> curve_shards(const wire::CurveKeys& keys, std::vector<std::string>& endpoints) {
+std::vector<std::unique_ptr<Shard>> curve_shards(const wire::CurveKeys& keys,
+                                                 std::vector<std::string>& endpoints) {
   std::vector<std::unique_ptr<Shard>> shards;
   for (int s = 0; s < 2; ++s) {
     auto cfg = shard_cfg(s, 2, "sync-grad", 1, 5s);
@@ -205,10 +209,13 @@ TEST(Curve, PsClientWithAWrongKeyOrNoneTimesOutAndTheShardsCarryOn) {
   const auto keys = job_keys();
   std::vector<std::string> endpoints;
   auto shards = curve_shards(keys, endpoints);
-  auto what = times_out([&] { PsClient bad(endpoints, kToken, 0, 1, 37, kBad, public_only(job_keys())); }, kBad + 900ms);
+  auto what = times_out([&] { PsClient bad(endpoints, kToken, 0, 1, 37, kBad, public_only(job_keys())); },
+                        kBad + 900ms);
   EXPECT_NE(what.find("CURVE is on: is ESYNC_CURVE_SERVER the job's key?"), std::string::npos) << what;
-  EXPECT_NE(what.find("shard(s) 0"), std::string::npos) << "the shards that did not answer are named: " << what;
-  what = times_out([&] { PsClient plain(endpoints, kToken, 0, 1, 37, kBad, wire::CurveKeys{}); }, kBad + 900ms);
+  EXPECT_NE(what.find("shard(s) 0"), std::string::npos)
+      << "the shards that did not answer are named: " << what;
+  what =
+      times_out([&] { PsClient plain(endpoints, kToken, 0, 1, 37, kBad, wire::CurveKeys{}); }, kBad + 900ms);
   EXPECT_EQ(what.find("CURVE"), std::string::npos) << what;
   for (const auto& s : shards) {
     EXPECT_EQ(s->server.stats().messages, 0u) << "a message crossed a failed handshake";

@@ -8,11 +8,11 @@
 #include <map>
 #include <set>
 
-#include "test_util.hpp"
 #include "esync/error.hpp"
-#include "train/sampler.hpp"
+#include "test_util.hpp"
 #include "train/data/dataset.hpp"
 #include "train/data/partition.hpp"
+#include "train/sampler.hpp"
 
 namespace fs = std::filesystem;
 using namespace esync::train;
@@ -21,9 +21,7 @@ namespace {
 
 using esync::test::temp_dir;
 
-std::string be32(std::uint32_t v) {
-  return {char(v >> 24), char(v >> 16), char(v >> 8), char(v)};
-}
+std::string be32(std::uint32_t v) { return {char(v >> 24), char(v >> 16), char(v >> 8), char(v)}; }
 
 void write_gz(const fs::path& p, const std::string& bytes) {
   gzFile f = gzopen(p.c_str(), "wb");
@@ -77,7 +75,8 @@ TEST(Idx, EachDefectIsANamedIoError) {
   EXPECT_NE(io_error_of([&] { read_idx(f, 3); }).find("trailing"), std::string::npos);
   write_gz(f, "\x00\x00");
   EXPECT_NE(io_error_of([&] { read_idx(f, 3); }).find("truncated IDX header"), std::string::npos);
-  EXPECT_NE(io_error_of([&] { read_idx((d / "missing.gz").string(), 3); }).find("no such file"), std::string::npos);
+  EXPECT_NE(io_error_of([&] { read_idx((d / "missing.gz").string(), 3); }).find("no such file"),
+            std::string::npos);
   // A gzip stream cut in half.
   write_gz(f, images(50));
   fs::resize_file(f, fs::file_size(f) / 2);
@@ -123,10 +122,12 @@ TEST(Cifar, ReadsRecordsAndRejectsBadFiles) {
   EXPECT_EQ(s.y[2].item<std::int64_t>(), 3);
   EXPECT_EQ(s.x[1][0][0][1].item<std::uint8_t>(), 8);
   { std::ofstream(d / "short.bin", std::ios::binary) << rec.substr(0, 5000); }
-  EXPECT_NE(io_error_of([&] { read_cifar_batches({(d / "short.bin").string()}); }).find("3073"), std::string::npos);
+  EXPECT_NE(io_error_of([&] { read_cifar_batches({(d / "short.bin").string()}); }).find("3073"),
+            std::string::npos);
   rec[0] = char(11);
   { std::ofstream(d / "label.bin", std::ios::binary) << rec; }
-  EXPECT_NE(io_error_of([&] { read_cifar_batches({(d / "label.bin").string()}); }).find("label 11"), std::string::npos);
+  EXPECT_NE(io_error_of([&] { read_cifar_batches({(d / "label.bin").string()}); }).find("label 11"),
+            std::string::npos);
 }
 
 TEST(LeastSquares, SeedSetupAndOptimum) {
@@ -187,7 +188,8 @@ TEST(Partition, DirichletSkewsWithSmallAlpha) {
   // With alpha = 0.1 most of a class lands on one worker.
   std::vector<std::int64_t> per_worker(4, 0);
   for (int w = 0; w < 4; ++w)
-    for (auto i : s[static_cast<std::size_t>(w)]) per_worker[static_cast<std::size_t>(w)] += labels[static_cast<std::size_t>(i)] == 0;
+    for (auto i : s[static_cast<std::size_t>(w)])
+      per_worker[static_cast<std::size_t>(w)] += labels[static_cast<std::size_t>(i)] == 0;
   EXPECT_GT(*std::max_element(per_worker.begin(), per_worker.end()), 300);
   EXPECT_EQ(s, partition(labels, 5000, 4, "dirichlet", 0.1, 5));
   EXPECT_THROW(partition(labels, 5000, 4, "dirichlet", 0.0, 5), esync::ConfigError);

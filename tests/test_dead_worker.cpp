@@ -19,7 +19,8 @@ using nlohmann::json;
 class AllreduceMode : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(AllreduceMode, SurvivorsStopNamingTheLostWorker) {
-  Job job("dead-allreduce-" + GetParam(), {{"mode", GetParam()}, {"epochs", 1000}, {"time_budget_s", 120.0}}, 0);
+  Job job("dead-allreduce-" + GetParam(), {{"mode", GetParam()}, {"epochs", 1000}, {"time_budget_s", 120.0}},
+          0);
   job.kill_worker(1);
   for (const int r : {0, 2}) {
     const std::string role = "worker-" + std::to_string(r);
@@ -33,7 +34,9 @@ TEST_P(AllreduceMode, SurvivorsStopNamingTheLostWorker) {
   }
 }
 INSTANTIATE_TEST_SUITE_P(Gloo, AllreduceMode, ::testing::Values("ssgd", "esync", "local-sgd"),
-                         [](const auto& info) { return info.param == "local-sgd" ? std::string("local_sgd") : info.param; });
+                         [](const auto& info) {
+                           return info.param == "local-sgd" ? std::string("local_sgd") : info.param;
+                         });
 
 class ParameterServerMode : public ::testing::TestWithParam<std::string> {};
 
@@ -55,14 +58,16 @@ TEST_P(ParameterServerMode, ShardDropsTheLostWorkerAndTheOthersFinish) {
 INSTANTIATE_TEST_SUITE_P(Ps, ParameterServerMode, ::testing::Values("esync", "ssgd", "asgd", "dcasgd"));
 
 TEST(ParameterServerOnFailureAbort, TheShardStopsNamingTheLostWorker) {
-  Job job("dead-ps-abort", {{"mode", "asgd"}, {"epochs", 0}, {"time_budget_s", 60.0}, {"on_failure", "abort"}}, 1);
+  Job job("dead-ps-abort",
+          {{"mode", "asgd"}, {"epochs", 0}, {"time_budget_s", 60.0}, {"on_failure", "abort"}}, 1);
   job.kill_worker(1);
   const int code = wait_exit(job.servers[0], 30);
   EXPECT_NE(code, -1) << "the shard did not stop:\n" << job.out("server-0");
   EXPECT_NE(code, 0) << job.out("server-0");
   EXPECT_NE(job.out("server-0").find("lost worker 1"), std::string::npos) << job.out("server-0");
   for (const int r : {0, 2})  // the shard is gone: the others stop too (its launcher would stop them at once)
-    EXPECT_NE(wait_exit(job.workers[static_cast<std::size_t>(r)], 40), -1) << job.out("worker-" + std::to_string(r));
+    EXPECT_NE(wait_exit(job.workers[static_cast<std::size_t>(r)], 40), -1)
+        << job.out("worker-" + std::to_string(r));
 }
 
 // Seconds from the kill until every worker has exited non-zero, each with `what` in its error.
@@ -74,7 +79,8 @@ double all_workers_stop(Job& job, const std::string& what, double bound) {
     EXPECT_NE(code, -1) << role << " hung:\n" << job.out(role);
     EXPECT_NE(code, 0) << job.out(role);
     const json end = job.end_event(role);
-    EXPECT_NE(end.value("error", "").find(what), std::string::npos) << role << ": " << end.dump() << "\n" << job.out(role);
+    EXPECT_NE(end.value("error", "").find(what), std::string::npos) << role << ": " << end.dump() << "\n"
+                                                                    << job.out(role);
   }
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }

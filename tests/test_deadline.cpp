@@ -25,7 +25,7 @@ struct Outcome {
 };
 
 // `deadline`: non-pacers step while deadline_takes_step allows (with the worker-side estimate of
-// the next step as in src/sync/esync.cpp), the pacer does exactly K_base; otherwise fixed K_i.
+// the next step as in src/sync/k_planners.cpp), the pacer does exactly K_base; otherwise fixed K_i.
 Outcome simulate(bool deadline, int rounds, double round_spread, double step_jitter) {
   const std::vector<double> c{1.0, 2.0, 4.0};
   const int n = 3;
@@ -153,7 +153,8 @@ TEST(DeadlinePlanner, OnePacerAndOneRoundTimePerRoundWhateverTheOrderOfReports) 
     // rank 1 an even slower one (0.3 x 20 + 0.7 x 2 = 7.4) -- or the other way round.
     std::vector<esync::coord::DeadlinePlanner::Plan> got(2);
     const std::vector<std::pair<int, double>> reports =
-        slow_first ? std::vector<std::pair<int, double>>{{0, 10.0}, {1, 20.0}} : std::vector<std::pair<int, double>>{{1, 20.0}, {0, 10.0}};
+        slow_first ? std::vector<std::pair<int, double>>{{0, 10.0}, {1, 20.0}}
+                   : std::vector<std::pair<int, double>>{{1, 20.0}, {0, 10.0}};
     for (const auto& [rank, step] : reports) {
       p.report(rank, step);
       got[static_cast<std::size_t>(rank)] = planner.plan(p, rank, 5);

@@ -17,21 +17,28 @@ class Elastic : public ::testing::TestWithParam<bool> {};
 TEST_P(Elastic, WorkerJoinsARunningEsyncJob) {
   const bool overlap = GetParam();
   const auto dir = temp_dir(overlap ? "elastic-esync-overlap" : "elastic-esync");
-  std::vector<std::string> run = {
-      ESYNC_BINARY, "run", "--log-dir", dir.string(), "--timeout", "200", "--workers", "2", "--max-workers", "3",
-      "--mode", "esync", "--servers", "2", "--slowdown", "1,4,1", "--dataset", "least-squares", "--ls-matrix", "normal",
-      "--model", "linreg", "--optimizer", "sgd", "--local-lr", "0.2", "--batch", "128", "--epochs", "60", "--threads", "1",
-      "--k-base", "2", "--k-max", "4", "--delay", "constant:20ms", "--eval-every", "0.5"};
+  std::vector<std::string> run = {ESYNC_BINARY,       "run",      "--log-dir",  dir.string(),
+                                  "--timeout",        "200",      "--workers",  "2",
+                                  "--max-workers",    "3",        "--mode",     "esync",
+                                  "--servers",        "2",        "--slowdown", "1,4,1",
+                                  "--slowdown-basis", "measured", "--dataset",  "least-squares",
+                                  "--ls-matrix",      "normal",   "--model",    "linreg",
+                                  "--optimizer",      "sgd",      "--local-lr", "0.2",
+                                  "--batch",          "128",      "--epochs",   "60",
+                                  "--threads",        "1",        "--k-base",   "2",
+                                  "--k-max",          "4",        "--delay",    "constant:20ms",
+                                  "--eval-every",     "0.5"};
   // --k-max 4 and 60 epochs: at least 600 000 / (3 x 4 x 128) = 390 rounds of at least 20 ms, so
   // the job outlasts the joiner's start on a busy host (with 24 epochs and K up to 64 it once ended
   // before the joiner registered).
   if (overlap) run.push_back("--overlap");
   const pid_t job = spawn(run, dir.string() + ".out");
   const auto log0 = dir / "worker-0.jsonl";
-  ASSERT_TRUE(wait_until([&] { return events(log0, "sync").size() >= 10; }, 60)) << slurp(dir.string() + ".out");
+  ASSERT_TRUE(wait_until([&] { return events(log0, "sync").size() >= 10; }, 60))
+      << slurp(dir.string() + ".out");
   const int port = std::stoi(slurp(dir / "coordinator.port"));
-  const pid_t joiner = spawn({ESYNC_BINARY, "worker", "--coordinator", "127.0.0.1:" + std::to_string(port), "--device",
-                              "cpu", "--timeout", "20"},
+  const pid_t joiner = spawn({ESYNC_BINARY, "worker", "--coordinator", "127.0.0.1:" + std::to_string(port),
+                              "--device", "cpu", "--timeout", "20"},
                              dir / "joiner.out");
   EXPECT_EQ(wait_exit(joiner, 120), 0) << slurp(dir / "joiner.out");
   ASSERT_EQ(wait_exit(job, 60), 0) << slurp(dir.string() + ".out");
@@ -47,7 +54,8 @@ TEST_P(Elastic, WorkerJoinsARunningEsyncJob) {
   EXPECT_EQ(syncs.front()["round"].get<std::uint64_t>(), at) << "its first round is the one it joined at";
   for (const auto& s : syncs) EXPECT_GE(s["k_assigned"].get<int>(), 1);
   // The state server measured it and gave it its own K (slowdown 1: like the fast rank 0; rank 1
-  // is 4x slower, so that a sub-millisecond step with a noisy neighbour still counts as fast). The
+  // is 4x slower, so that a sub-millisecond step with a noisy neighbour still counts as fast, and
+  // 4x its own step just measured, so that load on the host slows it as much as the joiner). The
   // median over its rounds: its first rounds run at K_base, before its step time is known, and
   // under a loaded machine one round's K can dip.
   std::vector<int> k_rank2;
@@ -81,8 +89,8 @@ INSTANTIATE_TEST_SUITE_P(Sync, Elastic, ::testing::Values(false, true),
 
 TEST(ElasticFlags, RefusedWithoutTheParameterServerOrBeyondCapacity) {
   const auto dir = temp_dir("elastic-refused");
-  const pid_t p = spawn({ESYNC_BINARY, "run", "--log-dir", dir.string(), "--workers", "2", "--max-workers", "3", "--mode",
-                         "esync", "--dataset", "least-squares", "--model", "linreg"},
+  const pid_t p = spawn({ESYNC_BINARY, "run", "--log-dir", dir.string(), "--workers", "2", "--max-workers",
+                         "3", "--mode", "esync", "--dataset", "least-squares", "--model", "linreg"},
                         dir.string() + ".out");
   EXPECT_EQ(wait_exit(p, 30), 2);
   EXPECT_NE(slurp(dir.string() + ".out").find("--max-workers needs the parameter server"), std::string::npos)

@@ -57,7 +57,8 @@ TEST(Fuzz, CoordinatorCountsEveryBadMessageAndTheJobIsUnchanged) {
           if (j == rank) continue;
           const std::string v = c.kv_get(fmt("r%d/%d", r, j), 10s);
           ++calls;
-          const std::string want = r >= 2 ? value(j, want_k[j]) : value(j, 0).substr(0, 5);  // K of round 1: any
+          const std::string want =
+              r >= 2 ? value(j, want_k[j]) : value(j, 0).substr(0, 5);  // K of round 1: any
           EXPECT_TRUE(r >= 2 ? v == want || (j == 0 && v == want + "|last") : v.starts_with(want))
               << "rank " << rank << " read " << v;
           end = end || (j == 0 && v.ends_with("|last"));
@@ -87,14 +88,16 @@ TEST(Fuzz, CoordinatorCountsEveryBadMessageAndTheJobIsUnchanged) {
     if (pick < 4) return {g.bad_frames(), Fate::kBadFrame, false, s};
     switch (pick) {
       case 4:  // a rank that never registered (any type: the coordinator checks the rank first)
-        return msg(g.any_type_but_register(), 1, W + g.below(2) * g.below(1u << 31), g.object(), Fate::kRefused, false,
-                   s);
+        return msg(g.any_type_but_register(), 1, W + g.below(2) * g.below(1u << 31), g.object(),
+                   Fate::kRefused, false, s);
       case 5:  // a registered rank, another job's id
-        return msg(g.any_type_but_register(), 2 + g.below(1000), g.below(W), g.object(), Fate::kRefused, false, s);
+        return msg(g.any_type_but_register(), 2 + g.below(1000), g.below(W), g.object(), Fate::kRefused,
+                   false, s);
       case 6:  // a wrong token, as a worker or as a server (each logged: one stderr line)
         ++token_lines;
-        return reg(g.below(4) ? json{{"token", g.wrong_token(kCoordToken)}, {"host", "fuzz"}, {"rank", g.below(W)}}
-                              : json{{"token", g.wrong_token(kCoordToken)}, {"role", "server"}, {"shard", 0}},
+        return reg(g.below(4)
+                       ? json{{"token", g.wrong_token(kCoordToken)}, {"host", "fuzz"}, {"rank", g.below(W)}}
+                       : json{{"token", g.wrong_token(kCoordToken)}, {"role", "server"}, {"shard", 0}},
                    Fate::kRejected, s);
       case 7:  // the right token, but a rank or a shard this job does not have
         return reg(g.below(2) ? json{{"token", kCoordToken}, {"rank", W + g.below(100)}}
@@ -170,7 +173,8 @@ TEST_P(FuzzShard, CountsEveryBadMessageAndTheWeightsStayExact) {
         pushes[rank] = p;
         if (sync) {
           std::size_t wrong = 0;
-          for (std::size_t i = 0; i < n; ++i) wrong += w[i] != float(init_value(i) - p * 2.5 * double(1 << (i % 4)));
+          for (std::size_t i = 0; i < n; ++i)
+            wrong += w[i] != float(init_value(i) - p * 2.5 * double(1 << (i % 4)));
           EXPECT_EQ(wrong, 0u) << "rank " << rank << " round " << p;
           EXPECT_EQ(r.version, u64(p));
         }
@@ -196,7 +200,8 @@ TEST_P(FuzzShard, CountsEveryBadMessageAndTheWeightsStayExact) {
   wait_until(weights_set);  // the job is under way: the weights are set, pushes flow
   zmq::context_t ctx;
   auto socks = fuzz_sockets(ctx, job.endpoints[0], 2);  // 0: unregistered, 1: registered as rank 1
-  const Msg hello = msg(u64(T::kRegister), 1, 0, R"({"token":"test-token","rank":1})", Fate::kRejected, false, 1);
+  const Msg hello =
+      msg(u64(T::kRegister), 1, 0, R"({"token":"test-token","rank":1})", Fate::kRejected, false, 1);
   const auto ack = send(socks[1], hello) ? wire::recv(socks[1], 10s, false) : std::nullopt;
   if (!ack || ack->header.type != T::kAck) {  // no ASSERT: the workers must be joined first
     ADD_FAILURE() << "the fuzzer's own registration was not acknowledged";
@@ -221,25 +226,30 @@ TEST_P(FuzzShard, CountsEveryBadMessageAndTheWeightsStayExact) {
         return msg(g.any_type_but_register(), 1, g.below(W), g.object(), Fate::kRejected, true, 0,
                    g.below(2) ? V{slice} : V{});
       case 5:  // a registration with a wrong token, or the right token and a rank the job does not have
-        return g.below(2) ? reg({{"token", g.wrong_token(kToken)}, {"rank", g.below(W)}}, Fate::kRejected, true)
-                          : reg({{"token", kToken}, {"rank", bad_rank}}, Fate::kRejected, true);
+        return g.below(2)
+                   ? reg({{"token", g.wrong_token(kToken)}, {"rank", g.below(W)}}, Fate::kRejected, true)
+                   : reg({{"token", kToken}, {"rank", bad_rank}}, Fate::kRejected, true);
       case 6: {  // a registration with a field of the wrong type
-        const nlohmann::json bodies[] = {
-            {{"token", 5}, {"rank", 0}}, {{"token", kToken}, {"rank", "0"}}, {{"rank", nlohmann::json::array({1})}}};
+        const nlohmann::json bodies[] = {{{"token", 5}, {"rank", 0}},
+                                         {{"token", kToken}, {"rank", "0"}},
+                                         {{"rank", nlohmann::json::array({1})}}};
         return reg(bodies[g.below(3)], Fate::kRefused, false);
       }
       case 7: {  // registered, but the header names another rank or job
         const bool rank_off = g.below(2);
         return msg(g.any_type_but_register(), rank_off ? 1 : 2 + g.below(1000),
-                   rank_off ? (kAuth + 1 + g.below(1000)) % (W + 1000) : kAuth, g.object(), Fate::kRefused, true, 1);
+                   rank_off ? (kAuth + 1 + g.below(1000)) % (W + 1000) : kAuth, g.object(), Fate::kRefused,
+                   true, 1);
       }
       case 8: {  // registered, right rank and job: a type no shard takes
         u64 t = g.any_type_but_register();
-        while (t == u64(T::kPush) || t == u64(T::kPull) || t == u64(T::kShutdown)) t = g.any_type_but_register();
+        while (t == u64(T::kPush) || t == u64(T::kPull) || t == u64(T::kShutdown))
+          t = g.any_type_but_register();
         return msg(t, 1, kAuth, g.object(), Fate::kRefused, true, 1);
       }
       default: {  // registered, right rank and job: a push the shard must refuse before applying it
-        static const char* bodies[] = {R"({"samples":-1})", R"({"init":true,"n":257})", R"({"samples":"x"})", "{}"};
+        static const char* bodies[] = {R"({"samples":-1})", R"({"init":true,"n":257})", R"({"samples":"x"})",
+                                       "{}"};
         const u64 v = g.below(6);
         if (v == 0) return push(R"({"samples":1})", {slice}, u64{1} << 40);  // based on a future version
         if (v == 1) return push(R"({"samples":1})", g.below(2) ? V{slice.substr(4 * (1 + g.below(n)))} : V{});
@@ -259,7 +269,8 @@ TEST_P(FuzzShard, CountsEveryBadMessageAndTheWeightsStayExact) {
   expect_counted(rule.c_str(), t, st.malformed, st.rejected);
   u64 total = 0;
   for (const int p : pushes) total += u64(p);
-  std::printf("fuzz %s: %llu pushes of the real job ran alongside\n", rule.c_str(), (unsigned long long)total);
+  std::printf("fuzz %s: %llu pushes of the real job ran alongside\n", rule.c_str(),
+              (unsigned long long)total);
   // Messages: per rank register, init or pull, its pushes, leave; rank 0's final pull; the
   // fuzzer's registration; every fuzz message that decoded.
   EXPECT_EQ(st.messages, total + 3u * W + 1 + 1 + t.refused + t.rejected);
@@ -280,8 +291,9 @@ TEST(Fuzz, InitWhoseSizeOverflowsIsRefused) {
     const auto r = send(socks[0], m) ? wire::recv(socks[0], 10s, false) : std::nullopt;
     return r ? r->header.type : T::kHeartbeat;
   };
-  EXPECT_EQ(call(msg(u64(T::kRegister), 1, 0, R"({"token":"test-token","rank":0})", Fate::kRejected, true, 0)),
-            T::kAck);
+  EXPECT_EQ(
+      call(msg(u64(T::kRegister), 1, 0, R"({"token":"test-token","rank":0})", Fate::kRejected, true, 0)),
+      T::kAck);
   EXPECT_EQ(call(msg(u64(T::kPush), 1, 0, R"({"init":true,"n":4611686018427387905})", Fate::kRefused, true, 0,
                      {std::string(4, '\0')})),
             T::kReject);
@@ -293,7 +305,8 @@ TEST(Fuzz, InitWhoseSizeOverflowsIsRefused) {
   EXPECT_EQ(job.shard[0]->server.stats().malformed, 1u);
 }
 
-INSTANTIATE_TEST_SUITE_P(Rules, FuzzShard, ::testing::Values("sync-grad", "async"),
-                         [](const auto& info) { return std::string(info.param) == "async" ? "async" : "sync_grad"; });
+INSTANTIATE_TEST_SUITE_P(Rules, FuzzShard, ::testing::Values("sync-grad", "async"), [](const auto& info) {
+  return std::string(info.param) == "async" ? "async" : "sync_grad";
+});
 
 }  // namespace

@@ -44,8 +44,9 @@ TEST(JobCheckpoint, ResumePicksTheNewestRoundWithEveryFile) {
 }
 
 TEST(JobCheckpoint, TrainingSettingsMustMatchRunTimeOnesMayChange) {
-  const nlohmann::json was = {{"mode", "esync"}, {"lr", 0.02}, {"model", "lenet5"}, {"epochs", 1},
-                              {"devices", {"cpu", "cpu"}}, {"log_dir", "a"}, {"slowdown", {1, 2}}};
+  const nlohmann::json was = {
+      {"mode", "esync"},           {"lr", 0.02},     {"model", "lenet5"}, {"epochs", 1},
+      {"devices", {"cpu", "cpu"}}, {"log_dir", "a"}, {"slowdown", {1, 2}}};
   auto now = was;
   now["epochs"] = 3;
   now["log_dir"] = "b";

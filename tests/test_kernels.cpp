@@ -114,7 +114,8 @@ TEST_P(KernelSizes, AdamTwoSteps) {
       wd[i] = wd[i] * (1 - 0.01 * 0.01) - 0.01 * mh / (std::sqrt(vh) + 1e-8);
     }
   }
-  expect_close(w, [&](std::size_t i) { return wd[i]; }, 1e-5, 1e-4);
+  expect_close(
+      w, [&](std::size_t i) { return wd[i]; }, 1e-5, 1e-4);
 }
 
 TEST_P(KernelSizes, DcAsgdPlainAndAdaptive) {
@@ -122,16 +123,21 @@ TEST_P(KernelSizes, DcAsgdPlainAndAdaptive) {
   const auto g = rnd(n, 11), w = rnd(n, 12), wb = rnd(n, 13);
   std::vector<float> out(n);
   k::cpu::dc_compensate(out.data(), g.data(), w.data(), wb.data(), n, 0.04f);
-  expect_close(out, [&](std::size_t i) { return g[i] + 0.04 * double(g[i]) * g[i] * (double(w[i]) - wb[i]); });
+  expect_close(out,
+               [&](std::size_t i) { return g[i] + 0.04 * double(g[i]) * g[i] * (double(w[i]) - wb[i]); });
   auto ms = rnd(n, 14, 0.0f, 1.0f);
   const auto ms0 = ms;
   auto inplace = g;  // out aliases g
-  k::cpu::dc_compensate_adaptive(inplace.data(), inplace.data(), w.data(), wb.data(), ms.data(), n, 0.04f, 0.95f, 1e-7f);
+  k::cpu::dc_compensate_adaptive(inplace.data(), inplace.data(), w.data(), wb.data(), ms.data(), n, 0.04f,
+                                 0.95f, 1e-7f);
   expect_close(ms, [&](std::size_t i) { return 0.95 * ms0[i] + 0.05 * double(g[i]) * g[i]; });
-  expect_close(inplace, [&](std::size_t i) {
-    const double msi = 0.95 * ms0[i] + 0.05 * double(g[i]) * g[i];
-    return g[i] + 0.04 / std::sqrt(msi + 1e-7) * double(g[i]) * g[i] * (double(w[i]) - wb[i]);
-  }, 1e-5, 1e-4);
+  expect_close(
+      inplace,
+      [&](std::size_t i) {
+        const double msi = 0.95 * ms0[i] + 0.05 * double(g[i]) * g[i];
+        return g[i] + 0.04 / std::sqrt(msi + 1e-7) * double(g[i]) * g[i] * (double(w[i]) - wb[i]);
+      },
+      1e-5, 1e-4);
 }
 
 TEST_P(KernelSizes, EsyncDeltaAndApply) {
@@ -161,10 +167,12 @@ TEST_P(KernelSizes, PackRoundTrips) {
   std::vector<float> back(n);
   k::cpu::pack_fp16(h.data(), x.data(), n);
   k::cpu::unpack_fp16(back.data(), h.data(), n);
-  expect_close(back, [&](std::size_t i) { return double(x[i]); }, 1e-3, 1.0 / 2048);  // 11-bit significand
+  expect_close(
+      back, [&](std::size_t i) { return double(x[i]); }, 1e-3, 1.0 / 2048);  // 11-bit significand
   k::cpu::pack_bf16(h.data(), x.data(), n);
   k::cpu::unpack_bf16(back.data(), h.data(), n);
-  expect_close(back, [&](std::size_t i) { return double(x[i]); }, 1e-30, 1.0 / 256);  // 8-bit significand
+  expect_close(
+      back, [&](std::size_t i) { return double(x[i]); }, 1e-30, 1.0 / 256);  // 8-bit significand
 }
 
 INSTANTIATE_TEST_SUITE_P(Sizes, KernelSizes,
@@ -181,13 +189,18 @@ TEST(Kernels, DelayAdaptiveLr) {
 TEST(Kernels, HalfExactValuesAndSpecials) {
   // Exactly representable values, rounding to nearest even, subnormals, overflow, Inf, NaN.
   const std::vector<std::pair<float, std::uint16_t>> cases = {
-      {0.0f, 0x0000}, {-0.0f, 0x8000}, {1.0f, 0x3c00}, {-2.0f, 0xc000}, {65504.0f, 0x7bff},
-      {65520.0f, 0x7c00},                      // rounds up to Inf
-      {1.0f + 1.0f / 2048, 0x3c00},            // tie -> even (down)
-      {1.0f + 3.0f / 2048, 0x3c02},            // tie -> even (up)
-      {5.960464477539063e-08f, 0x0001},        // smallest subnormal
-      {6.103515625e-05f, 0x0400},              // smallest normal
-      {INFINITY, 0x7c00}, {-INFINITY, 0xfc00}};
+      {0.0f, 0x0000},
+      {-0.0f, 0x8000},
+      {1.0f, 0x3c00},
+      {-2.0f, 0xc000},
+      {65504.0f, 0x7bff},
+      {65520.0f, 0x7c00},                // rounds up to Inf
+      {1.0f + 1.0f / 2048, 0x3c00},      // tie -> even (down)
+      {1.0f + 3.0f / 2048, 0x3c02},      // tie -> even (up)
+      {5.960464477539063e-08f, 0x0001},  // smallest subnormal
+      {6.103515625e-05f, 0x0400},        // smallest normal
+      {INFINITY, 0x7c00},
+      {-INFINITY, 0xfc00}};
   for (auto [f, want] : cases) {
     std::uint16_t h;
     k::cpu::pack_fp16(&h, &f, 1);
@@ -195,7 +208,8 @@ TEST(Kernels, HalfExactValuesAndSpecials) {
     float back;
     k::cpu::unpack_fp16(&back, &h, 1);
     // Round trip is exact for every representable value (all cases but overflow and the ties).
-    const bool representable = (want != 0x7c00 || std::isinf(f)) && f != 1.0f + 1.0f / 2048 && f != 1.0f + 3.0f / 2048;
+    const bool representable =
+        (want != 0x7c00 || std::isinf(f)) && f != 1.0f + 1.0f / 2048 && f != 1.0f + 3.0f / 2048;
     if (representable) {
       EXPECT_EQ(back, f) << f;
     }

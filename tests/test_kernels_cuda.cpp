@@ -13,7 +13,8 @@ namespace k = esync::kernels;
 namespace {
 
 struct DeviceBuf {
-  explicit DeviceBuf(const std::vector<float>& h) : n(h.size()), p(static_cast<float*>(k::cuda::device_alloc(n * 4))) {
+  explicit DeviceBuf(const std::vector<float>& h)
+      : n(h.size()), p(static_cast<float*>(k::cuda::device_alloc(n * 4))) {
     k::cuda::copy_to_device(p, h.data(), n * 4);
   }
   ~DeviceBuf() { k::cuda::device_free(p); }
@@ -86,9 +87,13 @@ TEST_P(CudaKernels, MatchCpu) {
   expect_near_all(dout.host(), out);
 }
 
-INSTANTIATE_TEST_SUITE_P(Sizes, CudaKernels, ::testing::Values(std::size_t{0}, std::size_t{1}, std::size_t{1001}, std::size_t{1} << 24));
+INSTANTIATE_TEST_SUITE_P(Sizes, CudaKernels,
+                         ::testing::Values(std::size_t{0}, std::size_t{1}, std::size_t{1001},
+                                           std::size_t{1} << 24));
 
 }  // namespace
 #else
-TEST(CudaKernels, NotBuilt) { GTEST_SKIP() << "built without CUDA (ESYNC_CUDA=OFF or no nvcc): CUDA kernel tests skipped"; }
+TEST(CudaKernels, NotBuilt) {
+  GTEST_SKIP() << "built without CUDA (ESYNC_CUDA=OFF or no nvcc): CUDA kernel tests skipped";
+}
 #endif

@@ -7,9 +7,9 @@
 #include <filesystem>
 #include <fstream>
 
-#include "test_util.hpp"
 #include "esync/error.hpp"
 #include "esync/train_config.hpp"
+#include "test_util.hpp"
 
 namespace fs = std::filesystem;
 using esync::train::LocalConfig;
@@ -103,8 +103,10 @@ Cli run_cli(const std::string& args) {
 int lines(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }
 
 TEST(Cli, BadInputIsOneLineAndExit2) {
-  for (const std::string args : {"local --epochs", "local --no-such-flag", "local --lr -1", "local --model vgg99 --dataset least-squares",
-                                 "local --optimizer rmsprop --dataset least-squares --model linreg", "local --lr-schedule weird --dataset least-squares --model linreg",
+  for (const std::string args : {"local --epochs", "local --no-such-flag", "local --lr -1",
+                                 "local --model vgg99 --dataset least-squares",
+                                 "local --optimizer rmsprop --dataset least-squares --model linreg",
+                                 "local --lr-schedule weird --dataset least-squares --model linreg",
                                  "bench nothing", "local extra-positional"}) {
     const auto r = run_cli(args);
     EXPECT_EQ(r.code, 2) << args << ": " << r.err;

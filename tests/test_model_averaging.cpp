@@ -33,9 +33,9 @@ double samples(int rank) { return steps(rank) * batch(rank); }
 
 struct RankResult {
   std::vector<float> w;
-  std::vector<bool> stops;      // end_round's return, per round
-  bool settled_stop = false;    // settle()'s
-  double samples_seen = 0;      // total_samples over every call
+  std::vector<bool> stops;    // end_round's return, per round
+  bool settled_stop = false;  // settle()'s
+  double samples_seen = 0;    // total_samples over every call
   double hidden_s = 0;
 };
 
@@ -52,7 +52,8 @@ void on_ranks(Body body) {
 }
 
 // Runs kRounds rounds on every rank; rank 1 votes stop in round `vote_round`.
-std::vector<RankResult> run(bool overlap, int vote_round, esync::Weighting weighting = esync::Weighting::samples) {
+std::vector<RankResult> run(bool overlap, int vote_round,
+                            esync::Weighting weighting = esync::Weighting::samples) {
   std::vector<RankResult> out(kWorld);
   on_ranks([&](comm::Collective& c) {
     RankResult& res = out[static_cast<std::size_t>(c.rank())];
@@ -69,7 +70,8 @@ std::vector<RankResult> run(bool overlap, int vote_round, esync::Weighting weigh
         s->step_done(static_cast<std::uint64_t>(round), 0.0);
       }
       es::SyncStats st;
-      res.stops.push_back(s->end_round(w.data(), kN, samples(c.rank()), c.rank() == 1 && round == vote_round, st));
+      res.stops.push_back(
+          s->end_round(w.data(), kN, samples(c.rank()), c.rank() == 1 && round == vote_round, st));
       res.samples_seen += st.total_samples, res.hidden_s += st.hidden_s;
     }
     es::SyncStats st;
@@ -90,9 +92,15 @@ std::vector<float> expected(esync::Weighting weighting) {
     for (int r = 0; r < kWorld; ++r) {
       const double delta = steps(r) * progress(r, j);
       switch (weighting) {
-        case esync::Weighting::samples: avg += samples(r) / total_s * delta; break;
-        case esync::Weighting::batch: avg += batch(r) / total_b * delta; break;
-        case esync::Weighting::normalized: avg += (total_s / total_b) * batch(r) / total_b * delta / steps(r); break;
+        case esync::Weighting::samples:
+          avg += samples(r) / total_s * delta;
+          break;
+        case esync::Weighting::batch:
+          avg += batch(r) / total_b * delta;
+          break;
+        case esync::Weighting::normalized:
+          avg += (total_s / total_b) * batch(r) / total_b * delta / steps(r);
+          break;
       }
       plain += (weighting == esync::Weighting::samples ? samples(r) / total_s : batch(r) / total_b) * delta;
     }
@@ -104,7 +112,8 @@ std::vector<float> expected(esync::Weighting weighting) {
 }  // namespace
 
 TEST(ModelAveraging, SyncAndOverlapReachTheWeightingsGlobalModel) {
-  for (const auto weighting : {esync::Weighting::batch, esync::Weighting::samples, esync::Weighting::normalized}) {
+  for (const auto weighting :
+       {esync::Weighting::batch, esync::Weighting::samples, esync::Weighting::normalized}) {
     const auto want = expected(weighting);
     for (const bool overlap : {false, true}) {
       const auto res = run(overlap, -1, weighting);
@@ -132,7 +141,8 @@ TEST(ModelAveraging, OverlapReportsTheStopVoteOneRoundLater) {
   // The last round's vote surfaces in settle() when the reduction is still in flight.
   const auto last = run(true, kRounds - 1);
   for (const auto& r : last) EXPECT_TRUE(r.settled_stop);
-  for (const auto& r : run(false, kRounds - 1)) EXPECT_FALSE(r.settled_stop) << "nothing in flight without overlap";
+  for (const auto& r : run(false, kRounds - 1))
+    EXPECT_FALSE(r.settled_stop) << "nothing in flight without overlap";
 }
 
 // SCAFFOLD against client drift: rank i minimises f_i(w) = |w - b_i|^2 / 2 (its own optimum b_i,
@@ -171,7 +181,8 @@ TEST(ModelAveraging, ScaffoldRemovesTheDriftOfUnequalLocalSteps) {
     return err;
   };
   const double plain = final_error(false), corrected = final_error(true);
-  std::printf("distance to the job's optimum after 300 rounds: plain %.3g, SCAFFOLD %.3g\n", plain, corrected);
+  std::printf("distance to the job's optimum after 300 rounds: plain %.3g, SCAFFOLD %.3g\n", plain,
+              corrected);
   EXPECT_GT(plain, 0.1);
   EXPECT_LT(corrected, 1e-3);
 }

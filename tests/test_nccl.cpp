@@ -70,7 +70,9 @@ template <typename DeviceOf, typename Body>
 std::vector<std::exception_ptr> run_ranks(int size, DeviceOf device_of, Body body,
                                           std::chrono::milliseconds timeout) {
   auto store = comm::make_memory_store();
-  auto make = [&](int r) { return comm::make_collective(nccl_options(r, size, device_of(r), timeout), store); };
+  auto make = [&](int r) {
+    return comm::make_collective(nccl_options(r, size, device_of(r), timeout), store);
+  };
   return esync::test::run_collective_ranks(size, make, body);
 }
 

@@ -23,7 +23,7 @@ TEST(ShardRules, JoinerSlotsAreNotLiveUntilAdded) {
   std::vector<float> g0(4, 1.0f), g1(4, 3.0f), g2(4, 8.0f);
   EXPECT_THROW(rules.push(2, g2.data(), 1.0, 0), ProtocolError);  // not joined yet
   EXPECT_FALSE(rules.push(0, g0.data(), 1.0, 0).applied);
-  EXPECT_TRUE(rules.push(1, g1.data(), 1.0, 0).applied);  // the round needs the two live ones only
+  EXPECT_TRUE(rules.push(1, g1.data(), 1.0, 0).applied);      // the round needs the two live ones only
   EXPECT_EQ(weights_of(rules), std::vector<float>(4, 8.0f));  // 10 - (1 + 3) / 2
   rules.add_worker(2);
   EXPECT_THROW(rules.add_worker(2), ProtocolError);  // live already
@@ -48,7 +48,7 @@ TEST(ShardRules, RejoinAfterLeavingStartsAFreshSlot) {
   std::vector<float> g0(2, 2.0f), g1(2, 4.0f);
   rules.push(1, g1.data(), 1.0, 0);  // mean of {0, 4} = 2
   EXPECT_FALSE(rules.remove_worker(1));
-  rules.add_worker(1);  // its cached gradient is gone: zeros until it pushes again
+  rules.add_worker(1);               // its cached gradient is gone: zeros until it pushes again
   rules.push(0, g0.data(), 1.0, 1);  // mean of {2, 0} = 1
   EXPECT_EQ(weights_of(rules), std::vector<float>(2, -3.0f));
 }

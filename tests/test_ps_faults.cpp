@@ -12,8 +12,8 @@ namespace {
 // ---------------------------------------------------------------------------------------------
 // Malformed input while a job runs
 
-std::string header_bytes(wire::MsgType t, std::uint64_t payload, std::uint32_t rank = 0, std::uint64_t round = 0,
-                         std::uint64_t job = 1) {
+std::string header_bytes(wire::MsgType t, std::uint64_t payload, std::uint32_t rank = 0,
+                         std::uint64_t round = 0, std::uint64_t job = 1) {
   wire::Header h;
   h.type = t;
   h.job_id = job;
@@ -25,8 +25,9 @@ std::string header_bytes(wire::MsgType t, std::uint64_t payload, std::uint32_t r
 }
 
 // A message: header (payload computed from the frames unless given), body, tensor frames.
-std::vector<std::string> frames(wire::MsgType t, const std::string& body, std::vector<std::string> tensors = {},
-                                std::uint32_t rank = 0, long payload = -1) {
+std::vector<std::string> frames(wire::MsgType t, const std::string& body,
+                                std::vector<std::string> tensors = {}, std::uint32_t rank = 0,
+                                long payload = -1) {
   std::uint64_t p = body.size();
   for (const auto& f : tensors) p += f.size();
   std::vector<std::string> out{header_bytes(t, payload < 0 ? p : std::uint64_t(payload), rank), body};
@@ -105,7 +106,8 @@ TEST(PsServer, MalformedInputIsCountedAndTheJobStaysExact) {
   wrong_version[4] = 9;
   bad.push_back({wrong_version, good_register});
   ++malformed;
-  bad.push_back(frames(T::kRegister, good_register, {}, 0, long(good_register.size()) + 4));  // payload mismatch
+  bad.push_back(
+      frames(T::kRegister, good_register, {}, 0, long(good_register.size()) + 4));  // payload mismatch
   ++malformed;
   bad.push_back(frames(T::kPush, "[1,2,3]", {float_frame(n)}, 1));  // body not an object
   ++malformed;
@@ -180,7 +182,8 @@ TEST(PsServer, MalformedInputIsCountedAndTheJobStaysExact) {
 // Waits, bounded, until flag >= target (a failing peer must not hang the test).
 void wait_for(const std::atomic<int>& flag, int target, std::chrono::milliseconds limit = 15s) {
   const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (flag.load() < target && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(2ms);
+  while (flag.load() < target && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(2ms);
 }
 
 TEST(PsServer, SilentWorkerIsDroppedAndTheRoundCompletes) {
@@ -213,7 +216,8 @@ TEST(PsServer, SilentWorkerIsDroppedAndTheRoundCompletes) {
       const auto r = client.push_pull(w.data(), g.data(), 1.0, false);
       EXPECT_EQ(r.version, 1u);
       std::size_t wrong = 0;
-      for (std::size_t i = 0; i < n; ++i) wrong += w[i] != float(double(init_value(i)) - 1.5 * double(1 << (i % 4)));
+      for (std::size_t i = 0; i < n; ++i)
+        wrong += w[i] != float(double(init_value(i)) - 1.5 * double(1 << (i % 4)));
       EXPECT_EQ(wrong, 0u) << "rank " << rank << ": the round of the two live workers";
     } catch (...) {
       ++pushed;

@@ -67,7 +67,7 @@ TEST(ShardRules, RemoveWorkerCompletesOpenSyncRound) {
   for (std::size_t k = 0; k < n; ++k) w[k] -= 0.1 * (1.0 * g0[k] + 3.0 * g1[k]) / 4.0;
   expect_close(weights_of(rules), w, "round completed by remove_worker");
   EXPECT_THROW(rules.push(2, g0.data(), 1.0, 1), ProtocolError);  // it has left
-  EXPECT_FALSE(rules.remove_worker(2));                            // twice: nothing happens
+  EXPECT_FALSE(rules.remove_worker(2));                           // twice: nothing happens
   // The next round needs only the two live workers.
   EXPECT_FALSE(rules.push(0, g0.data(), 1.0, 1).applied);
   EXPECT_TRUE(rules.push(1, g0.data(), 1.0, 1).applied);

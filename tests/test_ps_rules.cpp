@@ -21,6 +21,7 @@
 
 #include "esync/error.hpp"
 #include "esync/message.hpp"
+#include "esync/modes.hpp"
 #include "esync/ps_client.hpp"
 #include "esync/ps_rules.hpp"
 #include "esync/ps_server.hpp"
@@ -60,15 +61,26 @@ TEST(ShardRange, CoversContiguouslyAndBalanced) {
 }
 
 TEST(ShardRules, RuleForModes) {
-  EXPECT_EQ(rule_for("ssgd", false, false, false), "sync-grad");
-  EXPECT_EQ(rule_for("esync", false, false, false), "sync-delta");
-  EXPECT_EQ(rule_for("local-sgd", false, false, false), "sync-delta");
-  EXPECT_EQ(rule_for("asgd", false, false, false), "async");
-  EXPECT_EQ(rule_for("asgd", true, false, false), "delay-adaptive");
-  EXPECT_EQ(rule_for("asgd", false, true, false), "async-cached");
-  EXPECT_EQ(rule_for("dcasgd", false, false, false), "dcasgd");
-  EXPECT_EQ(rule_for("dcasgd", false, false, true), "dcasgd-adaptive");
-  EXPECT_THROW(rule_for("nonsense", false, false, false), ConfigError);
+  const auto rule = [](const char* mode, bool delay_adaptive, bool async_cached, bool dc_adaptive) {
+    return find_mode(mode).server_rule(RuleFlags{delay_adaptive, async_cached, dc_adaptive});
+  };
+  EXPECT_EQ(rule("ssgd", false, false, false), "sync-grad");
+  EXPECT_EQ(rule("esync", false, false, false), "sync-delta");
+  EXPECT_EQ(rule("local-sgd", false, false, false), "sync-delta");
+  EXPECT_EQ(rule("asgd", false, false, false), "async");
+  EXPECT_EQ(rule("asgd", true, false, false), "delay-adaptive");
+  EXPECT_EQ(rule("asgd", false, true, false), "async-cached");
+  EXPECT_EQ(rule("dcasgd", false, false, false), "dcasgd");
+  EXPECT_EQ(rule("dcasgd", false, false, true), "dcasgd-adaptive");
+  EXPECT_THROW(rule("nonsense", false, false, false), ConfigError);
+  // A variant flag of another mode, or two that exclude each other.
+  EXPECT_THROW(rule("ssgd", true, false, false), ConfigError);
+  EXPECT_THROW(rule("esync", false, false, true), ConfigError);
+  EXPECT_THROW(rule("asgd", false, false, true), ConfigError);
+  EXPECT_THROW(rule("asgd", true, true, false), ConfigError);
+  EXPECT_THROW(rule("dcasgd", false, true, false), ConfigError);
+  // Every mode's rule is one the shards know.
+  for (const Mode& m : modes()) EXPECT_EQ(is_sync_rule(m.server_rule({})), m.synchronous()) << m.name;
   EXPECT_TRUE(is_sync_rule("sync-grad"));
   EXPECT_TRUE(is_sync_rule("sync-delta"));
   EXPECT_FALSE(is_sync_rule("async"));
@@ -121,7 +133,8 @@ TEST_P(RulesBySize, SyncGradMomentum) {
   for (int round = 0; round < 4; ++round) {
     std::vector<std::vector<float>> g;
     for (int i = 0; i < m; ++i) g.push_back(random_vec(n, rng));
-    for (int i = m - 1; i >= 0; --i) rules.push(i, g[static_cast<std::size_t>(i)].data(), 2.0, rules.version());
+    for (int i = m - 1; i >= 0; --i)
+      rules.push(i, g[static_cast<std::size_t>(i)].data(), 2.0, rules.version());
     for (std::size_t k = 0; k < n; ++k) {
       const double mean = (double(g[0][k]) + g[1][k] + g[2][k]) / 3.0;
       buf[k] = 0.9 * buf[k] + mean;
@@ -149,7 +162,8 @@ TEST_P(RulesBySize, SyncDeltaAddsGlobalLrTimesWeightedMean) {
       for (auto& x : v) x *= float(samples[i]);
       d.push_back(std::move(v));
     }
-    for (int i = 0; i < m; ++i) rules.push(i, d[static_cast<std::size_t>(i)].data(), samples[i], rules.version());
+    for (int i = 0; i < m; ++i)
+      rules.push(i, d[static_cast<std::size_t>(i)].data(), samples[i], rules.version());
     const double total = samples[0] + samples[1] + samples[2];
     for (std::size_t k = 0; k < n; ++k) w[k] += 0.7 * (double(d[0][k]) + d[1][k] + d[2][k]) / total;
     expect_close(weights_of(rules), w, "sync-delta round " + std::to_string(round));
@@ -185,7 +199,8 @@ TEST_P(RulesBySize, SyncDeltaNormalizedAndPlainBuffers) {
   }
   for (std::size_t j = 0; j < n; ++j)
     for (int i = 0; i < m; ++i)
-      w[j] += j < buffers_from ? 0.7 * (total_s / total_b) * (b[i] / total_b) * delta[static_cast<std::size_t>(i)][j] / k[i]
+      w[j] += j < buffers_from ? 0.7 * (total_s / total_b) * (b[i] / total_b) *
+                                     delta[static_cast<std::size_t>(i)][j] / k[i]
                                : (b[i] / total_b) * delta[static_cast<std::size_t>(i)][j];
   expect_close(weights_of(rules), w, "sync-delta normalized");
 }
@@ -226,10 +241,10 @@ TEST_P(RulesBySize, DelayAdaptiveScalesByWorkersOverStaleness) {
     for (std::size_t k = 0; k < n; ++k) w[k] -= lr * g[k];
   };
   for (int i = 0; i < 5; ++i) step(0, rules.version(), 0);  // fresh: full lr
-  step(1, 4, 1);                                             // tau 1 <= M: full lr
-  step(1, 0, 6);                                             // tau 6: lr * 2/6
+  step(1, 4, 1);                                            // tau 1 <= M: full lr
+  step(1, 0, 6);                                            // tau 6: lr * 2/6
   step(0, 1, 6);
-  step(0, 6, 2);                                             // tau == M: full lr
+  step(0, 6, 2);  // tau == M: full lr
   expect_close(weights_of(rules), w, "delay-adaptive");
 }
 
@@ -321,6 +336,7 @@ TEST_P(RulesBySize, DcAsgdCompensatesAgainstBackup) { run_dc(GetParam(), false);
 TEST_P(RulesBySize, DcAsgdAdaptive) { run_dc(GetParam(), true); }
 
 INSTANTIATE_TEST_SUITE_P(Sizes, RulesBySize,
-                         ::testing::Values(std::size_t{0}, std::size_t{1}, std::size_t{1001}, std::size_t{1} << 20));
+                         ::testing::Values(std::size_t{0}, std::size_t{1}, std::size_t{1001},
+                                           std::size_t{1} << 20));
 
 }  // namespace

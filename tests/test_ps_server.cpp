@@ -102,14 +102,15 @@ TEST_P(PsEndToEnd, AsyncFinalWeightsAreInitMinusSumOfPushes) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Grid, PsEndToEnd,
-    ::testing::Combine(::testing::Values(1, 2, 3, 7, 8), ::testing::Values(1, 3),
-                       ::testing::Values(std::size_t{0}, std::size_t{1}, std::size_t{1001}, std::size_t{1} << 20)),
-    [](const auto& info) {
-      return "w" + std::to_string(std::get<0>(info.param)) + "_s" + std::to_string(std::get<1>(info.param)) + "_n" +
-             std::to_string(std::get<2>(info.param));
-    });
+INSTANTIATE_TEST_SUITE_P(Grid, PsEndToEnd,
+                         ::testing::Combine(::testing::Values(1, 2, 3, 7, 8), ::testing::Values(1, 3),
+                                            ::testing::Values(std::size_t{0}, std::size_t{1},
+                                                              std::size_t{1001}, std::size_t{1} << 20)),
+                         [](const auto& info) {
+                           return "w" + std::to_string(std::get<0>(info.param)) + "_s" +
+                                  std::to_string(std::get<1>(info.param)) + "_n" +
+                                  std::to_string(std::get<2>(info.param));
+                         });
 
 TEST(PsClient, WrongTokenIsRefused) {
   Job job(1, "sync-grad", 1);

@@ -48,14 +48,16 @@ fs::path run_and_kill(const std::string& name, const std::string& args, std::uin
   const bool complete = wait_until(
       [&] {
         bool all = fs::exists(ck / "worker-0.ckpt");
-        for (int s = 0; s < shards; ++s) all = all && fs::exists(ck / ("server-" + std::to_string(s) + ".ckpt"));
+        for (int s = 0; s < shards; ++s)
+          all = all && fs::exists(ck / ("server-" + std::to_string(s) + ".ckpt"));
         return all;
       },
       120);
   const bool running = ::waitpid(pid, nullptr, WNOHANG) == 0;
   ::kill(pid, SIGKILL);
   wait_exit(pid, 10);
-  EXPECT_TRUE(complete) << "no complete checkpoint of round " << round << ":\n" << slurp(dir.string() + ".out");
+  EXPECT_TRUE(complete) << "no complete checkpoint of round " << round << ":\n"
+                        << slurp(dir.string() + ".out");
   EXPECT_TRUE(running) << "the job ended before it could be killed";
   EXPECT_TRUE(events(dir / "worker-0.jsonl", "end").empty()) << "killed mid-job: rank 0 never ended";
   return dir / "checkpoint";
@@ -64,7 +66,8 @@ fs::path run_and_kill(const std::string& name, const std::string& args, std::uin
 double rel_gap(const JobRun& r) { return r.last_eval.value("rel_gap", 1e9); }
 
 const std::string kLeastSquares =
-    " --dataset least-squares --ls-matrix normal --model linreg --optimizer sgd --batch 128 --epochs 8 --threads 1"
+    " --dataset least-squares --ls-matrix normal --model linreg --optimizer sgd --batch 128 --epochs 8 "
+    "--threads 1"
     " --checkpoint-every 10 --delay constant:10ms";
 
 // SSGD over gloo with a fixed data order: the resumed job repeats the uninterrupted one.
@@ -82,7 +85,8 @@ TEST(Resume, SsgdAllreduceEndsWhereTheUninterruptedJobEnds) {
   EXPECT_NEAR(rel_gap(resumed), rel_gap(whole), 1e-3 * rel_gap(whole) + 1e-9)
       << "whole " << whole.last_eval.dump() << "\nresumed " << resumed.last_eval.dump();
   // The resumed job ran only the rest: fewer rounds than the whole one.
-  EXPECT_LT(events(resumed.dir / "worker-0.jsonl", "sync").size(), events(whole.dir / "worker-0.jsonl", "sync").size());
+  EXPECT_LT(events(resumed.dir / "worker-0.jsonl", "sync").size(),
+            events(whole.dir / "worker-0.jsonl", "sync").size());
 }
 
 // ASGD over two shards: rank 0's file and the shards' hold the model and the server optimiser.
@@ -94,7 +98,8 @@ TEST(Resume, AsgdOverTwoShardsConverges) {
   ASSERT_EQ(resumed.code, 0) << slurp(resumed.dir.string() + ".out");
   EXPECT_LT(rel_gap(resumed), 1e-3) << resumed.last_eval.dump();
   for (int s = 0; s < 2; ++s)
-    EXPECT_EQ(events(resumed.dir / ("server-" + std::to_string(s) + ".jsonl"), "resume").size(), 1u) << "shard " << s;
+    EXPECT_EQ(events(resumed.dir / ("server-" + std::to_string(s) + ".jsonl"), "resume").size(), 1u)
+        << "shard " << s;
 }
 
 // ESync with --overlap: the reduction of the round before a checkpoint and of the checkpoint's
@@ -104,7 +109,8 @@ TEST(Resume, EsyncOverlapCheckpointsOneModelAndConverges) {
   // K comes from measured step times; --k-max bounds the samples a round can take, so the job has
   // at least 80 000 / (3 x 4 x 128) = 52 rounds however the host's load skews the plan.
   const std::string args =
-      "--workers 3 --mode esync --overlap --slowdown 1,2,3 --local-lr 0.2 --k-base 2 --k-max 4" + kLeastSquares;
+      "--workers 3 --mode esync --overlap --slowdown 1,2,3 --local-lr 0.2 --k-base 2 --k-max 4" +
+      kLeastSquares;
   const auto ck = run_and_kill("resume-overlap-killed", args, 20, 0);
   const auto round = esync::ckpt::latest_complete(ck.string(), 3, 0);
   ASSERT_TRUE(round.has_value()) << "no round with all three worker files in " << ck;
@@ -122,7 +128,8 @@ TEST(Resume, EsyncOverlapCheckpointsOneModelAndConverges) {
 // resumed, reaches the accuracy of the same job run without interruption.
 TEST(Resume, EsyncFashionMnistReachesTheSameAccuracy) {
   const std::string args =
-      "--workers 3 --mode esync --servers 2 --slowdown 1,2,4 --model mlp --epochs 1 --local-lr 0.05 --k-base 2"
+      "--workers 3 --mode esync --servers 2 --slowdown 1,2,4 --model mlp --epochs 1 --local-lr 0.05 --k-base "
+      "2"
       " --k-max 6 --threads 1 --eval-every 2 --checkpoint-every 10";
   // At least 60 000 / (3 x 6 x 64) = 52 rounds whatever K the load makes the state server plan.
   const JobRun whole = run_to_end("resume-fm-whole", args);
@@ -152,14 +159,17 @@ TEST(Resume, RefusesAnotherJobsOrACorruptCheckpoint) {
   };
   refused("resume-refuse-lr", "--workers 2 --mode ssgd --lr 0.3" + kLeastSquares + " --resume " + ck.string(),
           "checkpoint was written by a job with lr=0.2 but this job has lr=0.3");
-  refused("resume-refuse-workers", "--workers 3 --mode ssgd --lr 0.2" + kLeastSquares + " --resume " + ck.string(),
+  refused("resume-refuse-workers",
+          "--workers 3 --mode ssgd --lr 0.2" + kLeastSquares + " --resume " + ck.string(),
           "of 2 workers but this job has 3");
-  refused("resume-refuse-mode", "--workers 2 --mode esync --lr 0.2" + kLeastSquares + " --resume " + ck.string(),
-          "mode=\"ssgd\"");
-  refused("resume-refuse-none", args + " --resume " + (ck / "nothing").string(), "no such checkpoint directory");
+  refused("resume-refuse-mode",
+          "--workers 2 --mode esync --lr 0.2" + kLeastSquares + " --resume " + ck.string(), "mode=\"ssgd\"");
+  refused("resume-refuse-none", args + " --resume " + (ck / "nothing").string(),
+          "no such checkpoint directory");
   // Corrupt the newest file: its checksum no longer matches.
   std::uint64_t newest = 0;
-  for (const auto& e : fs::directory_iterator(ck)) newest = std::max<std::uint64_t>(newest, std::stoull(e.path().filename().string().substr(6)));
+  for (const auto& e : fs::directory_iterator(ck))
+    newest = std::max<std::uint64_t>(newest, std::stoull(e.path().filename().string().substr(6)));
   char sub[32];
   std::snprintf(sub, sizeof sub, "round-%08llu", static_cast<unsigned long long>(newest));
   {

@@ -63,6 +63,24 @@ TEST(Simulate, EsyncApproachesTheSumOfDeviceRates) {
   EXPECT_GT(rate, 0.9 * 64 * 175.0);
 }
 
+// The deadline policy runs through the state server's own planner and rule: without variance the
+// pacer (the slowest) does K_base and every other worker as many steps as fit in T, which is
+// assign's plan; a policy the model does not have is refused.
+TEST(Simulate, DeadlinePolicyPlansLikeAssignWithoutVariance) {
+  SimConfig a = config("esync", 3, 200);
+  a.speed_mix = {1, 2, 4};
+  SimConfig d = a;
+  d.policy = "deadline";
+  const auto ra = esync::sim::simulate(ideal({0.01}), a), rd = esync::sim::simulate(ideal({0.01}), d);
+  ASSERT_EQ(rd.classes.size(), 3u);
+  for (std::size_t c = 0; c < 3; ++c)
+    EXPECT_NEAR(rd.classes[c].k_mean, ra.classes[c].k_mean, 1e-9) << "class " << c;
+  EXPECT_NEAR(rd.classes[0].k_mean, 16, 0.1);
+  EXPECT_NEAR(rd.samples_per_s, ra.samples_per_s, 1e-9 * ra.samples_per_s);
+  d.policy = "poll";
+  EXPECT_THROW(esync::sim::simulate(ideal({0.01}), d), esync::ConfigError);
+}
+
 TEST(Simulate, SyncRoundOfExponentialStepsIsHarmonicNumberTimesMean) {
   // Seed 003: E[max of M exponentials of mean μ] = H_M·μ.
   for (int m : {1, 2, 4, 8, 16}) {
@@ -357,8 +375,9 @@ TEST(Validate, OverlapBehindASlowNetworkPredictedFromASynchronousRun) {
   // --delay constant:50ms) without and with --overlap. Calibrated on the synchronous run only,
   // the model must predict what the overlapped run measured (the delay hidden behind the
   // steps). On loopback the same prediction overshoots (contention for the 2 cores, which the
-  // model leaves out; results/experiments/README.md), so that set is not asserted.
-  std::ifstream f(std::string(ESYNC_SOURCE_DIR) + "/results/distributed/overlap/delay-50ms/logs.summary.json");
+  // model leaves out; results/experiments/simulate/README.md), so that set is not asserted.
+  std::ifstream f(std::string(ESYNC_SOURCE_DIR) +
+                  "/results/distributed/overlap/delay-50ms/logs.summary.json");
   ASSERT_TRUE(f.good());
   const auto doc = nlohmann::json::parse(f);
   const Calibration cal = esync::sim::calibrate(doc, {.run = "esync"});
@@ -374,8 +393,10 @@ TEST(Validate, OverlapBehindASlowNetworkPredictedFromASynchronousRun) {
     s.seed = seed;
     pred += esync::sim::simulate(cal, s).samples_per_s / 20;
   }
-  std::printf("[validate] calibrated on esync (50 ms delay) predict esync+overlap: %.0f samples/s, measured %.0f, "
-              "error %+.1f%%\n", pred, measured, 100 * (pred / measured - 1));
+  std::printf(
+      "[validate] calibrated on esync (50 ms delay) predict esync+overlap: %.0f samples/s, measured %.0f, "
+      "error %+.1f%%\n",
+      pred, measured, 100 * (pred / measured - 1));
   EXPECT_NEAR(pred / measured - 1, 0.0, 0.15);
   EXPECT_THROW(esync::sim::calibrate(doc, {.run = "esync_overlap"}), esync::ConfigError);
 }

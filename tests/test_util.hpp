@@ -1,8 +1,7 @@
 #pragma once
 // Helpers shared by the test files.
-#include <unistd.h>
-
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <exception>
 #include <filesystem>

@@ -1,5 +1,5 @@
 #pragma once
-// The state server's local-iteration assignment (DESIGN §3), as pure logic: no sockets, no
+// The state server's local-iteration assignment, as pure logic: no sockets, no
 // clock of its own. Every time comes in as an argument, so the coordinator passes its steady
 // clock and the tests pass a simulated one. The math of both rules is at the top of
 // src/coord/assignment.cpp.

@@ -19,7 +19,7 @@
 //   they are estimates, not optimised, and extrapolating them (eta != 1) can make a variance
 //   negative.
 // The same arithmetic runs in the allreduce path (sync/model_averaging.cpp) and on the
-// parameter-server shards (ps/rules.cpp, rule sync-delta).
+// parameter-server shards (src/ps/rules/sync_delta.cpp).
 #include <cstddef>
 #include <string>
 

@@ -1,5 +1,5 @@
 #pragma once
-// The collectives layer (DESIGN §1, comm): one small interface over gloo (CPU or mixed groups)
+// The collectives layer: one small interface over gloo (CPU or mixed groups)
 // and, when CUDA is built, NCCL. A synchronisation is one flat float buffer handed to
 // allreduce_sum / broadcast, so the interface knows nothing of models or training. Ranks meet
 // through a key-value Store: in-process for tests, the coordinator's KV messages in a job.

@@ -17,17 +17,18 @@ namespace esync::coord {
 
 struct CoordinatorConfig {
   std::string bind = "127.0.0.1";
-  int port = 0;  // 0: a free port, see Coordinator::port()
-  int workers = 1;      // the job starts when these have registered
-  int max_workers = 0;  // elastic capacity: more may join a running PS job (0: the job's "max_workers", else workers)
-  std::string token;             // empty: generated
+  int port = 0;     // 0: a free port, see Coordinator::port()
+  int workers = 1;  // the job starts when these have registered
+  int max_workers =
+      0;  // elastic capacity: more may join a running PS job (0: the job's "max_workers", else workers)
+  std::string token;  // empty: generated
   std::uint64_t job_id = 1;
   nlohmann::json job = nlohmann::json::object();  // sent to every worker on registration
-  std::string policy = kDefaultPolicy;  // assign | deadline | poll
+  std::string policy = kDefaultPolicy;            // assign | deadline | poll
   int k_base = 1, k_max = 64;
   double heartbeat_timeout_s = 10.0;
-  std::string log_dir;  // coordinator-0.jsonl when set
-  bool status = true;   // periodic one-line status per worker on stderr
+  std::string log_dir;    // coordinator-0.jsonl when set
+  bool status = true;     // periodic one-line status per worker on stderr
   wire::CurveKeys curve;  // on: a CURVE server with the job's secret (esync coordinator: from the env)
 };
 

@@ -1,5 +1,5 @@
 #pragma once
-// CUDA_CHECK (DESIGN §7): every CUDA runtime call's failure becomes an esync::Error naming the
+// CUDA_CHECK: every CUDA runtime call's failure becomes an esync::Error naming the
 // call and file:line. For CUDA translation units and CUDA-only sources (it needs the runtime
 // headers); one definition for the kernels and the NCCL backend.
 #include <cuda_runtime.h>

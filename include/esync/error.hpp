@@ -69,11 +69,11 @@ int report_error(const std::string& command, const Error& e);
 }  // namespace esync
 
 #define ESYNC_THROW(Type, ...) throw Type(::esync::detail::concat(__VA_ARGS__), __FILE__, __LINE__)
-#define ESYNC_CHECK(cond, ...)                                \
-  do {                                                        \
-    if (!(cond)) ESYNC_THROW(::esync::Error, __VA_ARGS__);    \
+#define ESYNC_CHECK(cond, ...)                             \
+  do {                                                     \
+    if (!(cond)) ESYNC_THROW(::esync::Error, __VA_ARGS__); \
   } while (0)
-#define ESYNC_CHECK_T(Type, cond, ...)          \
-  do {                                          \
+#define ESYNC_CHECK_T(Type, cond, ...)           \
+  do {                                           \
     if (!(cond)) ESYNC_THROW(Type, __VA_ARGS__); \
   } while (0)

@@ -1,5 +1,5 @@
 #pragma once
-// Heterogeneity emulation (DESIGN §3), so one host shows what a mixed cluster does:
+// Heterogeneity emulation, so one host shows what a mixed cluster does:
 //   --slowdown f_i: rank i's step lasts f_i x its nominal step time (SlowdownModel);
 //   --delay constant:10ms | gaussian:10ms,3ms | exponential:10ms: added to every
 //   synchronisation (seeds 002, 003). Injected time is reported apart from compute time.
@@ -32,7 +32,7 @@ class DelayModel {
 // A step that still overruns f x nominal is paid back from the following sleeps (at most one
 // step's worth is owed), so the device's time over a round stays f x nominal per step; without
 // it, contention spikes made the slowed workers' rounds jitter and the others wait.
-// `basis` "measured" is DESIGN §3's literal rule instead: sleep (f - 1) x the step just
+// `basis` "measured" is the original ESync rule read literally instead: sleep (f - 1) x the step just
 // measured, contention included. The two agree on a host with a core per process; on an
 // oversubscribed one "measured" multiplies contention by f, and slowed devices come out slower
 // than asked (1,2,4 as 1 : 2.8 : 7 in an ESync job on 3 processes / 2 cores). It is there to

@@ -31,9 +31,8 @@ std::string round_dir(const std::string& dir, std::uint64_t round);
 std::string worker_file(const std::string& dir, std::uint64_t round, int rank);
 std::string server_file(const std::string& dir, std::uint64_t round, int shard);
 
-// Whether every worker of the mode writes its own file (the modes whose workers keep state at
-// aligned round numbers: ssgd, esync, local-sgd), or rank 0 alone (asgd, dcasgd).
-bool every_worker_checkpoints(const std::string& mode);
+// Every worker of a synchronous mode (Mode::synchronous, modes.hpp) writes its own file: their
+// state sits at aligned round numbers. In an asynchronous mode rank 0 alone writes one.
 
 // The round to resume: the newest with all `workers` worker files and all `shards` server
 // files, or, when no round has them all (a worker was lost and stopped writing), the newest

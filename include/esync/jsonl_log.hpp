@@ -1,5 +1,5 @@
 #pragma once
-// JSONL event log (DESIGN §5): LOGDIR/<role>-<rank>.jsonl, one JSON object a line, each line
+// JSONL event log: LOGDIR/<role>-<rank>.jsonl, one JSON object a line, each line
 // written with one write(2) so a killed process loses nothing already logged and a reader never
 // sees half a line. A default-constructed log is disabled and costs nothing.
 #include <nlohmann/json.hpp>

@@ -29,40 +29,38 @@ struct AdamParams {
 // Delay-adaptive step (seed 000): eta_tau = eta * M / max(M, tau). Host-side scalar rule.
 float delay_adaptive_lr(float lr, int workers, std::int64_t staleness);
 
-#define ESYNC_KERNEL_DECLS(...)                                                         \
-  /* out += a * x  (out and x must not overlap) */                                             \
-  void axpy(float* out, float a, const float* x, std::size_t n __VA_ARGS__);                    \
-  /* out = sum_k w[k] * xs[k], K inputs; out may alias xs[0] */                               \
-  void weighted_sum(float* out, const float* const* xs, const float* w, int k,                 \
-                    std::size_t n __VA_ARGS__);                                                 \
-  /* x *= a */                                                                                 \
-  void scale(float* x, float a, std::size_t n __VA_ARGS__);                                     \
-  /* SGD with momentum and weight decay, PyTorch semantics (buf = mu*buf + g'; w -= lr*buf) */ \
-  void sgd_update(float* w, const float* g, float* momentum_buf, std::size_t n,                \
-                  const SgdParams& p __VA_ARGS__);                                              \
-  /* Adam/AdamW with bias correction; step counts from 1 */                                    \
-  void adam_update(float* w, const float* g, float* m, float* v, std::size_t n,                \
-                   const AdamParams& p, std::int64_t step __VA_ARGS__);                         \
-  /* DC-ASGD: out = g + lambda * g*g*(w - w_bak); out may alias g */                           \
-  void dc_compensate(float* out, const float* g, const float* w, const float* w_bak,           \
-                     std::size_t n, float lambda __VA_ARGS__);                                  \
-  /* Adaptive DC-ASGD: ms = m*ms + (1-m)*g*g; out = g + lambda0/sqrt(ms+eps) * g*g*(w-w_bak) */ \
-  void dc_compensate_adaptive(float* out, const float* g, const float* w, const float* w_bak,  \
-                              float* ms, std::size_t n, float lambda0, float m,                \
-                              float eps __VA_ARGS__);                                           \
-  /* ESync local delta: out = weight * (w_local - w_ref) */                                    \
-  void esync_delta(float* out, const float* w_local, const float* w_ref, float weight,         \
-                   std::size_t n __VA_ARGS__);                                                  \
-  /* ESync global apply: w = w_ref + global_lr * delta_sum; w may alias w_ref */               \
-  void esync_apply(float* w, const float* w_ref, const float* delta_sum, float global_lr,      \
-                   std::size_t n __VA_ARGS__);                                                  \
-  /* Delay-adaptive ASGD step: w -= delay_adaptive_lr(lr, workers, staleness) * g */           \
-  void delay_adaptive_apply(float* w, const float* g, float lr, int workers,                   \
-                            std::int64_t staleness, std::size_t n __VA_ARGS__);                 \
-  /* fp32 <-> IEEE fp16 / bfloat16, round to nearest even, NaN and Inf preserved */            \
-  void pack_fp16(std::uint16_t* out, const float* x, std::size_t n __VA_ARGS__);                \
-  void unpack_fp16(float* out, const std::uint16_t* x, std::size_t n __VA_ARGS__);              \
-  void pack_bf16(std::uint16_t* out, const float* x, std::size_t n __VA_ARGS__);                \
+#define ESYNC_KERNEL_DECLS(...)                                                                            \
+  /* out += a * x  (out and x must not overlap) */                                                         \
+  void axpy(float* out, float a, const float* x, std::size_t n __VA_ARGS__);                               \
+  /* out = sum_k w[k] * xs[k], K inputs; out may alias xs[0] */                                            \
+  void weighted_sum(float* out, const float* const* xs, const float* w, int k, std::size_t n __VA_ARGS__); \
+  /* x *= a */                                                                                             \
+  void scale(float* x, float a, std::size_t n __VA_ARGS__);                                                \
+  /* SGD with momentum and weight decay, PyTorch semantics (buf = mu*buf + g'; w -= lr*buf) */             \
+  void sgd_update(float* w, const float* g, float* momentum_buf, std::size_t n,                            \
+                  const SgdParams& p __VA_ARGS__);                                                         \
+  /* Adam/AdamW with bias correction; step counts from 1 */                                                \
+  void adam_update(float* w, const float* g, float* m, float* v, std::size_t n, const AdamParams& p,       \
+                   std::int64_t step __VA_ARGS__);                                                         \
+  /* DC-ASGD: out = g + lambda * g*g*(w - w_bak); out may alias g */                                       \
+  void dc_compensate(float* out, const float* g, const float* w, const float* w_bak, std::size_t n,        \
+                     float lambda __VA_ARGS__);                                                            \
+  /* Adaptive DC-ASGD: ms = m*ms + (1-m)*g*g; out = g + lambda0/sqrt(ms+eps) * g*g*(w-w_bak) */            \
+  void dc_compensate_adaptive(float* out, const float* g, const float* w, const float* w_bak, float* ms,   \
+                              std::size_t n, float lambda0, float m, float eps __VA_ARGS__);               \
+  /* ESync local delta: out = weight * (w_local - w_ref) */                                                \
+  void esync_delta(float* out, const float* w_local, const float* w_ref, float weight,                     \
+                   std::size_t n __VA_ARGS__);                                                             \
+  /* ESync global apply: w = w_ref + global_lr * delta_sum; w may alias w_ref */                           \
+  void esync_apply(float* w, const float* w_ref, const float* delta_sum, float global_lr,                  \
+                   std::size_t n __VA_ARGS__);                                                             \
+  /* Delay-adaptive ASGD step: w -= delay_adaptive_lr(lr, workers, staleness) * g */                       \
+  void delay_adaptive_apply(float* w, const float* g, float lr, int workers, std::int64_t staleness,       \
+                            std::size_t n __VA_ARGS__);                                                    \
+  /* fp32 <-> IEEE fp16 / bfloat16, round to nearest even, NaN and Inf preserved */                        \
+  void pack_fp16(std::uint16_t* out, const float* x, std::size_t n __VA_ARGS__);                           \
+  void unpack_fp16(float* out, const std::uint16_t* x, std::size_t n __VA_ARGS__);                         \
+  void pack_bf16(std::uint16_t* out, const float* x, std::size_t n __VA_ARGS__);                           \
   void unpack_bf16(float* out, const std::uint16_t* x, std::size_t n __VA_ARGS__);
 
 namespace cpu {

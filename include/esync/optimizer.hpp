@@ -1,6 +1,6 @@
 #pragma once
 // The optimiser on flat buffers: one kernel call updates every parameter of the model, because
-// parameters and gradients are views into one contiguous buffer each (DESIGN §1). The same
+// parameters and gradients are views into one contiguous buffer each. The same
 // object serves esync local, the SSGD step after the allreduce, and ESync's local steps.
 #include <cstdint>
 #include <string>

@@ -16,11 +16,11 @@
 namespace esync::ps {
 
 struct PsReply {
-  std::uint64_t version = 0;    // the lowest shard version in this reply
-  std::int64_t staleness = 0;   // the largest over the shards
-  double samples = 0;           // samples pushed by all workers so far (largest over the shards)
-  bool stop = false;            // some worker voted to stop
-  double wait_s = 0;            // time a sync round held this push for the others (largest)
+  std::uint64_t version = 0;   // the lowest shard version in this reply
+  std::int64_t staleness = 0;  // the largest over the shards
+  double samples = 0;          // samples pushed by all workers so far (largest over the shards)
+  bool stop = false;           // some worker voted to stop
+  double wait_s = 0;           // time a sync round held this push for the others (largest)
   std::uint64_t bytes_sent = 0, bytes_recv = 0;
 };
 
@@ -28,8 +28,9 @@ class PsClient {
  public:
   // endpoints: one per shard, in shard order; n: the flat buffer's length. curve: the job's
   // CURVE public key (off: plain TCP), by default from ESYNC_CURVE_SERVER.
-  PsClient(std::vector<std::string> endpoints, std::string token, int rank, std::uint64_t job_id, std::size_t n,
-           std::chrono::milliseconds timeout, const wire::CurveKeys& curve = wire::curve_keys_from_env());
+  PsClient(std::vector<std::string> endpoints, std::string token, int rank, std::uint64_t job_id,
+           std::size_t n, std::chrono::milliseconds timeout,
+           const wire::CurveKeys& curve = wire::curve_keys_from_env());
   ~PsClient();
   int shards() const;
   // Rank 0, once: the initial weights of every shard.

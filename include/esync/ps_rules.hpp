@@ -1,20 +1,17 @@
 #pragma once
-// The parameter server's update rules for one shard (DESIGN §3), free of sockets and torch so
-// they can be tested against the kernels directly. A shard owns a contiguous range of the flat
-// buffer (shard_range); every rule calls the shared kernels.
+// One parameter-server shard's state, free of sockets and torch so that it can be tested against
+// the kernels directly: the weights of its contiguous range of the flat buffer (shard_range), the
+// version, membership, the shard's optimiser and the synchronous round. What a push does to the
+// weights is the shard's update rule, one a file in src/ps/rules/ with its formula there:
 //
-//   sync-grad      (SSGD)        wait for a push from every live worker, g = sum n_i g_i / sum n_i,
-//                                 one optimiser step, version + 1, answer everyone
-//   sync-delta     (ESync, local-SGD) the same wait, then the average of the workers' changes
-//                                 as averaging.hpp has it: w = w + global_lr * Delta on the
-//                                 parameters, the plain average on the BatchNorm buffers
-//   async          (ASGD)        one optimiser step per push, at once
-//   delay-adaptive               the same with lr * M / max(M, tau)          (seed 000)
-//   async-cached                 keep the last g_i of every worker, step on their mean on each
-//                                 push (seed 000 sums them; the mean keeps one learning rate
-//                                 valid across sync, async and cached, as our SSGD averages too)
-//   dcasgd / dcasgd-adaptive     g~ = g + lambda g*g*(w - w_bak_i), step, w_bak_i = w  (ICML'17)
-// Staleness tau of a push = versions applied since the version the worker computed on.
+//   sync-grad        SSGD: the sample-weighted mean gradient of a round, one optimiser step
+//   sync-delta       ESync, local-SGD: the weighted average of the workers' changes (averaging.hpp)
+//   async            ASGD: one optimiser step per push, at once
+//   delay-adaptive   ASGD with lr * M / max(M, tau)
+//   async-cached     ASGD stepping on the mean of every worker's latest gradient
+//   dcasgd(-adaptive) DC-ASGD: g + lambda g*g*(w - w_bak_i), at once
+// The synchronous rules (sync-*) wait for one push from every live worker. Staleness tau of a
+// push = versions applied since the version the worker computed on.
 //
 // The weights are a copy-on-write snapshot: a reply may still be in flight (ZeroMQ sends
 // zero-copy from the snapshot) while the next push arrives; the update then writes a fresh copy
@@ -43,18 +40,20 @@ ShardRange shard_range(std::size_t n, int shards, int shard);
 inline double default_dc_lambda(bool adaptive) { return adaptive ? 2.0 : 0.04; }
 
 struct RuleConfig {
-  std::string rule = "sync-grad";  // see the table above
+  std::string rule = "sync-grad";  // see the list above
   int workers = 1;                 // ranks 0..workers-1 may ever push (an elastic job's capacity)
   int live_at_start = -1;          // ranks below this are live from the start (-1: all); the rest join
   OptimizerConfig opt;             // the server-side optimiser (sync-grad, async*, dcasgd*)
   float global_lr = 1.0f;          // sync-delta
-  Weighting weighting = kDefaultWeighting;                 // sync-delta (averaging.hpp)
+  Weighting weighting = kDefaultWeighting;                  // sync-delta (averaging.hpp)
   std::size_t buffers_from = static_cast<std::size_t>(-1);  // sync-delta: this shard's first buffer float
   float dc_lambda = 0.04f, dc_m = 0.95f, dc_eps = 1e-7f;
 };
-// The rule for a job's mode and flags ("ssgd" -> sync-grad, "asgd" + delay_adaptive -> ...).
-std::string rule_for(const std::string& mode, bool delay_adaptive, bool async_cached, bool dc_adaptive);
+// Whether the rule waits for every live worker's push (ConfigError for an unknown rule). A mode's
+// rule comes from the mode table (modes.hpp).
 bool is_sync_rule(const std::string& rule);
+
+class UpdateRule;
 
 using Snapshot = std::shared_ptr<const std::vector<float>>;
 
@@ -67,6 +66,7 @@ struct PushOutcome {
 class ShardRules {
  public:
   ShardRules(RuleConfig cfg, std::vector<float> init);
+  ~ShardRules();
   // Worker `worker` pushes x (gradient, or weighted change c_i Delta_i, size() floats) computed
   // on version `based_on`, with `samples` samples and, for sync-delta, its weight a_i (< 0: the
   // samples). Throws ProtocolError for a second push into one sync round, a dead or unknown
@@ -104,12 +104,11 @@ class ShardRules {
   std::shared_ptr<std::vector<float>> w_;
   std::uint64_t version_ = 0;
   FlatOptimizer opt_;
+  std::unique_ptr<UpdateRule> rule_;
+  bool sync_;  // the rule is synchronous
   std::vector<char> live_, pushed_;
   int pending_ = 0;
   double pending_samples_ = 0, pending_weight_ = 0;
-  std::vector<float> acc_, tmp_, ms_;                // sync accumulator, DC scratch, adaptive MS
-  std::vector<std::vector<float>> per_worker_;       // async-cached: g_i; dcasgd: w_bak_i
-  std::vector<char> has_;                            // per_worker_[i] valid
 };
 
 }  // namespace esync::ps

@@ -48,7 +48,7 @@ struct ShardConfig {
   // one; resume_file, when set, is this shard's state to start from instead of rank 0's init.
   std::string checkpoint_dir, resume_file;
   nlohmann::json job = nlohmann::json::object();  // the job configuration, stored in checkpoints
-  wire::CurveKeys curve;  // on: a CURVE server with the job's secret key
+  wire::CurveKeys curve;                          // on: a CURVE server with the job's secret key
 };
 
 struct ShardStats {

@@ -18,11 +18,13 @@
 //  - Not modelled: convergence (samples per second only, not accuracy per sample), contention
 //    between processes sharing a host, topology (the allreduce is one flat ring: no NCCL trees,
 //    hierarchy or multi-NIC links), stragglers that come and go, and failures. See the top of
-//    src/core/simulate.cpp for each mode's rules and src/core/simulate_calibrate.cpp for the fit.
+//    src/analysis/simulate.cpp for each mode's rules and src/analysis/simulate_calibrate.cpp for the fit.
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
+
+#include "esync/assignment.hpp"
 
 namespace esync::sim {
 
@@ -63,7 +65,7 @@ struct CalibrateOptions {
   std::string run;              // label of the run to use; empty: the document's first
   double latency_s = 1e-4;      // used when one message size cannot separate latency
   double default_cv = 0.1;      // when neither coordinator nor timeline data give a CV
-  double ema_alpha = 0.3;       // the state server's EMA (DESIGN §3), to invert it
+  double ema_alpha = 0.3;       // the state server's EMA, to invert it
   double server_mem_Bps = 5e9;  // memory bandwidth a PS shard streams its update at
   int skip_rounds = 1;          // warm-up rounds left out of the CV estimate
 };
@@ -75,19 +77,20 @@ Calibration calibrate(const nlohmann::json& summary, const CalibrateOptions& opt
 enum class StepDist { kLognormal, kExponential };
 
 struct SimConfig {
-  std::string mode = "esync";  // ssgd | asgd | dcasgd | esync | local-sgd
+  std::string mode = "esync";  // a mode of the mode table (modes.hpp)
   int workers = 3;             // M
   // Relative slowdown factors repeated over the M workers (worker j: base_step_s x mix[j % n]).
   // Empty: the calibration's classes repeated (worker j is class j % classes), which replays
   // the source run when M equals its worker count.
   std::vector<double> speed_mix;
-  int k_base = 4, k_max = 64;  // esync's assign policy
-  int k_fixed = 4;             // local-sgd
-  bool overlap = false;        // esync, local-sgd: each round's reduction runs behind the next
-                               // round's steps (esync run --overlap)
-  bool ema_assign = true;      // esync: run the state server's EMA (round 0 at K_base, then
-                               // K from the EMA of reported step times); false: K fixed from
-                               // the calibrated means, the assignment the EMA converges to
+  int k_base = 4, k_max = 64;                  // esync: the state server's policy
+  std::string policy = coord::kDefaultPolicy;  // esync: assign | deadline
+  int k_fixed = 4;                             // local-sgd
+  bool overlap = false;    // esync, local-sgd: each round's reduction runs behind the next
+                           // round's steps (esync run --overlap)
+  bool ema_assign = true;  // esync: run the state server's EMA (round 0 at K_base, then
+                           // K from the EMA of reported step times); false: K fixed from
+                           // the calibrated means, the assignment the EMA converges to
   double ema_alpha = 0.3;
   std::int64_t rounds = 200;             // sync modes: rounds; async: rounds x M pushes in all
   double sim_seconds = 0.0;              // > 0: stop at this simulated time instead of `rounds`
@@ -109,7 +112,7 @@ struct ClassResult {
 };
 
 struct SimResult {
-  std::string mode;             // with "+overlap" when SimConfig::overlap
+  std::string mode;  // with "+overlap" when SimConfig::overlap
   int workers = 0;
   double samples_per_s = 0.0;
   double wall_s = 0.0;          // simulated time

@@ -1,5 +1,5 @@
 #pragma once
-// The log summariser (DESIGN §5): reads the JSONL logs of one or more job directories
+// The log summariser: reads the JSONL logs of one or more job directories
 // (worker-R.jsonl, optionally coordinator-0.jsonl and server-I.jsonl) and produces one JSON
 // document, schema "esync.summary/1", for tables, figures and comparisons between runs.
 //

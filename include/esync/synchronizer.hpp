@@ -1,5 +1,5 @@
 #pragma once
-// One Synchronizer per mode (DESIGN §3), chosen by name in make_synchronizer. The worker loop
+// One Synchronizer per mode, made from the mode table (modes.hpp) by make_synchronizer. The worker loop
 // is the same for every mode:
 //   K = begin_round(r, w)            how many local steps this round (SSGD, ASGD, DC-ASGD: 1)
 //   repeat K times: gradient; reduce_gradients(w, g) (gradient modes); optimiser step unless
@@ -12,7 +12,8 @@
 // worker contributes (the job's sample count), its weight in the round's average (averaging.hpp),
 // its stop vote, and one arrival-time slot per rank. So weighting, a consistent "stop now"
 // decision on every rank, and the split of the reduction's time into waiting-for-the-slowest and
-// communication cost no extra message and no barrier (arrival times share the job's time base; across hosts they assume NTP-synced clocks).
+// communication cost no extra message and no barrier (arrival times share the job's time base; across hosts
+// they assume NTP-synced clocks).
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -32,7 +33,7 @@ class CoordinatorClient;
 namespace esync::ps {
 class PsClient;
 struct PsReply;
-}
+}  // namespace esync::ps
 
 namespace esync::sync {
 
@@ -42,8 +43,8 @@ inline std::size_t control_slots(int world) { return 3 + static_cast<std::size_t
 struct SyncStats {
   double comm_s = 0, wait_s = 0;  // wait: until the last peer arrived; comm: the rest of the reduction
   std::uint64_t bytes_sent = 0, bytes_recv = 0;
-  double total_samples = 0;  // samples all ranks added since this rank's previous synchronisation
-  double total_weight = 0;   // model averaging: the sum of the ranks' weights a_i (averaging.hpp)
+  double total_samples = 0;    // samples all ranks added since this rank's previous synchronisation
+  double total_weight = 0;     // model averaging: the sum of the ranks' weights a_i (averaging.hpp)
   std::int64_t staleness = 0;  // parameter server: versions applied since the weights we computed on
   // --overlap: the seconds the reduction ran behind the next round's local steps (comm_s and
   // wait_s then hold only the time the worker itself was held up).
@@ -59,15 +60,15 @@ struct SyncStats {
 };
 
 struct SyncContext {
-  comm::Collective* collective = nullptr;            // allreduce transport, or
-  ps::PsClient* ps = nullptr;                         // the parameter server (takes precedence)
+  comm::Collective* collective = nullptr;           // allreduce transport, or
+  ps::PsClient* ps = nullptr;                       // the parameter server (takes precedence)
   coord::CoordinatorClient* coordinator = nullptr;  // ESync's K; may be null for other modes
   std::string policy = coord::kDefaultPolicy;       // assign | deadline | poll
   float global_lr = 1.0f;
   int k_fixed = 4;  // local-sgd
   int k_max = 64;
   bool overlap = false;  // esync, local-sgd: reduce each round behind the next (ModelAveraging)
-  std::function<double()> network_delay;  // seconds of injected delay before each exchange (--delay)
+  std::function<double()> network_delay;    // seconds of injected delay before each exchange (--delay)
   Weighting weighting = kDefaultWeighting;  // esync, local-sgd: how the round's changes are averaged
   // Floats of the flat buffer that are parameters; BatchNorm buffers follow them (averaged plainly).
   std::size_t params = static_cast<std::size_t>(-1);
@@ -87,7 +88,8 @@ class Synchronizer {
   virtual int planned_steps(int bound) const { return bound; }
   // grad has control_slots(world) spare floats after n. Returns the consensus stop decision.
   // When applies_update(), w holds the new weights afterwards and the worker skips its step.
-  virtual bool reduce_gradients(float* w, float* grad, std::size_t n, double samples, bool stop, SyncStats& st) {
+  virtual bool reduce_gradients(float* w, float* grad, std::size_t n, double samples, bool stop,
+                                SyncStats& st) {
     return false;
   }
   virtual bool syncs_gradients() const { return false; }
@@ -107,24 +109,23 @@ class Synchronizer {
   virtual const float* global_model() const { return nullptr; }
 };
 
+// The mode's synchroniser (its row in modes.hpp decides which). The gradient modes exchange the
+// parameters only; the model-averaging modes the whole flat buffer (BatchNorm statistics too).
 std::unique_ptr<Synchronizer> make_synchronizer(const std::string& mode, const SyncContext& ctx);
-// ssgd, asgd, dcasgd exchange gradients (the parameters only); esync and local-sgd exchange the
-// whole flat buffer (BatchNorm statistics too).
-inline bool mode_syncs_gradients(const std::string& mode) { return mode == "ssgd" || mode == "asgd" || mode == "dcasgd"; }
 
 // Shared by the modes: one allreduce of n + control_slots floats; wait = latest arrival among
 // the ranks minus ours, comm = the rest; traffic of a ring allreduce, 2 (M - 1) / M x bytes each
 // way; returns the stop consensus. time_base: the job's common origin of unix time (seconds).
 void set_time_base(double unix_s);
 // weight: this rank's a_i (model averaging; the gradient modes pass their samples).
-bool reduce_with_control(comm::Collective& c, float* buf, std::size_t n, double samples, double weight, bool stop,
-                         SyncStats& st);
+bool reduce_with_control(comm::Collective& c, float* buf, std::size_t n, double samples, double weight,
+                         bool stop, SyncStats& st);
 // Sleeps one draw of the injected network delay (nothing when none is set), into st.delay_s.
 void inject_delay(const std::function<double()>& network_delay, SyncStats& st);
 // The same for the parameter server: push x, receive the new weights into w; fills st from the
 // reply (samples_seen: the job's pushed samples at this rank's previous exchange, updated).
 // weight < 0: the samples (the gradient modes).
-bool ps_exchange(ps::PsClient& ps, float* w, const float* x, double samples, double weight, bool stop, SyncStats& st,
-                 double& samples_seen);
+bool ps_exchange(ps::PsClient& ps, float* w, const float* x, double samples, double weight, bool stop,
+                 SyncStats& st, double& samples_seen);
 
 }  // namespace esync::sync

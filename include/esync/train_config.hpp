@@ -59,10 +59,10 @@ struct WorkerOptions {
   std::string coordinator;  // HOST:PORT
   std::string token;        // the job token (ESYNC_TOKEN)
   std::string device = "cpu";
-  int rank = -1;            // -1: the coordinator picks
-  double timeout_s = 60;    // every wait on the coordinator or on peers
-  int world = -1;           // -1: unknown; else must match the job's (WORLD_SIZE, SLURM_NTASKS)
-  std::string bind;         // address peers connect to; "": this host's address towards the coordinator
+  int rank = -1;          // -1: the coordinator picks
+  double timeout_s = 60;  // every wait on the coordinator or on peers
+  int world = -1;         // -1: unknown; else must match the job's (WORLD_SIZE, SLURM_NTASKS)
+  std::string bind;       // address peers connect to; "": this host's address towards the coordinator
 };
 
 // One device process of a distributed job: registers with the state server, takes the job

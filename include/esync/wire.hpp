@@ -1,5 +1,5 @@
 #pragma once
-// Wire protocol (DESIGN §4). Every message is a multipart ZeroMQ message: frame 0 is a fixed
+// Wire protocol. Every message is a multipart ZeroMQ message: frame 0 is a fixed
 // 36-byte little-endian header, then payload frames (JSON for control messages, raw float32 for
 // tensors). Encoding is explicit byte by byte (no struct memcpy, so no padding or host order
 // leaks onto the wire); decoding validates magic, version, type and sizes before anything else
@@ -18,22 +18,22 @@ constexpr std::uint16_t kVersion = 1;
 constexpr std::size_t kHeaderBytes = 36;
 
 enum class MsgType : std::uint16_t {
-  kRegister = 1,    // worker -> coordinator: {token, device, host, rank?}
-  kWelcome,         // coordinator -> worker: {rank, world, config}
-  kReject,          // either way: {error}
-  kKvSet,           // {key, value}
-  kKvGet,           // {key, wait_ms}
-  kKvValue,         // {key, value | missing}
-  kHeartbeat,       // {}
-  kReport,          // worker -> coordinator after a round or step: {k, step_s, round_start}
-  kAssign,          // coordinator -> worker: {k}
-  kPoll,            // worker -> coordinator, poll policy: "ready?"
-  kPollAnswer,      // {ready}
-  kPush,            // worker -> PS shard: tensor frame
-  kPull,            // worker -> PS shard
-  kPullReply,       // PS shard -> worker: tensor frame
-  kAck,             // generic acknowledgement
-  kShutdown,        // {reason}
+  kRegister = 1,  // worker -> coordinator: {token, device, host, rank?}
+  kWelcome,       // coordinator -> worker: {rank, world, config}
+  kReject,        // either way: {error}
+  kKvSet,         // {key, value}
+  kKvGet,         // {key, wait_ms}
+  kKvValue,       // {key, value | missing}
+  kHeartbeat,     // {}
+  kReport,        // worker -> coordinator after a round or step: {k, step_s, round_start}
+  kAssign,        // coordinator -> worker: {k}
+  kPoll,          // worker -> coordinator, poll policy: "ready?"
+  kPollAnswer,    // {ready}
+  kPush,          // worker -> PS shard: tensor frame
+  kPull,          // worker -> PS shard
+  kPullReply,     // PS shard -> worker: tensor frame
+  kAck,           // generic acknowledgement
+  kShutdown,      // {reason}
   kLast = kShutdown,
 };
 

@@ -34,10 +34,13 @@ void weighted_sum(float* out, const float* const* xs, const float* w, int k, std
         parallel_for(n, [=](std::size_t i) { out[i] = (first ? 0.0f : out[i]) + wa * a[i] + wb * b[i]; });
         break;
       case 3:
-        parallel_for(n, [=](std::size_t i) { out[i] = (first ? 0.0f : out[i]) + wa * a[i] + wb * b[i] + wc * c[i]; });
+        parallel_for(
+            n, [=](std::size_t i) { out[i] = (first ? 0.0f : out[i]) + wa * a[i] + wb * b[i] + wc * c[i]; });
         break;
       default:
-        parallel_for(n, [=](std::size_t i) { out[i] = (first ? 0.0f : out[i]) + wa * a[i] + wb * b[i] + wc * c[i] + wd * d[i]; });
+        parallel_for(n, [=](std::size_t i) {
+          out[i] = (first ? 0.0f : out[i]) + wa * a[i] + wb * b[i] + wc * c[i] + wd * d[i];
+        });
     }
   }
 }
@@ -46,8 +49,8 @@ void scale(float* x, float a, std::size_t n) {
   parallel_for(n, [=](std::size_t i) { x[i] *= a; });
 }
 
-void esync_delta(float* __restrict out, const float* __restrict w_local,
-                 const float* __restrict w_ref, float weight, std::size_t n) {
+void esync_delta(float* __restrict out, const float* __restrict w_local, const float* __restrict w_ref,
+                 float weight, std::size_t n) {
   parallel_for(n, [=](std::size_t i) { out[i] = weight * (w_local[i] - w_ref[i]); });
 }
 

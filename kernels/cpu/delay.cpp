@@ -18,8 +18,8 @@ float delay_adaptive_lr(float lr, int workers, std::int64_t staleness) {
 
 namespace cpu {
 
-void dc_compensate(float* out, const float* g, const float* __restrict w,
-                   const float* __restrict w_bak, std::size_t n, float lambda) {
+void dc_compensate(float* out, const float* g, const float* __restrict w, const float* __restrict w_bak,
+                   std::size_t n, float lambda) {
   parallel_for(n, [=](std::size_t i) {
     const float gi = g[i];
     out[i] = elem::dc_term(gi, w[i], w_bak[i], lambda);
@@ -27,8 +27,8 @@ void dc_compensate(float* out, const float* g, const float* __restrict w,
 }
 
 void dc_compensate_adaptive(float* out, const float* g, const float* __restrict w,
-                            const float* __restrict w_bak, float* __restrict ms, std::size_t n,
-                            float lambda0, float m, float eps) {
+                            const float* __restrict w_bak, float* __restrict ms, std::size_t n, float lambda0,
+                            float m, float eps) {
   parallel_for(n, [=](std::size_t i) {
     const float gi = g[i];
     const float msi = m * ms[i] + (1.0f - m) * gi * gi;

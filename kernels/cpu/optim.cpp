@@ -10,8 +10,8 @@
 
 namespace esync::kernels::cpu {
 
-void sgd_update(float* __restrict w, const float* __restrict g, float* __restrict buf,
-                std::size_t n, const SgdParams& p) {
+void sgd_update(float* __restrict w, const float* __restrict g, float* __restrict buf, std::size_t n,
+                const SgdParams& p) {
   const float lr = p.lr, wd = p.weight_decay, mu = p.momentum;
   if (mu == 0.0f) {
     parallel_for(n, [=](std::size_t i) { w[i] -= lr * (g[i] + wd * w[i]); });
@@ -33,8 +33,8 @@ void sgd_update(float* __restrict w, const float* __restrict g, float* __restric
   });
 }
 
-void adam_update(float* __restrict w, const float* __restrict g, float* __restrict m,
-                 float* __restrict v, std::size_t n, const AdamParams& p, std::int64_t step) {
+void adam_update(float* __restrict w, const float* __restrict g, float* __restrict m, float* __restrict v,
+                 std::size_t n, const AdamParams& p, std::int64_t step) {
   const float b1 = p.beta1, b2 = p.beta2, eps = p.eps;
   const float bc1 = 1.0f - static_cast<float>(std::pow(double(b1), double(step)));
   const float bc2 = 1.0f - static_cast<float>(std::pow(double(b2), double(step)));

@@ -29,7 +29,8 @@ void for_blocks(std::size_t n, F f) {
 const bool kHasF16c = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx");
 const bool kHasAvx2 = __builtin_cpu_supports("avx2");
 
-__attribute__((target("avx,f16c"))) void pack_fp16_f16c(std::uint16_t* out, const float* x, std::size_t b, std::size_t e) {
+__attribute__((target("avx,f16c"))) void pack_fp16_f16c(std::uint16_t* out, const float* x, std::size_t b,
+                                                        std::size_t e) {
   std::size_t i = b;
   for (; i + 8 <= e; i += 8)
     _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i),
@@ -37,20 +38,21 @@ __attribute__((target("avx,f16c"))) void pack_fp16_f16c(std::uint16_t* out, cons
   for (; i < e; ++i) out[i] = elem::float_to_half(x[i]);
 }
 
-__attribute__((target("avx,f16c"))) void unpack_fp16_f16c(float* out, const std::uint16_t* x, std::size_t b, std::size_t e) {
+__attribute__((target("avx,f16c"))) void unpack_fp16_f16c(float* out, const std::uint16_t* x, std::size_t b,
+                                                          std::size_t e) {
   std::size_t i = b;
   for (; i + 8 <= e; i += 8)
     _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + i))));
   for (; i < e; ++i) out[i] = elem::half_to_float(x[i]);
 }
 
-#define ESYNC_CONVERT_LOOP(NAME, OUT_T, IN_T, FN)                                          \
+#define ESYNC_CONVERT_LOOP(NAME, OUT_T, IN_T, FN)                                                   \
   __attribute__((target("avx2"))) void NAME##_avx2(OUT_T* __restrict out, const IN_T* __restrict x, \
-                                                   std::size_t b, std::size_t e) {          \
-    for (std::size_t i = b; i < e; ++i) out[i] = elem::FN(x[i]);                            \
-  }                                                                                        \
+                                                   std::size_t b, std::size_t e) {                  \
+    for (std::size_t i = b; i < e; ++i) out[i] = elem::FN(x[i]);                                    \
+  }                                                                                                 \
   void NAME##_base(OUT_T* __restrict out, const IN_T* __restrict x, std::size_t b, std::size_t e) { \
-    for (std::size_t i = b; i < e; ++i) out[i] = elem::FN(x[i]);                            \
+    for (std::size_t i = b; i < e; ++i) out[i] = elem::FN(x[i]);                                    \
   }
 
 ESYNC_CONVERT_LOOP(pack_fp16, std::uint16_t, float, float_to_half)
@@ -63,13 +65,17 @@ ESYNC_CONVERT_LOOP(unpack_bf16, float, std::uint16_t, bf16_to_float)
 
 void pack_fp16(std::uint16_t* out, const float* x, std::size_t n) {
   for_blocks(n, [&](std::size_t b, std::size_t e) {
-    kHasF16c ? pack_fp16_f16c(out, x, b, e) : kHasAvx2 ? pack_fp16_avx2(out, x, b, e) : pack_fp16_base(out, x, b, e);
+    kHasF16c   ? pack_fp16_f16c(out, x, b, e)
+    : kHasAvx2 ? pack_fp16_avx2(out, x, b, e)
+               : pack_fp16_base(out, x, b, e);
   });
 }
 
 void unpack_fp16(float* out, const std::uint16_t* x, std::size_t n) {
   for_blocks(n, [&](std::size_t b, std::size_t e) {
-    kHasF16c ? unpack_fp16_f16c(out, x, b, e) : kHasAvx2 ? unpack_fp16_avx2(out, x, b, e) : unpack_fp16_base(out, x, b, e);
+    kHasF16c   ? unpack_fp16_f16c(out, x, b, e)
+    : kHasAvx2 ? unpack_fp16_avx2(out, x, b, e)
+               : unpack_fp16_base(out, x, b, e);
   });
 }
 

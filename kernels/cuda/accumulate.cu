@@ -17,8 +17,7 @@ void axpy(float* out, float a, const float* x, std::size_t n, Stream s) {
   launch(n, s, [=] __device__(std::size_t i) { out[i] += a * x[i]; });
 }
 
-void weighted_sum(float* out, const float* const* xs, const float* w, int k, std::size_t n,
-                  Stream s) {
+void weighted_sum(float* out, const float* const* xs, const float* w, int k, std::size_t n, Stream s) {
   // xs and w are host arrays: K is small, so pass up to 8 pointers by value per launch and
   // accumulate the rest in further launches.
   if (k <= 0) {
@@ -28,7 +27,10 @@ void weighted_sum(float* out, const float* const* xs, const float* w, int k, std
   for (int base = 0; base < k; base += kMax) {
     Inputs in{};
     in.k = k - base < kMax ? k - base : kMax;
-    for (int j = 0; j < in.k; ++j) { in.x[j] = xs[base + j]; in.w[j] = w[base + j]; }
+    for (int j = 0; j < in.k; ++j) {
+      in.x[j] = xs[base + j];
+      in.w[j] = w[base + j];
+    }
     const bool first = base == 0;
     launch(n, s, [=] __device__(std::size_t i) {
       float acc = first ? 0.0f : out[i];
@@ -47,8 +49,8 @@ void esync_delta(float* out, const float* w_local, const float* w_ref, float wei
   launch(n, s, [=] __device__(std::size_t i) { out[i] = weight * (w_local[i] - w_ref[i]); });
 }
 
-void esync_apply(float* w, const float* w_ref, const float* delta_sum, float global_lr,
-                 std::size_t n, Stream s) {
+void esync_apply(float* w, const float* w_ref, const float* delta_sum, float global_lr, std::size_t n,
+                 Stream s) {
   launch(n, s, [=] __device__(std::size_t i) { w[i] = w_ref[i] + global_lr * delta_sum[i]; });
 }
 

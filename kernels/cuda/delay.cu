@@ -10,8 +10,8 @@ void dc_compensate(float* out, const float* g, const float* w, const float* w_ba
   launch(n, s, [=] __device__(std::size_t i) { out[i] = elem::dc_term(g[i], w[i], w_bak[i], lambda); });
 }
 
-void dc_compensate_adaptive(float* out, const float* g, const float* w, const float* w_bak,
-                            float* ms, std::size_t n, float lambda0, float m, float eps, Stream s) {
+void dc_compensate_adaptive(float* out, const float* g, const float* w, const float* w_bak, float* ms,
+                            std::size_t n, float lambda0, float m, float eps, Stream s) {
   launch(n, s, [=] __device__(std::size_t i) {
     const float gi = g[i];
     const float msi = m * ms[i] + (1.0f - m) * gi * gi;

@@ -33,8 +33,8 @@ void copy_to_host(void* dst, const void* src, std::size_t bytes) {
 
 void copy_device_to_device(void* dst, const void* src, std::size_t bytes, Stream stream) {
   if (bytes)
-    CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice,
-                               reinterpret_cast<cudaStream_t>(stream)));
+    CUDA_CHECK(
+        cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, reinterpret_cast<cudaStream_t>(stream)));
 }
 
 void synchronize() { CUDA_CHECK(cudaDeviceSynchronize()); }

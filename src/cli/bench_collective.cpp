@@ -50,7 +50,8 @@ Rank raw_gloo_rank(int r, int m, gloo::rendezvous::HashStore& store) {
   return {[ctx, tag](float* p, std::size_t n) {
             gloo::AllreduceOptions o(ctx);
             o.setOutput(p, n);
-            o.setReduceFunction(static_cast<void (*)(void*, const void*, const void*, std::size_t)>(&gloo::sum<float>));
+            o.setReduceFunction(
+                static_cast<void (*)(void*, const void*, const void*, std::size_t)>(&gloo::sum<float>));
             o.setTag((*tag)++);
             gloo::allreduce(o);
           },
@@ -107,12 +108,13 @@ Result measure(const std::vector<Rank>& ranks, std::size_t n, double min_s) {
 }  // namespace
 
 int bench_allreduce(int argc, char** argv) {
-  cxxopts::Options o("esync bench allreduce", "Allreduce time, algbw and busbw vs size: esync's gloo collective and raw gloo.");
-  o.add_options()
-    ("ranks", "Ranks (threads of this process, TCP loopback)", cxxopts::value<int>()->default_value("2"))
-    ("min-bytes", "Smallest message", cxxopts::value<std::string>()->default_value("1K"))
-    ("max-bytes", "Largest message", cxxopts::value<std::string>()->default_value("256M"))
-    ("seconds", "Rough time per size and implementation", cxxopts::value<double>()->default_value("0.5"));
+  cxxopts::Options o("esync bench allreduce",
+                     "Allreduce time, algbw and busbw vs size: esync's gloo collective and raw gloo.");
+  o.add_options()("ranks", "Ranks (threads of this process, TCP loopback)",
+                  cxxopts::value<int>()->default_value("2"))(
+      "min-bytes", "Smallest message", cxxopts::value<std::string>()->default_value("1K"))(
+      "max-bytes", "Largest message", cxxopts::value<std::string>()->default_value("256M"))(
+      "seconds", "Rough time per size and implementation", cxxopts::value<double>()->default_value("0.5"));
   cxxopts::ParseResult r;
   if (!parse(o, argc, argv, r)) return 0;
   const int m = r["ranks"].as<int>();
@@ -135,16 +137,17 @@ int bench_allreduce(int argc, char** argv) {
       });
     for (auto& th : t) th.join();
   }
-  BenchTable table("allreduce", {"bytes", "esync_us", "esync_algbw_GBs", "esync_busbw_GBs", "esync_#wrong", "gloo_us",
-                                 "gloo_algbw_GBs", "gloo_busbw_GBs", "gloo_#wrong", "esync/gloo time"});
+  BenchTable table("allreduce",
+                   {"bytes", "esync_us", "esync_algbw_GBs", "esync_busbw_GBs", "esync_#wrong", "gloo_us",
+                    "gloo_algbw_GBs", "gloo_busbw_GBs", "gloo_#wrong", "esync/gloo time"});
   const double bus = m > 1 ? 2.0 * (m - 1) / m : 1.0;  // bytes each rank moves per byte reduced (ring)
   std::uint64_t wrong = 0;
   for (std::size_t bytes = lo; bytes <= hi; bytes *= 4) {
     const std::size_t n = bytes / sizeof(float);
     const auto a = measure(ours, n, secs), b = measure(raw, n, secs);
     const double alg_a = double(bytes) / a.seconds / 1e9, alg_b = double(bytes) / b.seconds / 1e9;
-    table.add_row({bytes, a.seconds * 1e6, alg_a, alg_a * bus, a.wrong, b.seconds * 1e6, alg_b, alg_b * bus, b.wrong,
-                   a.seconds / b.seconds});
+    table.add_row({bytes, a.seconds * 1e6, alg_a, alg_a * bus, a.wrong, b.seconds * 1e6, alg_b, alg_b * bus,
+                   b.wrong, a.seconds / b.seconds});
     wrong += a.wrong + b.wrong;
   }
   table.set("ranks", m);

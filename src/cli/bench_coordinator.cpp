@@ -42,18 +42,21 @@ Load drive(int port, const std::string& token, int workers, int threads, MsgType
         ranks.push_back(r);
         auto m = wire::make(MsgType::kRegister, 0, 0, 0, {{"token", token}, {"rank", r}, {"host", "bench"}});
         wire::send(socks.back(), m);
-        ESYNC_CHECK_T(TimeoutError, wire::recv(socks.back(), std::chrono::seconds(30), false), "no welcome for worker ", r);
+        ESYNC_CHECK_T(TimeoutError, wire::recv(socks.back(), std::chrono::seconds(30), false),
+                      "no welcome for worker ", r);
       }
       auto& load = per[static_cast<std::size_t>(t)];
       std::vector<double> sent(socks.size());
       for (std::uint64_t round = 1; mono_s() - start < secs; ++round) {
         for (std::size_t i = 0; i < socks.size(); ++i) {
-          auto m = wire::make(type, 1, static_cast<std::uint32_t>(ranks[i]), round, {{"k_done", 4}, {"step_s", 0.001 * (1 + ranks[i] % 4)}});
+          auto m = wire::make(type, 1, static_cast<std::uint32_t>(ranks[i]), round,
+                              {{"k_done", 4}, {"step_s", 0.001 * (1 + ranks[i] % 4)}});
           sent[i] = mono_s();
           wire::send(socks[i], m);
         }
         for (std::size_t i = 0; i < socks.size(); ++i) {
-          ESYNC_CHECK_T(TimeoutError, wire::recv(socks[i], std::chrono::seconds(30), false), "no reply for worker ", ranks[i]);
+          ESYNC_CHECK_T(TimeoutError, wire::recv(socks[i], std::chrono::seconds(30), false),
+                        "no reply for worker ", ranks[i]);
           load.latency.push_back(mono_s() - sent[i]);
         }
       }
@@ -97,11 +100,11 @@ Load run_one(int workers, int threads, MsgType type, double secs) {
 }  // namespace
 
 int bench_coordinator(int argc, char** argv) {
-  cxxopts::Options o("esync bench coordinator", "State-server round reports per second and latency with many simulated workers.");
-  o.add_options()
-    ("workers", "Simulated workers", cxxopts::value<int>()->default_value("1024"))
-    ("threads", "Client threads driving them", cxxopts::value<int>()->default_value("4"))
-    ("seconds", "Duration of each measurement", cxxopts::value<double>()->default_value("3"));
+  cxxopts::Options o("esync bench coordinator",
+                     "State-server round reports per second and latency with many simulated workers.");
+  o.add_options()("workers", "Simulated workers", cxxopts::value<int>()->default_value("1024"))(
+      "threads", "Client threads driving them", cxxopts::value<int>()->default_value("4"))(
+      "seconds", "Duration of each measurement", cxxopts::value<double>()->default_value("3"));
   cxxopts::ParseResult r;
   if (!parse(o, argc, argv, r)) return 0;
   const int workers = r["workers"].as<int>(), threads = r["threads"].as<int>();
@@ -109,10 +112,12 @@ int bench_coordinator(int argc, char** argv) {
   ESYNC_CHECK_T(ConfigError, threads >= 1 && threads <= workers, "--threads must be 1 to --workers");
   const double secs = r["seconds"].as<double>();
   BenchTable table("coordinator", {"request", "workers", "requests", "per_s", "p50_ms", "p99_ms", "max_ms"});
-  for (const auto& [name, type] : {std::pair{"report (assign K)", MsgType::kReport}, std::pair{"heartbeat", MsgType::kHeartbeat}}) {
+  for (const auto& [name, type] :
+       {std::pair{"report (assign K)", MsgType::kReport}, std::pair{"heartbeat", MsgType::kHeartbeat}}) {
     const auto l = run_one(workers, threads, type, secs);
-    table.add_row({name, workers, l.latency.size(), double(l.latency.size()) / l.seconds, quantile(l.latency, 0.5) * 1e3,
-                   quantile(l.latency, 0.99) * 1e3, quantile(l.latency, 1.0) * 1e3});
+    table.add_row({name, workers, l.latency.size(), double(l.latency.size()) / l.seconds,
+                   quantile(l.latency, 0.5) * 1e3, quantile(l.latency, 0.99) * 1e3,
+                   quantile(l.latency, 1.0) * 1e3});
   }
   table.set("pattern", "every worker sends at once each round, then waits for its reply");
   table.print();

@@ -101,7 +101,8 @@ double time_zmq(std::size_t n, int shards, double secs) {
   auto round_trip = [&] {
     for (std::size_t s = 0; s < dealers.size(); ++s) {
       const std::size_t lo = std::min(n, s * slice), hi = std::min(n, lo + slice);
-      dealers[s].send(zmq::message_t(buf.data() + lo, (hi - lo) * sizeof(float), nullptr, nullptr), zmq::send_flags::none);
+      dealers[s].send(zmq::message_t(buf.data() + lo, (hi - lo) * sizeof(float), nullptr, nullptr),
+                      zmq::send_flags::none);
     }
     for (std::size_t s = 0; s < dealers.size(); ++s) {
       zmq::message_t back;
@@ -126,12 +127,13 @@ double time_zmq(std::size_t n, int shards, double secs) {
 }  // namespace
 
 int bench_ps(int argc, char** argv) {
-  cxxopts::Options o("esync bench ps", "Parameter-server push+pull goodput vs model size and shards, against raw ZeroMQ.");
-  o.add_options()
-    ("shards", "Shard counts to try, e.g. 1,2,4", cxxopts::value<std::string>()->default_value("1,2,4"))
-    ("min-bytes", "Smallest model", cxxopts::value<std::string>()->default_value("4K"))
-    ("max-bytes", "Largest model", cxxopts::value<std::string>()->default_value("64M"))
-    ("seconds", "Rough time per point and implementation", cxxopts::value<double>()->default_value("0.5"));
+  cxxopts::Options o("esync bench ps",
+                     "Parameter-server push+pull goodput vs model size and shards, against raw ZeroMQ.");
+  o.add_options()("shards", "Shard counts to try, e.g. 1,2,4",
+                  cxxopts::value<std::string>()->default_value("1,2,4"))(
+      "min-bytes", "Smallest model", cxxopts::value<std::string>()->default_value("4K"))(
+      "max-bytes", "Largest model", cxxopts::value<std::string>()->default_value("64M"))(
+      "seconds", "Rough time per point and implementation", cxxopts::value<double>()->default_value("0.5"));
   cxxopts::ParseResult r;
   if (!parse(o, argc, argv, r)) return 0;
   const auto shard_list = parse_list(r["shards"].as<std::string>(), "--shards");
@@ -139,7 +141,8 @@ int bench_ps(int argc, char** argv) {
                     hi = parse_bytes(r["max-bytes"].as<std::string>(), "--max-bytes");
   ESYNC_CHECK_T(ConfigError, lo >= 4 && hi >= lo, "need 4 <= --min-bytes <= --max-bytes");
   const double secs = r["seconds"].as<double>();
-  BenchTable table("ps", {"bytes", "shards", "ps_us", "ps_GBs", "intact", "zmq_us", "zmq_GBs", "ps/zmq goodput"});
+  BenchTable table("ps",
+                   {"bytes", "shards", "ps_us", "ps_GBs", "intact", "zmq_us", "zmq_GBs", "ps/zmq goodput"});
   for (const double sd : shard_list) {
     const int shards = static_cast<int>(sd);
     ESYNC_CHECK_T(ConfigError, shards >= 1 && shards <= 64, "--shards: 1 to 64 each");

@@ -23,19 +23,20 @@ int cmd_bench(int argc, char** argv) {
   if (what == "allreduce") return bench_allreduce(argc - 1, argv + 1);
   if (what == "ps") return bench_ps(argc - 1, argv + 1);
   if (what == "coordinator") return bench_coordinator(argc - 1, argv + 1);
-  ESYNC_THROW(ConfigError, "unknown benchmark '", what, "' (expected kernels, step, allreduce, ps or coordinator)");
+  ESYNC_THROW(ConfigError, "unknown benchmark '", what,
+              "' (expected kernels, step, allreduce, ps or coordinator)");
 }
 
 int bench_step(int argc, char** argv) {
-  cxxopts::Options o("esync bench step", "Training step throughput (forward, backward, flat optimiser step).");
-  o.add_options()
-    ("model", "Model", cxxopts::value<std::string>()->default_value("lenet5"))
-    ("input", "Per-sample input shape", cxxopts::value<std::string>()->default_value("1x28x28"))
-    ("classes", "Classes", cxxopts::value<std::int64_t>()->default_value("10"))
-    ("batch", "Batch size", cxxopts::value<std::int64_t>()->default_value("64"))
-    ("threads", "Intra-op threads", cxxopts::value<int>()->default_value("1"))
-    ("seconds", "Measure at least this long", cxxopts::value<double>()->default_value("5"))
-    ("optimizer", "sgd | momentum | adam", cxxopts::value<std::string>()->default_value("momentum"));
+  cxxopts::Options o("esync bench step",
+                     "Training step throughput (forward, backward, flat optimiser step).");
+  o.add_options()("model", "Model", cxxopts::value<std::string>()->default_value("lenet5"))(
+      "input", "Per-sample input shape", cxxopts::value<std::string>()->default_value("1x28x28"))(
+      "classes", "Classes", cxxopts::value<std::int64_t>()->default_value("10"))(
+      "batch", "Batch size", cxxopts::value<std::int64_t>()->default_value("64"))(
+      "threads", "Intra-op threads", cxxopts::value<int>()->default_value("1"))(
+      "seconds", "Measure at least this long", cxxopts::value<double>()->default_value("5"))(
+      "optimizer", "sgd | momentum | adam", cxxopts::value<std::string>()->default_value("momentum"));
   cxxopts::ParseResult r;
   if (!parse(o, argc, argv, r)) return 0;
   train::StepBenchConfig c;

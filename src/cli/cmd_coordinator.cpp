@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "cli/commands.hpp"
+#include "cli/environment.hpp"
 #include "cli/options.hpp"
 #include "esync/coordinator.hpp"
 #include "esync/curve.hpp"
@@ -20,20 +21,27 @@ void on_signal(int) { g_stop = true; }
 }  // namespace
 
 int cmd_coordinator(int argc, char** argv) {
-  cxxopts::Options o("esync coordinator", "The state server: registration, rendezvous, local-iteration assignment. "
-                     "Environment: ESYNC_TOKEN (the job token), ESYNC_CURVE_SERVER + ESYNC_CURVE_SECRET (the job's CURVE "
-                     "keypair, z85: encrypt every connection; esync run --curve sets them).");
-  o.add_options()
-    ("workers", "Number of workers in the job", cxxopts::value<int>()->default_value("1"))
-    ("bind", "Address to listen on (default loopback only)", cxxopts::value<std::string>()->default_value("127.0.0.1"))
-    ("port", "Port (0: a free one, printed)", cxxopts::value<int>()->default_value("0"))
-    ("policy", "assign | deadline | poll (esync: how K is set; deadline = assign run against the clock)", cxxopts::value<std::string>()->default_value(coord::kDefaultPolicy))
-    ("k-base", "Local steps of the slowest worker per round (assign)", cxxopts::value<int>()->default_value("1"))
-    ("k-max", "Upper bound on local steps per round", cxxopts::value<int>()->default_value("64"))
-    ("heartbeat-timeout", "Seconds of silence before a worker is lost", cxxopts::value<double>()->default_value("10"))
-    ("job", "JSON file with the job configuration sent to every worker", cxxopts::value<std::string>()->default_value(""))
-    ("log-dir", "Write LOGDIR/coordinator-0.jsonl", cxxopts::value<std::string>()->default_value(""))
-    ("port-file", "Write the bound port to this file (for launchers)", cxxopts::value<std::string>()->default_value(""));
+  cxxopts::Options o(
+      "esync coordinator",
+      "The state server: registration, rendezvous, local-iteration assignment. "
+      "Environment: ESYNC_TOKEN (the job token), ESYNC_CURVE_SERVER + ESYNC_CURVE_SECRET (the job's CURVE "
+      "keypair, z85: encrypt every connection; esync run --curve sets them).");
+  o.add_options()("workers", "Number of workers in the job", cxxopts::value<int>()->default_value("1"))(
+      "bind", "Address to listen on (default loopback only)",
+      cxxopts::value<std::string>()->default_value("127.0.0.1"))("port", "Port (0: a free one, printed)",
+                                                                 cxxopts::value<int>()->default_value("0"))(
+      "policy", "assign | deadline | poll (esync: how K is set; deadline = assign run against the clock)",
+      cxxopts::value<std::string>()->default_value(coord::kDefaultPolicy))(
+      "k-base", "Local steps of the slowest worker per round (assign)",
+      cxxopts::value<int>()->default_value("1"))("k-max", "Upper bound on local steps per round",
+                                                 cxxopts::value<int>()->default_value("64"))(
+      "heartbeat-timeout", "Seconds of silence before a worker is lost",
+      cxxopts::value<double>()->default_value("10"))(
+      "job", "JSON file with the job configuration sent to every worker",
+      cxxopts::value<std::string>()->default_value(""))("log-dir", "Write LOGDIR/coordinator-0.jsonl",
+                                                        cxxopts::value<std::string>()->default_value(""))(
+      "port-file", "Write the bound port to this file (for launchers)",
+      cxxopts::value<std::string>()->default_value(""));
   cxxopts::ParseResult r;
   if (!parse(o, argc, argv, r)) return 0;
   coord::CoordinatorConfig c;
@@ -45,7 +53,7 @@ int cmd_coordinator(int argc, char** argv) {
   c.k_max = r["k-max"].as<int>();
   c.heartbeat_timeout_s = r["heartbeat-timeout"].as<double>();
   c.log_dir = r["log-dir"].as<std::string>();
-  if (const char* t = std::getenv("ESYNC_TOKEN")) c.token = t;
+  c.token = env::token();
   c.curve = wire::curve_keys_from_env();
   if (const auto job = r["job"].as<std::string>(); !job.empty()) {
     std::ifstream in(job);
@@ -59,8 +67,9 @@ int cmd_coordinator(int argc, char** argv) {
   const bool generated = c.token.empty();
   coord::Coordinator co(c);
   if (generated) std::printf("ESYNC_TOKEN=%s\n", co.token().c_str());
-  std::printf("coordinator listening on %s:%d for %d workers (policy %s, token %s%s)\n", c.bind.c_str(), co.port(),
-              c.workers, c.policy.c_str(), wire::token_hint(co.token()).c_str(), c.curve.on() ? ", CURVE" : "");
+  std::printf("coordinator listening on %s:%d for %d workers (policy %s, token %s%s)\n", c.bind.c_str(),
+              co.port(), c.workers, c.policy.c_str(), wire::token_hint(co.token()).c_str(),
+              c.curve.on() ? ", CURVE" : "");
   std::fflush(stdout);
   if (const auto pf = r["port-file"].as<std::string>(); !pf.empty()) std::ofstream(pf) << co.port() << "\n";
   std::signal(SIGINT, on_signal);

@@ -11,30 +11,39 @@ namespace esync::cli {
 int cmd_local(int argc, char** argv) {
   cxxopts::Options o("esync local", "Train on one device, no network.");
   train::LocalConfig d;
-  o.add_options()
-    ("dataset", "fashion-mnist | mnist | cifar10 | least-squares | synthetic", cxxopts::value<std::string>()->default_value(d.data.name))
-    ("data-dir", "Dataset directory (default: the dataset's system location)", cxxopts::value<std::string>()->default_value(""))
-    ("ls-matrix", "Least squares matrix: uniform (seed 000) | normal (well conditioned)", cxxopts::value<std::string>()->default_value("uniform"))
-    ("model", "linreg | mlp | lenet5 | cnn | resnet18 | path/to/module.pt", cxxopts::value<std::string>()->default_value(d.model))
-    ("epochs", "Epochs", cxxopts::value<int>()->default_value(std::to_string(d.epochs)))
-    ("steps", "Stop after this many steps (overrides --epochs)", cxxopts::value<std::int64_t>()->default_value("0"))
-    ("batch", "Batch size", cxxopts::value<std::int64_t>()->default_value(std::to_string(d.batch)))
-    ("optimizer", "sgd | momentum | adam", cxxopts::value<std::string>()->default_value(d.opt.kind))
-    ("lr", "Learning rate", cxxopts::value<float>()->default_value("0.02"))
-    ("momentum", "Momentum (optimizer momentum)", cxxopts::value<float>()->default_value("0.9"))
-    ("nesterov", "Nesterov momentum", cxxopts::value<bool>()->default_value("false"))
-    ("weight-decay", "L2 weight decay (decoupled for adam)", cxxopts::value<float>()->default_value("0"))
-    ("lr-schedule", "none | cosine | exponential", cxxopts::value<std::string>()->default_value(d.lr_schedule))
-    ("lr-gamma", "Per-epoch factor of the exponential schedule", cxxopts::value<float>()->default_value("0.9"))
-    ("threads", "Intra-op threads (0: all cores)", cxxopts::value<int>()->default_value("0"))
-    ("device", "cpu | cuda:N", cxxopts::value<std::string>()->default_value("cpu"))
-    ("seed", "Random seed (data order, initialisation, synthetic data)", cxxopts::value<std::uint64_t>()->default_value("42"))
-    ("log-dir", "Write LOGDIR/local-0.jsonl", cxxopts::value<std::string>()->default_value(""))
-    ("eval-every", "Evaluate every N steps (0: each epoch)", cxxopts::value<std::int64_t>()->default_value("0"))
-    ("log-every", "Log a step event every N steps", cxxopts::value<std::int64_t>()->default_value("50"))
-    ("save", "Checkpoint path (written at each epoch end)", cxxopts::value<std::string>()->default_value(""))
-    ("resume", "Continue from this checkpoint", cxxopts::value<std::string>()->default_value(""))
-    ("quiet", "No progress output", cxxopts::value<bool>()->default_value("false"));
+  o.add_options()("dataset", "fashion-mnist | mnist | cifar10 | least-squares | synthetic",
+                  cxxopts::value<std::string>()->default_value(d.data.name))(
+      "data-dir", "Dataset directory (default: the dataset's system location)",
+      cxxopts::value<std::string>()->default_value(""))(
+      "ls-matrix", "Least squares matrix: uniform (seed 000) | normal (well conditioned)",
+      cxxopts::value<std::string>()->default_value("uniform"))(
+      "model", "linreg | mlp | lenet5 | cnn | resnet18 | path/to/module.pt",
+      cxxopts::value<std::string>()->default_value(d.model))(
+      "epochs", "Epochs", cxxopts::value<int>()->default_value(std::to_string(d.epochs)))(
+      "steps", "Stop after this many steps (overrides --epochs)",
+      cxxopts::value<std::int64_t>()->default_value("0"))(
+      "batch", "Batch size", cxxopts::value<std::int64_t>()->default_value(std::to_string(d.batch)))(
+      "optimizer", "sgd | momentum | adam", cxxopts::value<std::string>()->default_value(d.opt.kind))(
+      "lr", "Learning rate", cxxopts::value<float>()->default_value("0.02"))(
+      "momentum", "Momentum (optimizer momentum)", cxxopts::value<float>()->default_value("0.9"))(
+      "nesterov", "Nesterov momentum", cxxopts::value<bool>()->default_value("false"))(
+      "weight-decay", "L2 weight decay (decoupled for adam)", cxxopts::value<float>()->default_value("0"))(
+      "lr-schedule", "none | cosine | exponential",
+      cxxopts::value<std::string>()->default_value(d.lr_schedule))(
+      "lr-gamma", "Per-epoch factor of the exponential schedule",
+      cxxopts::value<float>()->default_value("0.9"))("threads", "Intra-op threads (0: all cores)",
+                                                     cxxopts::value<int>()->default_value("0"))(
+      "device", "cpu | cuda:N", cxxopts::value<std::string>()->default_value("cpu"))(
+      "seed", "Random seed (data order, initialisation, synthetic data)",
+      cxxopts::value<std::uint64_t>()->default_value("42"))("log-dir", "Write LOGDIR/local-0.jsonl",
+                                                            cxxopts::value<std::string>()->default_value(""))(
+      "eval-every", "Evaluate every N steps (0: each epoch)",
+      cxxopts::value<std::int64_t>()->default_value("0"))(
+      "log-every", "Log a step event every N steps", cxxopts::value<std::int64_t>()->default_value("50"))(
+      "save", "Checkpoint path (written at each epoch end)",
+      cxxopts::value<std::string>()->default_value(""))("resume", "Continue from this checkpoint",
+                                                        cxxopts::value<std::string>()->default_value(""))(
+      "quiet", "No progress output", cxxopts::value<bool>()->default_value("false"));
   cxxopts::ParseResult r;
   if (!parse(o, argc, argv, r)) return 0;
 

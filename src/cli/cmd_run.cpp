@@ -1,4 +1,4 @@
-// esync run: the single-host launcher (DESIGN §2). The flags become one validated job JSON in
+// esync run: the single-host launcher. The flags become one validated job JSON in
 // LOGDIR/job.json; then the coordinator (a daemon that writes its port to a file), the PS shards
 // (daemons) and one worker per device, all this same binary, run as one ProcessGroup: their
 // output prefixed and interleaved, Ctrl-C forwarded, the first failure stopping the rest.
@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "cli/commands.hpp"
+#include "cli/environment.hpp"
 #include "cli/options.hpp"
 #include "cli/process_group.hpp"
 #include "cli/run_job.hpp"
@@ -28,7 +29,10 @@ std::string shell_join(const std::vector<std::string>& argv) {
   std::string out;
   for (const auto& a : argv) {
     if (!out.empty()) out += ' ';
-    const bool plain = !a.empty() && a.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_./:=,+-{}") == std::string::npos;
+    const bool plain =
+        !a.empty() &&
+        a.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_./:=,+-{}") ==
+            std::string::npos;
     if (plain) {
       out += a;
       continue;
@@ -88,21 +92,23 @@ int cmd_run(int argc, char** argv) {
     std::vector<std::pair<std::string, std::vector<std::string>>> out;
     for (int i = 0; i < servers; ++i)
       out.push_back({"server-" + std::to_string(i),
-                     {exe, "server", "--shard", std::to_string(i), "--coordinator", address, "--timeout", wait_timeout}});
+                     {exe, "server", "--shard", std::to_string(i), "--coordinator", address, "--timeout",
+                      wait_timeout}});
     for (int i = 0; i < n; ++i)
-      out.push_back({"worker-" + std::to_string(i),
-                     {exe, "worker", "--coordinator", address, "--device", devices[static_cast<std::size_t>(i)],
-                      "--rank", std::to_string(i), "--timeout", wait_timeout}});
+      out.push_back(
+          {"worker-" + std::to_string(i),
+           {exe, "worker", "--coordinator", address, "--device", devices[static_cast<std::size_t>(i)],
+            "--rank", std::to_string(i), "--timeout", wait_timeout}});
     return out;
   };
   if (plan->dry_run) {
     std::printf("coordinator\t%s\n", shell_join(coordinator_cmd).c_str());
-    for (const auto& [role, cmd] : peers("{COORDINATOR}")) std::printf("%s\t%s\n", role.c_str(), shell_join(cmd).c_str());
+    for (const auto& [role, cmd] : peers("{COORDINATOR}"))
+      std::printf("%s\t%s\n", role.c_str(), shell_join(cmd).c_str());
     return 0;
   }
 
-  const char* env_token = std::getenv("ESYNC_TOKEN");
-  const std::string token = env_token && *env_token ? env_token : wire::random_token();
+  const std::string given = env::token(), token = given.empty() ? wire::random_token() : given;
   const auto keys = plan->curve ? wire::generate_curve_keypair() : wire::CurveKeypair{};  // never printed
   std::string listed;
   for (const auto& d : devices) listed += (listed.empty() ? "" : ",") + d;

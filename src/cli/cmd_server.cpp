@@ -5,6 +5,7 @@
 #include <cstdlib>
 
 #include "cli/commands.hpp"
+#include "cli/environment.hpp"
 #include "cli/options.hpp"
 #include "esync/curve.hpp"
 #include "esync/error.hpp"
@@ -17,14 +18,17 @@ void on_signal(int) { g_stop = true; }
 }  // namespace
 
 int cmd_server(int argc, char** argv) {
-  cxxopts::Options o("esync server", "A parameter-server shard: a contiguous range of the flat buffer and its update rule. "
-                     "Environment: ESYNC_TOKEN (the job token), ESYNC_CURVE_SERVER + ESYNC_CURVE_SECRET (the job's CURVE "
-                     "keypair, z85; esync run --curve sets them).");
-  o.add_options()
-    ("shard", "This shard's index (0 .. servers-1)", cxxopts::value<int>())
-    ("coordinator", "The state server, HOST:PORT", cxxopts::value<std::string>())
-    ("bind", "Address to listen on (default loopback only)", cxxopts::value<std::string>()->default_value("127.0.0.1"))
-    ("timeout", "Seconds a sync round waits for its last worker, and the longest silence", cxxopts::value<double>()->default_value("60"));
+  cxxopts::Options o(
+      "esync server",
+      "A parameter-server shard: a contiguous range of the flat buffer and its update rule. "
+      "Environment: ESYNC_TOKEN (the job token), ESYNC_CURVE_SERVER + ESYNC_CURVE_SECRET (the job's CURVE "
+      "keypair, z85; esync run --curve sets them).");
+  o.add_options()("shard", "This shard's index (0 .. servers-1)", cxxopts::value<int>())(
+      "coordinator", "The state server, HOST:PORT", cxxopts::value<std::string>())(
+      "bind", "Address to listen on (default loopback only)",
+      cxxopts::value<std::string>()->default_value("127.0.0.1"))(
+      "timeout", "Seconds a sync round waits for its last worker, and the longest silence",
+      cxxopts::value<double>()->default_value("60"));
   cxxopts::ParseResult r;
   if (!parse(o, argc, argv, r)) return 0;
   ESYNC_CHECK_T(ConfigError, r.count("shard") && r["shard"].as<int>() >= 0, "--shard I (>= 0) is required");
@@ -35,9 +39,7 @@ int cmd_server(int argc, char** argv) {
   s.bind = r["bind"].as<std::string>();
   s.timeout_s = r["timeout"].as<double>();
   ESYNC_CHECK_T(ConfigError, s.timeout_s > 0, "--timeout must be > 0");
-  const char* token = std::getenv("ESYNC_TOKEN");
-  ESYNC_CHECK_T(ConfigError, token && *token, "ESYNC_TOKEN is not set (the coordinator prints it, esync run sets it)");
-  s.token = token;
+  s.token = env::required_token();
   s.curve = wire::curve_keys_from_env();
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);

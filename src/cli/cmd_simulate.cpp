@@ -13,24 +13,35 @@
 #include "esync/bench_table.hpp"
 #include "esync/error.hpp"
 #include "esync/heterogeneity.hpp"
+#include "esync/modes.hpp"
 #include "esync/simulate.hpp"
 
 namespace esync::cli {
 
 int cmd_simulate(int argc, char** argv) {
-  cxxopts::Options o("esync simulate", "Predict throughput and round time per mode at scale, calibrated from a run's summary.");
-  o.add_options()
-    ("summary", "An esync summarize output (esync.summary/1)", cxxopts::value<std::string>())
-    ("run", "Which run of the summary to calibrate from (label; default the first)", cxxopts::value<std::string>()->default_value(""))
-    ("workers", "Worker counts to predict", cxxopts::value<std::string>()->default_value("8,32,128,512,1024,4096"))
-    ("modes", "Modes; esync+overlap and local-sgd+overlap for --overlap", cxxopts::value<std::string>()->default_value("ssgd,esync,local-sgd,asgd"))
-    ("speed-mix", "Relative slowdowns repeated over the workers (default: the calibrated devices)", cxxopts::value<std::string>()->default_value(""))
-    ("k-base", "esync: local steps of the slowest device", cxxopts::value<int>()->default_value("4"))
-    ("k-fixed", "local-sgd: local steps", cxxopts::value<int>()->default_value("4"))
-    ("shards", "Parameter-server shards for asgd", cxxopts::value<int>()->default_value("1"))
-    ("rounds", "Simulated rounds per point", cxxopts::value<std::int64_t>()->default_value("100"))
-    ("delay", "Extra delay of every synchronisation for the predictions, as esync run --delay: constant:10ms, gaussian:10ms,3ms, exponential:10ms or none (default: the run's)", cxxopts::value<std::string>())
-    ("o,output", "Also write the JSON here", cxxopts::value<std::string>()->default_value(""));
+  cxxopts::Options o("esync simulate",
+                     "Predict throughput and round time per mode at scale, calibrated from a run's summary.");
+  o.add_options()("summary", "An esync summarize output (esync.summary/1)", cxxopts::value<std::string>())(
+      "run", "Which run of the summary to calibrate from (label; default the first)",
+      cxxopts::value<std::string>()->default_value(""))(
+      "workers", "Worker counts to predict",
+      cxxopts::value<std::string>()->default_value("8,32,128,512,1024,4096"))(
+      "modes", "Modes; esync+overlap and local-sgd+overlap for --overlap",
+      cxxopts::value<std::string>()->default_value("ssgd,esync,local-sgd,asgd"))(
+      "speed-mix", "Relative slowdowns repeated over the workers (default: the calibrated devices)",
+      cxxopts::value<std::string>()->default_value(""))("k-base", "esync: local steps of the slowest device",
+                                                        cxxopts::value<int>()->default_value("4"))(
+      "policy", "esync: the state server's policy, assign | deadline",
+      cxxopts::value<std::string>()->default_value(coord::kDefaultPolicy))(
+      "k-fixed", "local-sgd: local steps", cxxopts::value<int>()->default_value("4"))(
+      "shards", "Parameter-server shards for the asynchronous modes",
+      cxxopts::value<int>()->default_value("1"))("rounds", "Simulated rounds per point",
+                                                 cxxopts::value<std::int64_t>()->default_value("100"))(
+      "delay",
+      "Extra delay of every synchronisation for the predictions, as esync run --delay: constant:10ms, "
+      "gaussian:10ms,3ms, exponential:10ms or none (default: the run's)",
+      cxxopts::value<std::string>())("o,output", "Also write the JSON here",
+                                     cxxopts::value<std::string>()->default_value(""));
   o.parse_positional({"summary"});
   o.positional_help("SUMMARY.json");
   cxxopts::ParseResult r;
@@ -76,8 +87,8 @@ int cmd_simulate(int argc, char** argv) {
               cal.source.samples_per_s, err * 100);
 
   if (r.count("delay")) cal.sync_delay = delay;  // after the replay, which needs the run's own
-  BenchTable t("simulate", {"mode", "workers", "samples_per_s", "round_ms", "compute_frac", "comm_frac", "wait_frac",
-                            "vs ssgd"});
+  BenchTable t("simulate", {"mode", "workers", "samples_per_s", "round_ms", "compute_frac", "comm_frac",
+                            "wait_frac", "vs ssgd"});
   nlohmann::json points = nlohmann::json::array();
   for (const double w : workers) {
     double ssgd = 0;
@@ -87,17 +98,20 @@ int cmd_simulate(int argc, char** argv) {
       c.speed_mix = mix;
       c.k_base = r["k-base"].as<int>();
       c.k_fixed = r["k-fixed"].as<int>();
-      c.shards = mode == "asgd" || mode == "dcasgd" ? r["shards"].as<int>() : 0;
+      c.policy = r["policy"].as<std::string>();
+      c.shards = find_mode(c.mode).asynchronous ? r["shards"].as<int>() : 0;
       c.rounds = r["rounds"].as<std::int64_t>();
       const auto res = sim::simulate(cal, c);
       if (mode == "ssgd") ssgd = res.samples_per_s;
-      t.add_row({mode, c.workers, res.samples_per_s, res.update_s * 1e3, res.compute_frac, res.comm_frac, res.wait_frac,
+      t.add_row({mode, c.workers, res.samples_per_s, res.update_s * 1e3, res.compute_frac, res.comm_frac,
+                 res.wait_frac,
                  ssgd > 0 ? nlohmann::json(res.samples_per_s / ssgd) : nlohmann::json(nullptr)});
       points.push_back(res);
     }
   }
   t.set("calibration", cal);
-  t.set("replay", {{"predicted_samples_per_s", back.samples_per_s}, {"measured_samples_per_s", cal.source.samples_per_s},
+  t.set("replay", {{"predicted_samples_per_s", back.samples_per_s},
+                   {"measured_samples_per_s", cal.source.samples_per_s},
                    {"error", err}});
   t.print();
   if (const auto out = r["output"].as<std::string>(); !out.empty()) {

@@ -1,5 +1,5 @@
 // esync summarize LOGDIR...: the JSONL logs of one or more jobs folded into one summary JSON
-// (DESIGN §5, schema esync.summary/1), plus a table on stdout. A log cut short by a killed
+// (schema esync.summary/1), plus a table on stdout. A log cut short by a killed
 // process is summarised from what is there, with a warning saying what was cut.
 #include <cstdio>
 #include <fstream>
@@ -13,15 +13,21 @@
 namespace esync::cli {
 
 int cmd_summarize(int argc, char** argv) {
-  cxxopts::Options o("esync summarize", "Fold job logs into one summary JSON: throughput, time split, traffic, staleness, K, accuracy.");
-  o.add_options()
-    ("logdirs", "Log directories (esync run --log-dir)", cxxopts::value<std::vector<std::string>>())
-    ("o,output", "Write the summary here", cxxopts::value<std::string>()->default_value("summary.json"))
-    ("targets", "Accuracy targets for time-to-accuracy", cxxopts::value<std::string>()->default_value("0.8,0.85,0.9"))
-    ("loss-targets", "Relative-gap targets (least squares)", cxxopts::value<std::string>()->default_value("0.1,0.01,0.001"))
-    ("baseline", "Another summary JSON: speed-up of every run against it", cxxopts::value<std::string>()->default_value(""))
-    ("baseline-run", "Which run of the baseline (its label; default the first)", cxxopts::value<std::string>()->default_value(""))
-    ("label", "A label for this summary", cxxopts::value<std::string>()->default_value(""));
+  cxxopts::Options o(
+      "esync summarize",
+      "Fold job logs into one summary JSON: throughput, time split, traffic, staleness, K, accuracy.");
+  o.add_options()("logdirs", "Log directories (esync run --log-dir)",
+                  cxxopts::value<std::vector<std::string>>())(
+      "o,output", "Write the summary here", cxxopts::value<std::string>()->default_value("summary.json"))(
+      "targets", "Accuracy targets for time-to-accuracy",
+      cxxopts::value<std::string>()->default_value("0.8,0.85,0.9"))(
+      "loss-targets", "Relative-gap targets (least squares)",
+      cxxopts::value<std::string>()->default_value("0.1,0.01,0.001"))(
+      "baseline", "Another summary JSON: speed-up of every run against it",
+      cxxopts::value<std::string>()->default_value(""))(
+      "baseline-run", "Which run of the baseline (its label; default the first)",
+      cxxopts::value<std::string>()->default_value(""))("label", "A label for this summary",
+                                                        cxxopts::value<std::string>()->default_value(""));
   o.parse_positional({"logdirs"});
   o.positional_help("LOGDIR...");
   cxxopts::ParseResult r;
@@ -52,13 +58,18 @@ int cmd_summarize(int argc, char** argv) {
     f.close();
     ESYNC_CHECK_T(IoError, std::rename(tmp.c_str(), out.c_str()) == 0, out, ": cannot write the summary");
   }
-  BenchTable t("summary", {"run", "mode", "workers", "final", "samples_per_s", "time_to_first_target_s", "speedup_vs_baseline"});
+  BenchTable t("summary", {"run", "mode", "workers", "final", "samples_per_s", "time_to_first_target_s",
+                           "speedup_vs_baseline"});
   for (const auto& run : doc.at("runs")) {
     const auto& acc = run.value("accuracy", nlohmann::json::object());
-    const auto final = acc.contains("final") && acc["final"].is_object() ? acc["final"].value("value", nlohmann::json()) : nlohmann::json();
+    const auto final = acc.contains("final") && acc["final"].is_object()
+                           ? acc["final"].value("value", nlohmann::json())
+                           : nlohmann::json();
     nlohmann::json first = nullptr, speed = nullptr;
-    if (acc.contains("time_to_target") && !acc["time_to_target"].empty()) first = acc["time_to_target"][0].value("wall_s", nlohmann::json());
-    if (run.contains("speedup") && run["speedup"].contains("time_to_target") && !run["speedup"]["time_to_target"].empty())
+    if (acc.contains("time_to_target") && !acc["time_to_target"].empty())
+      first = acc["time_to_target"][0].value("wall_s", nlohmann::json());
+    if (run.contains("speedup") && run["speedup"].contains("time_to_target") &&
+        !run["speedup"]["time_to_target"].empty())
       speed = run["speedup"]["time_to_target"][0].value("speedup", nlohmann::json());
     t.add_row({run.value("label", ""), run.value("mode", ""), run.at("workers").size(), final,
                run.at("job").value("samples_per_s", 0.0), first, speed});

@@ -53,14 +53,17 @@ void parallel_memcpy(float* dst, const float* src, std::size_t n) {
 
 int bench_kernels(int argc, char** argv) {
   cxxopts::Options o("esync bench kernels", "Kernel bandwidth against memcpy in the same run.");
-  o.add_options()
-    ("sizes", "Element counts, comma-separated (powers of two written as 2^k allowed)", cxxopts::value<std::string>()->default_value("2^10,2^16,2^20,2^24"))
-    ("threads", "OpenMP threads (0: all cores)", cxxopts::value<int>()->default_value("0"))
-    ("seconds", "Minimum measuring time per kernel and size", cxxopts::value<double>()->default_value("0.3"))
-    ("device", "cpu (CUDA kernels: see launch/device-build.sh)", cxxopts::value<std::string>()->default_value("cpu"));
+  o.add_options()("sizes", "Element counts, comma-separated (powers of two written as 2^k allowed)",
+                  cxxopts::value<std::string>()->default_value("2^10,2^16,2^20,2^24"))(
+      "threads", "OpenMP threads (0: all cores)", cxxopts::value<int>()->default_value("0"))(
+      "seconds", "Minimum measuring time per kernel and size",
+      cxxopts::value<double>()->default_value("0.3"))("device",
+                                                      "cpu (CUDA kernels: see launch/device-build.sh)",
+                                                      cxxopts::value<std::string>()->default_value("cpu"));
   cxxopts::ParseResult r;
   if (!parse(o, argc, argv, r)) return 0;
-  ESYNC_CHECK_T(ConfigError, r["device"].as<std::string>() == "cpu", "--device ", r["device"].as<std::string>(),
+  ESYNC_CHECK_T(ConfigError, r["device"].as<std::string>() == "cpu", "--device ",
+                r["device"].as<std::string>(),
                 ": this build benchmarks the CPU kernels; CUDA kernels are benchmarked by the device build");
   const int threads = r["threads"].as<int>() > 0 ? r["threads"].as<int>() : default_threads();
   omp_set_num_threads(threads);
@@ -71,7 +74,8 @@ int bench_kernels(int argc, char** argv) {
     const std::size_t comma = std::min(spec.find(',', pos), spec.size());
     const std::string tok = spec.substr(pos, comma - pos);
     try {
-      sizes.push_back(tok.rfind("2^", 0) == 0 ? std::size_t{1} << std::stoi(tok.substr(2)) : std::stoull(tok));
+      sizes.push_back(tok.rfind("2^", 0) == 0 ? std::size_t{1} << std::stoi(tok.substr(2))
+                                              : std::stoull(tok));
     } catch (const std::exception&) {
       ESYNC_THROW(ConfigError, "--sizes: '", tok, "' is not a size");
     }
@@ -101,12 +105,19 @@ int bench_kernels(int argc, char** argv) {
         {"scale", 8, [&] { k::cpu::scale(a.data(), 0.9999f, n); }},
         {"sgd_update", 12, [&] { k::cpu::sgd_update(a.data(), b.data(), nullptr, n, sgd); }},
         {"sgd_update momentum", 20, [&] { k::cpu::sgd_update(a.data(), b.data(), e.data(), n, mom); }},
-        {"adam_update", 28, [&] { k::cpu::adam_update(a.data(), b.data(), e.data(), f.data(), n, adam, ++adam_step); }},
-        {"dc_compensate", 16, [&] { k::cpu::dc_compensate(e.data(), b.data(), c.data(), d.data(), n, 0.04f); }},
-        {"dc_compensate_adaptive", 24, [&] { k::cpu::dc_compensate_adaptive(e.data(), b.data(), c.data(), d.data(), f.data(), n, 0.04f, 0.95f, 1e-7f); }},
+        {"adam_update", 28,
+         [&] { k::cpu::adam_update(a.data(), b.data(), e.data(), f.data(), n, adam, ++adam_step); }},
+        {"dc_compensate", 16,
+         [&] { k::cpu::dc_compensate(e.data(), b.data(), c.data(), d.data(), n, 0.04f); }},
+        {"dc_compensate_adaptive", 24,
+         [&] {
+           k::cpu::dc_compensate_adaptive(e.data(), b.data(), c.data(), d.data(), f.data(), n, 0.04f, 0.95f,
+                                          1e-7f);
+         }},
         {"esync_delta", 12, [&] { k::cpu::esync_delta(e.data(), b.data(), c.data(), 0.5f, n); }},
         {"esync_apply", 12, [&] { k::cpu::esync_apply(a.data(), c.data(), b.data(), 1.0f, n); }},
-        {"delay_adaptive_apply", 12, [&] { k::cpu::delay_adaptive_apply(a.data(), b.data(), 0.01f, 4, 9, n); }},
+        {"delay_adaptive_apply", 12,
+         [&] { k::cpu::delay_adaptive_apply(a.data(), b.data(), 0.01f, 4, 9, n); }},
         {"pack_fp16", 6, [&] { k::cpu::pack_fp16(h.data(), b.data(), n); }},
         {"unpack_fp16", 6, [&] { k::cpu::unpack_fp16(e.data(), h.data(), n); }},
         {"pack_bf16", 6, [&] { k::cpu::pack_bf16(h.data(), b.data(), n); }},

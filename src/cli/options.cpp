@@ -19,7 +19,8 @@ bool parse(cxxopts::Options& opts, int argc, char** argv, cxxopts::ParseResult& 
     std::printf("%s\n", opts.help().c_str());
     return false;
   }
-  if (!out.unmatched().empty()) ESYNC_THROW(ConfigError, "unexpected argument '", out.unmatched()[0], "' (see --help)");
+  if (!out.unmatched().empty())
+    ESYNC_THROW(ConfigError, "unexpected argument '", out.unmatched()[0], "' (see --help)");
   return true;
 }
 
@@ -81,7 +82,8 @@ std::size_t parse_bytes(const std::string& s, const std::string& flag) {
   if (unit == "K" || unit == "KB") mult = 1024;
   if (unit == "M" || unit == "MB") mult = 1024.0 * 1024;
   if (unit == "G" || unit == "GB") mult = 1024.0 * 1024 * 1024;
-  ESYNC_CHECK_T(ConfigError, used > 0 && mult > 0 && v >= 0, flag, " '", s, "' is not a size (e.g. 4096, 1K, 256M, 1G)");
+  ESYNC_CHECK_T(ConfigError, used > 0 && mult > 0 && v >= 0, flag, " '", s,
+                "' is not a size (e.g. 4096, 1K, 256M, 1G)");
   return static_cast<std::size_t>(v * mult);
 }
 

@@ -3,14 +3,14 @@
 // write that survives EINTR, and the signal self-pipe (the handler writes the signal number
 // into a non-blocking pipe, so poll() wakes at once and everything else happens outside signal
 // context).
+#include <unistd.h>
+
 #include <array>
 #include <csignal>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
-
-#include <unistd.h>
 
 namespace esync::cli::detail {
 
@@ -33,9 +33,9 @@ class Fd {
   int fd_;
 };
 
-std::pair<Fd, Fd> make_pipe();                 // {read end, write end}, both close-on-exec
-void write_all(int fd, std::string_view s);    // gives up quietly when the output is gone
-std::string signal_name(int sig);              // "SIGTERM"
+std::pair<Fd, Fd> make_pipe();               // {read end, write end}, both close-on-exec
+void write_all(int fd, std::string_view s);  // gives up quietly when the output is gone
+std::string signal_name(int sig);            // "SIGTERM"
 
 // RAII installation of the handlers; the previous ones (and self-pipe) come back on destruction,
 // so groups may nest. SIGCHLD is always caught (prompt reaping); SIGINT/SIGTERM when forwarding.

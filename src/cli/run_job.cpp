@@ -9,12 +9,13 @@
 #include <set>
 
 #include "cli/options.hpp"
-#include "esync/collective.hpp"
 #include "esync/assignment.hpp"
 #include "esync/averaging.hpp"
+#include "esync/collective.hpp"
 #include "esync/error.hpp"
 #include "esync/heterogeneity.hpp"
 #include "esync/job_checkpoint.hpp"
+#include "esync/modes.hpp"
 #include "esync/ps_rules.hpp"
 
 namespace esync::cli {
@@ -37,7 +38,8 @@ std::vector<std::string> parse_workers(const std::string& s) {
   for (std::size_t begin = 0; begin <= s.size();) {
     const auto end = std::min(s.find(',', begin), s.size());
     const std::string part = s.substr(begin, end - begin);
-    const bool ok = part == "cpu" || part == "cuda" || (part.rfind("cuda:", 0) == 0 && all_digits(part.substr(5)));
+    const bool ok =
+        part == "cpu" || part == "cuda" || (part.rfind("cuda:", 0) == 0 && all_digits(part.substr(5)));
     ESYNC_CHECK_T(ConfigError, ok, "--workers '", s, "': '", part,
                   "' is not a device (a count like 3, or a list like cpu,cpu,cuda:0 or cuda,cuda)");
     devices.push_back(part);
@@ -75,9 +77,12 @@ std::string default_log_dir(const std::string& mode) {
 void add_checkpoints(nlohmann::json& job, int every, std::string dir, const std::string& resume) {
   ESYNC_CHECK_T(ConfigError, every >= 0, "--checkpoint-every must be >= 0");
   if (!resume.empty()) {
-    const int writers = ckpt::every_worker_checkpoints(job.at("mode")) ? static_cast<int>(job.at("devices").size()) : 1;
+    const int writers = find_mode(job.at("mode").get<std::string>()).synchronous()
+                            ? static_cast<int>(job.at("devices").size())
+                            : 1;
     const auto round = ckpt::latest_complete(resume, writers, job.value("servers", 0));
-    ESYNC_CHECK_T(ConfigError, round.has_value(), "--resume ", resume, ": no complete checkpoint there (one round with "
+    ESYNC_CHECK_T(ConfigError, round.has_value(), "--resume ", resume,
+                  ": no complete checkpoint there (one round with "
                   "worker-0.ckpt and every server's file)");
     const auto file = ckpt::worker_file(resume, *round, 0);
     ckpt::check_same_job(Checkpoint::load(file).meta.at("config"), job, file);
@@ -97,7 +102,7 @@ std::optional<RunJob> parse_run_job(int argc, char** argv) {
   o.add_options()
     ("workers", "A count of cpu workers (3) or one device per worker (cpu,cpu,cuda:0)", cxxopts::value<std::string>()->default_value("2"))
     ("max-workers", "Elastic capacity: up to this many workers, the extra ones joining the running job (PS jobs; 0: --workers)", cxxopts::value<int>()->default_value("0"))
-    ("mode", "ssgd | asgd | dcasgd | esync | local-sgd", cxxopts::value<std::string>()->default_value("esync"))
+    ("mode", mode_names(), cxxopts::value<std::string>()->default_value("esync"))
     ("dataset", "fashion-mnist | mnist | cifar10 | least-squares | synthetic", cxxopts::value<std::string>()->default_value("fashion-mnist"))
     ("data-dir", "Dataset directory (default: the dataset's system location)", cxxopts::value<std::string>()->default_value(""))
     ("ls-matrix", "Least squares matrix: uniform | normal", cxxopts::value<std::string>()->default_value("uniform"))
@@ -152,7 +157,7 @@ std::optional<RunJob> parse_run_job(int argc, char** argv) {
   const auto devices = parse_workers(str("workers"));
   const int n = static_cast<int>(devices.size());
   const auto mode = str("mode");
-  check_one_of(mode, {"ssgd", "asgd", "dcasgd", "esync", "local-sgd"}, "--mode");
+  const Mode& m = find_mode(mode);
   check_one_of(str("dataset"), {"fashion-mnist", "mnist", "cifar10", "least-squares", "synthetic"},
                "--dataset");
   check_one_of(str("ls-matrix"), {"uniform", "normal"}, "--ls-matrix");
@@ -162,10 +167,12 @@ std::optional<RunJob> parse_run_job(int argc, char** argv) {
   check_one_of(str("on-failure"), {"continue", "abort"}, "--on-failure");
   (void)parse_weighting(str("weighting"));
   check_one_of(str("drift-correction"), {"none", "scaffold"}, "--drift-correction");
-  ESYNC_CHECK_T(ConfigError, !r.count("weighting") || mode == "esync" || mode == "local-sgd",
-                "--weighting is an esync and local-sgd option (the gradient modes average by samples)");
+  ESYNC_CHECK_T(
+      ConfigError, !r.count("weighting") || m.averages_models(),
+      "--weighting is a model-averaging option (esync, local-sgd); the gradient modes average by samples");
   const auto backend = comm::resolve_backend(str("backend"), devices);
-  for (const char* f : {"lr", "local-lr", "global-lr", "dirichlet-alpha", "heartbeat-timeout", "heartbeat-interval", "wait-timeout"})
+  for (const char* f : {"lr", "local-lr", "global-lr", "dirichlet-alpha", "heartbeat-timeout",
+                        "heartbeat-interval", "wait-timeout"})
     ESYNC_CHECK_T(ConfigError, num(f) > 0, "--", f, " must be > 0");
   ESYNC_CHECK_T(ConfigError, num("heartbeat-interval") < num("heartbeat-timeout"),
                 "--heartbeat-interval must be shorter than --heartbeat-timeout");
@@ -186,7 +193,8 @@ std::optional<RunJob> parse_run_job(int argc, char** argv) {
   ESYNC_CHECK_T(ConfigError, max_workers >= n && max_workers <= 1024, "--max-workers ", max_workers,
                 " must be 0 or from --workers (", n, ") to 1024");
   // One factor per starting worker, or per rank up to --max-workers (those of the joiners).
-  ESYNC_CHECK_T(ConfigError, static_cast<int>(slowdown.size()) == n || static_cast<int>(slowdown.size()) == max_workers,
+  ESYNC_CHECK_T(ConfigError,
+                static_cast<int>(slowdown.size()) == n || static_cast<int>(slowdown.size()) == max_workers,
                 "--slowdown has ", slowdown.size(), " factors for ", n, " workers");
   for (const double f : slowdown)
     ESYNC_CHECK_T(ConfigError, f >= 1 && f <= 1e6, "--slowdown factor ", f, " must be >= 1");
@@ -199,34 +207,35 @@ std::optional<RunJob> parse_run_job(int argc, char** argv) {
   ESYNC_CHECK_T(ConfigError, num("eval-every") >= 0, "--eval-every must be >= 0");
   int servers = r["servers"].as<int>();
   ESYNC_CHECK_T(ConfigError, servers >= 0 && servers <= 256, "--servers must be 0 to 256");
-  if (servers == 0 && (mode == "asgd" || mode == "dcasgd")) servers = 1;  // they exist only on the PS
-  ESYNC_CHECK_T(ConfigError, max_workers == n || servers > 0, "--max-workers needs the parameter server (--servers >= 1): "
+  if (servers == 0 && m.asynchronous) servers = 1;  // they exist only on the PS
+  ESYNC_CHECK_T(ConfigError, max_workers == n || servers > 0,
+                "--max-workers needs the parameter server (--servers >= 1): "
                 "an allreduce group cannot grow while it runs");
-  ESYNC_CHECK_T(ConfigError, max_workers == n || str("partition") == "iid", "--max-workers needs --partition iid: "
+  ESYNC_CHECK_T(ConfigError, max_workers == n || str("partition") == "iid",
+                "--max-workers needs --partition iid: "
                 "in an elastic job every worker draws from the whole training set");
   const bool delay_adaptive = r["delay-adaptive"].as<bool>(), async_cached = r["async-cached"].as<bool>(),
              dc_adaptive = r["dc-adaptive"].as<bool>();
-  ESYNC_CHECK_T(ConfigError, !(delay_adaptive && async_cached), "--delay-adaptive and --async-cached exclude each other");
-  ESYNC_CHECK_T(ConfigError, mode == "asgd" || !(delay_adaptive || async_cached), "--delay-adaptive and --async-cached are asgd options");
-  ESYNC_CHECK_T(ConfigError, mode == "dcasgd" || !dc_adaptive, "--dc-adaptive is a dcasgd option");
+  (void)m.server_rule({delay_adaptive, async_cached, dc_adaptive});  // refuses another mode's variant flags
   const double dc_lambda = r.count("dc-lambda") ? num("dc-lambda") : ps::default_dc_lambda(dc_adaptive);
   ESYNC_CHECK_T(ConfigError, dc_lambda >= 0, "--dc-lambda must be >= 0");
   const bool overlap = r["overlap"].as<bool>();
-  ESYNC_CHECK_T(ConfigError, !overlap || mode == "esync" || mode == "local-sgd", "--overlap is an esync and local-sgd option");
-  ESYNC_CHECK_T(ConfigError, str("drift-correction") == "none" || ((mode == "esync" || mode == "local-sgd") &&
-                servers == 0 && !overlap), "--drift-correction scaffold is an esync and local-sgd option over "
-                "allreduce (without --servers and --overlap)");
+  ESYNC_CHECK_T(ConfigError, !overlap || m.averages_models(),
+                "--overlap is a model-averaging option (esync, local-sgd)");
+  ESYNC_CHECK_T(
+      ConfigError, str("drift-correction") == "none" || (m.averages_models() && servers == 0 && !overlap),
+      "--drift-correction scaffold is a model-averaging option (esync, local-sgd) over allreduce (without "
+      "--servers and --overlap)");
   int threads = r["threads"].as<int>();
   ESYNC_CHECK_T(ConfigError, threads >= 0, "--threads must be >= 0");
   if (threads == 0) threads = std::max(1, default_threads() / n);
-  // The asynchronous modes default to plain SGD on the server: momentum on top of stale
-  // gradients acts as extra (implicit) momentum and made ASGD end at 0.76 where plain SGD
-  // reached 0.83 (Fashion-MNIST, 3 workers 1,2,4, one epoch). Explicit flags always win.
+  // The mode's optimiser defaults (modes.hpp says why they differ); explicit flags always win,
+  // and the mode's default rate goes only with its default optimiser.
   std::string optimizer = str("optimizer");
   double lr = num("lr");
-  if ((mode == "asgd" || mode == "dcasgd") && !r.count("optimizer")) {
-    optimizer = "sgd";
-    if (!r.count("lr")) lr = 0.1;
+  if (!r.count("optimizer")) {
+    optimizer = m.default_optimizer;
+    if (!r.count("lr")) lr = m.default_lr;
   }
   const int timeout = r["timeout"].as<int>();
   ESYNC_CHECK_T(ConfigError, timeout > 0, "--timeout must be > 0");
@@ -263,8 +272,10 @@ std::optional<RunJob> parse_run_job(int argc, char** argv) {
   out.dry_run = r["dry-run"].as<bool>();
   out.curve = r["curve"].as<bool>();
   // Fail closed: a launcher running the printed commands would start a plain job unawares.
-  ESYNC_CHECK_T(ConfigError, !(out.dry_run && out.curve), "--curve cannot go with --dry-run: the "
-                "commands carry no keys (a launcher must hand out ESYNC_CURVE_SERVER/ESYNC_CURVE_SECRET itself)");
+  ESYNC_CHECK_T(
+      ConfigError, !(out.dry_run && out.curve),
+      "--curve cannot go with --dry-run: the "
+      "commands carry no keys (a launcher must hand out ESYNC_CURVE_SERVER/ESYNC_CURVE_SECRET itself)");
   return out;
 }
 

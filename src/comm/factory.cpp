@@ -1,8 +1,8 @@
-// Backend choice in one place (DESIGN §1): the only file of comm/ that may test
+// Backend choice in one place: the only file of comm/ that may test
 // ESYNC_WITH_CUDA, so a CPU-only build is complete and never mentions NCCL elsewhere.
-#include "esync/collective.hpp"
 #include <algorithm>
 
+#include "esync/collective.hpp"
 #include "esync/config.h"
 #include "esync/error.hpp"
 
@@ -37,13 +37,15 @@ std::unique_ptr<Collective> make_collective(const CollectiveOptions& opts, std::
 }
 
 std::string resolve_backend(const std::string& requested, const std::vector<std::string>& devices) {
-  const bool all_cuda = !devices.empty() && std::all_of(devices.begin(), devices.end(),
-                                                        [](const std::string& d) { return d.rfind("cuda", 0) == 0; });
+  const bool all_cuda =
+      !devices.empty() && std::all_of(devices.begin(), devices.end(),
+                                      [](const std::string& d) { return d.rfind("cuda", 0) == 0; });
   if (requested == "auto") return all_cuda ? "nccl" : "gloo";
   if (requested == "nccl")
     ESYNC_CHECK_T(ConfigError, all_cuda, "--backend nccl needs a cuda device for every worker");
   else
-    ESYNC_CHECK_T(ConfigError, requested == "gloo", "unknown backend '", requested, "' (known: auto, gloo, nccl)");
+    ESYNC_CHECK_T(ConfigError, requested == "gloo", "unknown backend '", requested,
+                  "' (known: auto, gloo, nccl)");
   return requested;
 }
 

@@ -137,7 +137,8 @@ class GlooCollective final : public Collective {
       o.setReduceFunction(static_cast<ReduceFn>(&gloo::sum<float>));
       o.setTag(next_tag());
       o.setTimeout(timeout_);
-      if (size_ > 2 && n * sizeof(float) <= kBcubeMaxBytes) o.setAlgorithm(gloo::AllreduceOptions::Algorithm::BCUBE);
+      if (size_ > 2 && n * sizeof(float) <= kBcubeMaxBytes)
+        o.setAlgorithm(gloo::AllreduceOptions::Algorithm::BCUBE);
       gloo::allreduce(o);
     });
   }

@@ -1,6 +1,6 @@
 // NCCL over device buffers: ring/tree allreduce, broadcast, and a barrier that is an allreduce
 // of one float. Rank 0 creates the unique id and publishes it in the Store under
-// "<prefix>/nccl_id"; the others fetch it from there (DESIGN §4), then all ranks build the
+// "<prefix>/nccl_id"; the others fetch it from there, then all ranks build the
 // communicator together. Compiled only in CUDA builds (the factory and CMake decide).
 //
 // Nothing here may block for longer than the timeout, which NCCL does not promise by itself:
@@ -29,7 +29,7 @@
 #include "esync/error.hpp"
 #include "esync/kernels.hpp"
 
-// NCCL_CHECK (DESIGN §7), for calls whose failure is not a peer's; CUDA_CHECK is shared.
+// NCCL_CHECK, for calls whose failure is not a peer's; CUDA_CHECK is shared.
 #define NCCL_CHECK(call)                                                                      \
   do {                                                                                        \
     ncclResult_t res_ = (call);                                                               \

@@ -1,4 +1,4 @@
-// The state server's local-iteration assignment (DESIGN §3). Notation: M workers, worker i,
+// The state server's local-iteration assignment. Notation: M workers, worker i,
 // c_i its EMA step time (compute only, seconds), k_i the local steps it has done this round.
 //
 // EMA (both policies): the first sample initialises c_i; afterwards c_i <- α·x + (1 − α)·c_i,
@@ -147,8 +147,8 @@ bool deadline_takes_step(double elapsed, double step_s, double t_round, double s
   check_time(elapsed, "elapsed time");
   check_time(step_s, "step time");
   check_time(t_round, "round time");
-  ESYNC_CHECK_T(ConfigError, std::isfinite(share) && share > 0.0 && share <= 1.0, "throughput share must be in (0, 1], got ",
-                share);
+  ESYNC_CHECK_T(ConfigError, std::isfinite(share) && share > 0.0 && share <= 1.0,
+                "throughput share must be in (0, 1], got ", share);
   return t_round - elapsed > step_s * (1.0 - share);
 }
 

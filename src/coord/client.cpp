@@ -10,8 +10,8 @@
 
 namespace esync::coord {
 
-using wire::MsgType;
 using nlohmann::json;
+using wire::MsgType;
 
 struct CoordinatorClient::Impl {
   zmq::context_t ctx{1};
@@ -27,7 +27,8 @@ struct CoordinatorClient::Impl {
 
   // One request, one reply of the expected type; anything else is a protocol error. A reply
   // still owed to a report sent ahead is read first and dropped (its round never ran).
-  wire::Message call(MsgType type, std::uint64_t round, json body, MsgType want, std::chrono::milliseconds wait) {
+  wire::Message call(MsgType type, std::uint64_t round, json body, MsgType want,
+                     std::chrono::milliseconds wait) {
     send(type, round, std::move(body), wait);
     return receive(want, wait);
   }
@@ -48,17 +49,19 @@ struct CoordinatorClient::Impl {
   wire::Message receive(MsgType want, std::chrono::milliseconds wait) {
     auto r = wire::recv(sock, wait, /*router=*/false);
     ESYNC_CHECK_T(TimeoutError, r.has_value(), "no reply from the coordinator at ", endpoint, " within ",
-                  wait.count() / 1000.0, " s waiting for ", wire::type_name(want), wire::curve_timeout_hint(curve));
+                  wait.count() / 1000.0, " s waiting for ", wire::type_name(want),
+                  wire::curve_timeout_hint(curve));
     if (r->header.type == MsgType::kReject)
-      ESYNC_THROW(ConfigError, "the coordinator at ", endpoint, " rejected us: ", r->body.value("error", "?"));
-    ESYNC_CHECK_T(ProtocolError, r->header.type == want, "expected ", wire::type_name(want), " from the coordinator, got ",
-                  wire::type_name(r->header.type));
+      ESYNC_THROW(ConfigError, "the coordinator at ", endpoint,
+                  " rejected us: ", r->body.value("error", "?"));
+    ESYNC_CHECK_T(ProtocolError, r->header.type == want, "expected ", wire::type_name(want),
+                  " from the coordinator, got ", wire::type_name(r->header.type));
     return std::move(*r);
   }
 };
 
-CoordinatorClient::CoordinatorClient(const std::string& endpoint, std::string token, std::chrono::milliseconds timeout,
-                                     const wire::CurveKeys& curve)
+CoordinatorClient::CoordinatorClient(const std::string& endpoint, std::string token,
+                                     std::chrono::milliseconds timeout, const wire::CurveKeys& curve)
     : impl_(std::make_unique<Impl>()) {
   impl_->endpoint = endpoint.rfind("tcp://", 0) == 0 ? endpoint : "tcp://" + endpoint;
   impl_->token = std::move(token);
@@ -77,7 +80,8 @@ CoordinatorClient::~CoordinatorClient() = default;
 const std::string& CoordinatorClient::endpoint() const { return impl_->endpoint; }
 
 Welcome CoordinatorClient::register_worker(const std::string& device, const std::string& host, int rank) {
-  auto r = impl_->call(MsgType::kRegister, 0, {{"token", impl_->token}, {"device", device}, {"host", host}, {"rank", rank}},
+  auto r = impl_->call(MsgType::kRegister, 0,
+                       {{"token", impl_->token}, {"device", device}, {"host", host}, {"rank", rank}},
                        MsgType::kWelcome, impl_->timeout);
   Welcome w;
   w.rank = r.body.at("rank").get<int>();
@@ -90,7 +94,8 @@ Welcome CoordinatorClient::register_worker(const std::string& device, const std:
 }
 
 Welcome CoordinatorClient::register_server(int shard, const std::string& host) {
-  auto r = impl_->call(MsgType::kRegister, 0, {{"token", impl_->token}, {"role", "server"}, {"shard", shard}, {"host", host}},
+  auto r = impl_->call(MsgType::kRegister, 0,
+                       {{"token", impl_->token}, {"role", "server"}, {"shard", shard}, {"host", host}},
                        MsgType::kWelcome, impl_->timeout);
   Welcome w;
   w.rank = shard;
@@ -112,8 +117,9 @@ std::string CoordinatorClient::kv_get(const std::string& key, std::chrono::milli
   // longer than that (slack, default the client's timeout) before calling it silent.
   auto r = impl_->call(MsgType::kKvGet, 0, {{"key", key}, {"wait_ms", wait.count()}}, MsgType::kKvValue,
                        wait + (slack.count() >= 0 ? slack : impl_->timeout));
-  ESYNC_CHECK_T(TimeoutError, !r.body.value("missing", false), "key '", key, "' did not appear at the coordinator within ",
-                wait.count() / 1000.0, " s (a peer that never arrived?)");
+  ESYNC_CHECK_T(TimeoutError, !r.body.value("missing", false), "key '", key,
+                "' did not appear at the coordinator within ", wait.count() / 1000.0,
+                " s (a peer that never arrived?)");
   return r.body.at("value").get<std::string>();
 }
 
@@ -126,13 +132,14 @@ CoordinatorClient::RoundPlan CoordinatorClient::report_plan(std::uint64_t round,
   const bool sent = impl_->ahead == round;
   if (sent) impl_->ahead.reset();
   auto r = sent ? impl_->receive(MsgType::kAssign, impl_->timeout)
-                : impl_->call(MsgType::kReport, round, {{"k_done", k_done}, {"step_s", step_s}}, MsgType::kAssign,
-                              impl_->timeout);
+                : impl_->call(MsgType::kReport, round, {{"k_done", k_done}, {"step_s", step_s}},
+                              MsgType::kAssign, impl_->timeout);
   RoundPlan p;
   p.k = r.body.at("k").get<int>();
   p.deadline_s = r.body.value("deadline_s", 0.0);
   p.share = r.body.value("share", 1.0);
-  ESYNC_CHECK_T(ProtocolError, p.k >= 1 && std::isfinite(p.deadline_s) && p.deadline_s >= 0 && p.share > 0 && p.share <= 1,
+  ESYNC_CHECK_T(ProtocolError,
+                p.k >= 1 && std::isfinite(p.deadline_s) && p.deadline_s >= 0 && p.share > 0 && p.share <= 1,
                 "the coordinator sent an impossible round plan: ", r.body.dump());
   return p;
 }
@@ -142,7 +149,8 @@ void CoordinatorClient::poll_start(std::uint64_t round) {
 }
 
 bool CoordinatorClient::poll_ready(std::uint64_t round, double step_s) {
-  auto r = impl_->call(MsgType::kPoll, round, {{"phase", "step"}, {"step_s", step_s}}, MsgType::kPollAnswer, impl_->timeout);
+  auto r = impl_->call(MsgType::kPoll, round, {{"phase", "step"}, {"step_s", step_s}}, MsgType::kPollAnswer,
+                       impl_->timeout);
   return r.body.at("ready").get<bool>();
 }
 
@@ -151,13 +159,15 @@ void CoordinatorClient::attach(int rank, std::uint64_t job_id) {
   impl_->job_id = job_id;
   // A second connection of a registered worker (its heartbeat): it shows the token too, and the
   // coordinator binds this connection to the rank; other connections cannot speak for it.
-  impl_->call(MsgType::kRegister, 0, {{"token", impl_->token}, {"role", "attach"}, {"rank", rank}}, MsgType::kAck,
-              impl_->timeout);
+  impl_->call(MsgType::kRegister, 0, {{"token", impl_->token}, {"role", "attach"}, {"rank", rank}},
+              MsgType::kAck, impl_->timeout);
 }
 
 std::uint64_t CoordinatorClient::job_id() const { return impl_->job_id; }
 
-void CoordinatorClient::heartbeat() { impl_->call(MsgType::kHeartbeat, 0, json::object(), MsgType::kAck, impl_->timeout); }
+void CoordinatorClient::heartbeat() {
+  impl_->call(MsgType::kHeartbeat, 0, json::object(), MsgType::kAck, impl_->timeout);
+}
 
 void CoordinatorClient::goodbye(const std::string& status) {
   impl_->call(MsgType::kShutdown, 0, {{"status", status}}, MsgType::kAck, impl_->timeout);

@@ -29,7 +29,8 @@ std::vector<char> CoordStore::get(const std::string& key, std::chrono::milliseco
     ESYNC_THROW(ProtocolError, "store value of '", key, "' is not hex");
   };
   std::vector<char> out(s.size() / 2);
-  for (std::size_t i = 0; i < out.size(); ++i) out[i] = static_cast<char>(nibble(s[2 * i]) << 4 | nibble(s[2 * i + 1]));
+  for (std::size_t i = 0; i < out.size(); ++i)
+    out[i] = static_cast<char>(nibble(s[2 * i]) << 4 | nibble(s[2 * i + 1]));
   return out;
 }
 

@@ -14,8 +14,8 @@ Coordinator::Impl::Impl(CoordinatorConfig c) : cfg(std::move(c)) {
   ESYNC_CHECK_T(ConfigError, cfg.workers >= 1, "the coordinator needs --workers >= 1");
   if (cfg.token.empty()) cfg.token = wire::random_token();
   if (cfg.max_workers <= 0) cfg.max_workers = cfg.job.value("max_workers", cfg.workers);
-  ESYNC_CHECK_T(ConfigError, cfg.max_workers >= cfg.workers, "--max-workers ", cfg.max_workers, " < --workers ",
-                cfg.workers);
+  ESYNC_CHECK_T(ConfigError, cfg.max_workers >= cfg.workers, "--max-workers ", cfg.max_workers,
+                " < --workers ", cfg.workers);
   // Ranks workers..max_workers-1 are the elastic slots: workers that join a running job.
   if (cfg.policy == "assign" || cfg.policy == "deadline")
     assign = std::make_unique<AssignPolicy>(cfg.max_workers, cfg.k_base, cfg.k_max);
@@ -26,14 +26,20 @@ Coordinator::Impl::Impl(CoordinatorConfig c) : cfg(std::move(c)) {
   members.resize(static_cast<std::size_t>(cfg.max_workers));
   wire::secure_server(sock, cfg.curve);
   const std::string last = wire::bind_router(sock, cfg.bind, cfg.port, "the coordinator",
-                                               static_cast<std::int64_t>(wire::Limits{}.max_body_bytes) + 4096);
+                                             static_cast<std::int64_t>(wire::Limits{}.max_body_bytes) + 4096);
   port = std::stoi(last.substr(last.rfind(':') + 1));
   if (!cfg.log_dir.empty()) log = JsonlLog(cfg.log_dir, "coordinator", 0);
-  log.write("start", {{"role", "coordinator"}, {"port", port}, {"workers", cfg.workers}, {"policy", cfg.policy},
-                      {"token", wire::token_hint(cfg.token)}, {"curve", cfg.curve.on()}, {"job", cfg.job}});
+  log.write("start", {{"role", "coordinator"},
+                      {"port", port},
+                      {"workers", cfg.workers},
+                      {"policy", cfg.policy},
+                      {"token", wire::token_hint(cfg.token)},
+                      {"curve", cfg.curve.on()},
+                      {"job", cfg.job}});
 }
 
-void Coordinator::Impl::reply(const std::string& identity, MsgType type, std::uint32_t rank, std::uint64_t round, json body) {
+void Coordinator::Impl::reply(const std::string& identity, MsgType type, std::uint32_t rank,
+                              std::uint64_t round, json body) {
   auto m = wire::make(type, cfg.job_id, rank, round, std::move(body));
   m.identity = identity;
   wire::send(sock, m);
@@ -41,12 +47,15 @@ void Coordinator::Impl::reply(const std::string& identity, MsgType type, std::ui
 
 Member* Coordinator::Impl::member(const wire::Message& m) {
   const auto r = m.header.rank;
-  ESYNC_CHECK_T(ProtocolError, r < members.size() && !members[r].identity.empty(), "message from unregistered rank ", r);
-  ESYNC_CHECK_T(ProtocolError, m.header.job_id == cfg.job_id, "job id ", m.header.job_id, " is not this job's");
+  ESYNC_CHECK_T(ProtocolError, r < members.size() && !members[r].identity.empty(),
+                "message from unregistered rank ", r);
+  ESYNC_CHECK_T(ProtocolError, m.header.job_id == cfg.job_id, "job id ", m.header.job_id,
+                " is not this job's");
   auto& mem = members[r];
   // Only the connection that registered the rank (or one attached to it with the token) may
   // speak for it: knowing a rank and the job id is not enough to report, set keys or leave.
-  if (m.identity != mem.identity && std::find(mem.attached.begin(), mem.attached.end(), m.identity) == mem.attached.end())
+  if (m.identity != mem.identity &&
+      std::find(mem.attached.begin(), mem.attached.end(), m.identity) == mem.attached.end())
     return nullptr;
   mem.last_seen = mono_s();
   return &mem;
@@ -67,18 +76,23 @@ void Coordinator::Impl::handle(const wire::Message& m) {
   ++stats.messages;
   if (m.header.type == MsgType::kRegister) return on_register(m);
   if (const auto s = servers.find(m.identity); s != servers.end()) {
-    ESYNC_CHECK_T(ProtocolError, m.header.job_id == cfg.job_id, "job id ", m.header.job_id, " is not this job's");
+    ESYNC_CHECK_T(ProtocolError, m.header.job_id == cfg.job_id, "job id ", m.header.job_id,
+                  " is not this job's");
     const auto t = m.header.type;
-    ESYNC_CHECK_T(ProtocolError, t == MsgType::kKvSet || t == MsgType::kKvGet || t == MsgType::kHeartbeat || t == MsgType::kShutdown,
-                  wire::type_name(t), " message from parameter server ", s->second);
-    if (t == MsgType::kHeartbeat || t == MsgType::kShutdown) return reply(m.identity, MsgType::kAck, m.header.rank, 0);
+    ESYNC_CHECK_T(
+        ProtocolError,
+        t == MsgType::kKvSet || t == MsgType::kKvGet || t == MsgType::kHeartbeat || t == MsgType::kShutdown,
+        wire::type_name(t), " message from parameter server ", s->second);
+    if (t == MsgType::kHeartbeat || t == MsgType::kShutdown)
+      return reply(m.identity, MsgType::kAck, m.header.rank, 0);
   }
   Member* mem = servers.count(m.identity) ? nullptr : member(m);
   const auto rank = m.header.rank;
   if (!mem && !servers.count(m.identity)) {
     ++stats.rejected;
     log.write("reject", {{"reason", "connection did not register this rank"}, {"rank", rank}});
-    return reply(m.identity, MsgType::kReject, rank, 0, {{"error", "this connection did not register rank " + std::to_string(rank)}});
+    return reply(m.identity, MsgType::kReject, rank, 0,
+                 {{"error", "this connection did not register rank " + std::to_string(rank)}});
   }
   switch (m.header.type) {
     case MsgType::kHeartbeat:
@@ -109,7 +123,10 @@ void Coordinator::Impl::handle(const wire::Message& m) {
         mem->k = d.k;
         plan = {{"k", d.k}, {"deadline_s", d.deadline_s}, {"share", d.share}};
       }
-      json event{{"rank", rank}, {"round", m.header.round}, {"step_s", mem->step_s}, {"k_done", m.body.value("k_done", 0)}};
+      json event{{"rank", rank},
+                 {"round", m.header.round},
+                 {"step_s", mem->step_s},
+                 {"k_done", m.body.value("k_done", 0)}};
       event.update(plan);
       log.write("assign", event);
       return reply(m.identity, MsgType::kAssign, rank, m.header.round, plan);
@@ -133,7 +150,8 @@ void Coordinator::Impl::handle(const wire::Message& m) {
       log.write("goodbye", {{"rank", rank}, {"status", mem->state}});
       return reply(m.identity, MsgType::kAck, rank, 0);
     default:
-      ESYNC_THROW(ProtocolError, "unexpected ", wire::type_name(m.header.type), " message at the coordinator");
+      ESYNC_THROW(ProtocolError, "unexpected ", wire::type_name(m.header.type),
+                  " message at the coordinator");
   }
 }
 
@@ -149,7 +167,8 @@ void Coordinator::Impl::housekeeping() {
   }
   for (std::size_t r = 0; r < members.size(); ++r) {
     auto& mem = members[r];
-    if (mem.identity.empty() || mem.done || !mem.alive || now - mem.last_seen < cfg.heartbeat_timeout_s) continue;
+    if (mem.identity.empty() || mem.done || !mem.alive || now - mem.last_seen < cfg.heartbeat_timeout_s)
+      continue;
     mem.alive = false;
     mem.state = "lost";
     if (assign) assign->forget(static_cast<int>(r));  // the survivors' K follow the slowest survivor
@@ -157,10 +176,12 @@ void Coordinator::Impl::housekeeping() {
     log.write("lost", {{"rank", r}, {"host", mem.host}, {"silent_s", now - mem.last_seen}});
     // Published for the survivors, who ask when a collective fails (see the worker).
     char who[200];
-    std::snprintf(who, sizeof who, "worker %zu on %s (silent for %.1f s)", r, mem.host.c_str(), now - mem.last_seen);
+    std::snprintf(who, sizeof who, "worker %zu on %s (silent for %.1f s)", r, mem.host.c_str(),
+                  now - mem.last_seen);
     kv["lost"] += (kv["lost"].empty() ? "" : ", ") + std::string(who);
     answer_waiters("lost");
-    std::fprintf(stderr, "coordinator: lost worker %zu on %s (silent for %.1f s)\n", r, mem.host.c_str(), now - mem.last_seen);
+    std::fprintf(stderr, "coordinator: lost worker %zu on %s (silent for %.1f s)\n", r, mem.host.c_str(),
+                 now - mem.last_seen);
   }
   if (cfg.status && now - last_status > 5.0) {
     last_status = now;
@@ -168,8 +189,8 @@ void Coordinator::Impl::housekeeping() {
     char buf[160];
     for (std::size_t r = 0; r < members.size(); ++r) {
       const auto& mem = members[r];
-      std::snprintf(buf, sizeof buf, " [%zu %s K=%d step=%.1fms %s]", r, mem.device.c_str(), mem.k, mem.step_s * 1e3,
-                    mem.identity.empty() ? "waiting" : mem.state.c_str());
+      std::snprintf(buf, sizeof buf, " [%zu %s K=%d step=%.1fms %s]", r, mem.device.c_str(), mem.k,
+                    mem.step_s * 1e3, mem.identity.empty() ? "waiting" : mem.state.c_str());
       line += buf;
     }
     std::fprintf(stderr, "%s\n", line.c_str());
@@ -211,8 +232,11 @@ void Coordinator::run(const std::atomic<bool>& stop) {
     std::lock_guard<std::mutex> lk(im.stats_mu);
     im.published = im.stats;
   }
-  im.log.write("end", {{"status", "ok"}, {"messages", im.stats.messages}, {"malformed", im.stats.malformed},
-                       {"rejected", im.stats.rejected}, {"lost", im.stats.lost}});
+  im.log.write("end", {{"status", "ok"},
+                       {"messages", im.stats.messages},
+                       {"malformed", im.stats.malformed},
+                       {"rejected", im.stats.rejected},
+                       {"lost", im.stats.lost}});
 }
 
 }  // namespace esync::coord

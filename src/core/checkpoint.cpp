@@ -70,8 +70,8 @@ void Checkpoint::save(const std::string& path) const {
   }
   ::close(fd);
   // rename() is atomic: readers see the old checkpoint or the new one, never a torn one.
-  ESYNC_CHECK_T(IoError, std::rename(tmp.c_str(), path.c_str()) == 0, "cannot rename ", tmp, " to ",
-                path, ": ", std::strerror(errno));
+  ESYNC_CHECK_T(IoError, std::rename(tmp.c_str(), path.c_str()) == 0, "cannot rename ", tmp, " to ", path,
+                ": ", std::strerror(errno));
 }
 
 Checkpoint Checkpoint::load(const std::string& path) {
@@ -122,8 +122,8 @@ void save_optimizer(Checkpoint& ck, FlatOptimizer& opt) {
 void load_optimizer(const Checkpoint& ck, FlatOptimizer& opt, const std::string& where) {
   for (auto& [name, buf] : opt.state()) {
     const auto& saved = ck.tensor(name);
-    ESYNC_CHECK_T(IoError, saved.size() == buf->size(), where, ": optimizer state ", name, " has ", saved.size(),
-                  " values, the optimiser ", buf->size());
+    ESYNC_CHECK_T(IoError, saved.size() == buf->size(), where, ": optimizer state ", name, " has ",
+                  saved.size(), " values, the optimiser ", buf->size());
     *buf = saved;
   }
   opt.set_steps(ck.meta.at("opt_steps").get<std::int64_t>());

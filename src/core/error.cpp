@@ -11,8 +11,7 @@ static std::string basename_of(const char* file) {
 }
 
 Error::Error(const std::string& msg, const char* file, int line)
-    : std::runtime_error(msg),
-      where_(file && *file ? basename_of(file) + ":" + std::to_string(line) : "") {}
+    : std::runtime_error(msg), where_(file && *file ? basename_of(file) + ":" + std::to_string(line) : "") {}
 
 int report_error(const std::string& command, const Error& e) {
   std::fprintf(stderr, "esync %s: %s: %s%s%s%s\n", command.c_str(), e.kind(), e.what(),

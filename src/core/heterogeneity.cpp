@@ -1,9 +1,10 @@
+#include "esync/heterogeneity.hpp"
+
 #include <algorithm>
 #include <thread>
 
 #include "esync/clock.hpp"
 #include "esync/error.hpp"
-#include "esync/heterogeneity.hpp"
 
 namespace esync {
 namespace {
@@ -13,7 +14,8 @@ double parse_ms(const std::string& s, const std::string& spec) {
     std::size_t used = 0;
     const double v = std::stod(s, &used);
     const std::string unit = s.substr(used);
-    if (v >= 0 && (unit == "ms" || unit == "s" || unit == "us")) return unit == "ms" ? v / 1e3 : unit == "s" ? v : v / 1e6;
+    if (v >= 0 && (unit == "ms" || unit == "s" || unit == "us"))
+      return unit == "ms" ? v / 1e3 : unit == "s" ? v : v / 1e6;
   } catch (const std::exception&) {
   }
   ESYNC_THROW(ConfigError, "--delay '", spec, "': '", s, "' is not a duration like 10ms");
@@ -24,7 +26,8 @@ double parse_ms(const std::string& s, const std::string& spec) {
 DelayModel::DelayModel(const std::string& spec, std::uint64_t seed) : rng_(seed) {
   if (spec.empty() || spec == "none") return;
   const auto colon = spec.find(':');
-  const std::string kind = spec.substr(0, colon), args = colon == std::string::npos ? "" : spec.substr(colon + 1);
+  const std::string kind = spec.substr(0, colon),
+                    args = colon == std::string::npos ? "" : spec.substr(colon + 1);
   const auto comma = args.find(',');
   if (kind == "constant" && comma == std::string::npos) {
     kind_ = Kind::kConstant;
@@ -37,21 +40,27 @@ DelayModel::DelayModel(const std::string& spec, std::uint64_t seed) : rng_(seed)
     a_ = parse_ms(args.substr(0, comma), spec);
     b_ = parse_ms(args.substr(comma + 1), spec);
   } else {
-    ESYNC_THROW(ConfigError, "--delay '", spec, "' (expected constant:10ms, gaussian:10ms,3ms or exponential:10ms)");
+    ESYNC_THROW(ConfigError, "--delay '", spec,
+                "' (expected constant:10ms, gaussian:10ms,3ms or exponential:10ms)");
   }
 }
 
 double DelayModel::sample_s() {
   switch (kind_) {
-    case Kind::kNone: return 0.0;
-    case Kind::kConstant: return a_;
-    case Kind::kGaussian: return std::max(0.0, std::normal_distribution<double>(a_, b_)(rng_));
-    case Kind::kExponential: return a_ > 0 ? std::exponential_distribution<double>(1.0 / a_)(rng_) : 0.0;
+    case Kind::kNone:
+      return 0.0;
+    case Kind::kConstant:
+      return a_;
+    case Kind::kGaussian:
+      return std::max(0.0, std::normal_distribution<double>(a_, b_)(rng_));
+    case Kind::kExponential:
+      return a_ > 0 ? std::exponential_distribution<double>(1.0 / a_)(rng_) : 0.0;
   }
   return 0.0;
 }
 
-SlowdownModel::SlowdownModel(double factor, const std::string& basis) : factor_(factor), measured_(basis == "measured") {
+SlowdownModel::SlowdownModel(double factor, const std::string& basis)
+    : factor_(factor), measured_(basis == "measured") {
   ESYNC_CHECK_T(ConfigError, factor >= 1.0, "slowdown factor ", factor, " must be >= 1");
   ESYNC_CHECK_T(ConfigError, basis == "nominal" || basis == "measured", "--slowdown-basis '", basis,
                 "' (expected nominal or measured)");

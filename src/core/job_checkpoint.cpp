@@ -38,10 +38,6 @@ std::optional<std::uint64_t> round_of(const fs::path& p) {
 }
 }  // namespace
 
-bool every_worker_checkpoints(const std::string& mode) {
-  return mode == "ssgd" || mode == "esync" || mode == "local-sgd";
-}
-
 std::optional<std::uint64_t> latest_complete(const std::string& dir, int workers, int shards) {
   std::error_code ec;
   ESYNC_CHECK_T(IoError, fs::is_directory(dir, ec), dir, ": no such checkpoint directory");
@@ -63,11 +59,27 @@ std::optional<std::uint64_t> latest_complete(const std::string& dir, int workers
 
 void check_same_job(const nlohmann::json& was, const nlohmann::json& now, const std::string& where) {
   // May differ between the run that wrote a checkpoint and the one that resumes it.
-  static const std::set<std::string> run_time = {
-      "epochs", "time_budget_s", "log_dir", "eval_every_s", "threads", "heartbeat_timeout_s", "heartbeat_interval_s",
-      "on_failure", "checkpoint_every", "checkpoint_dir", "resume", "data_dir", "devices", "backend", "slowdown",
-      "slowdown_basis", "overlap",
-      "delay", "slow_worker", "max_workers", "log_every"};
+  static const std::set<std::string> run_time = {"epochs",
+                                                 "time_budget_s",
+                                                 "log_dir",
+                                                 "eval_every_s",
+                                                 "threads",
+                                                 "heartbeat_timeout_s",
+                                                 "heartbeat_interval_s",
+                                                 "on_failure",
+                                                 "checkpoint_every",
+                                                 "checkpoint_dir",
+                                                 "resume",
+                                                 "data_dir",
+                                                 "devices",
+                                                 "backend",
+                                                 "slowdown",
+                                                 "slowdown_basis",
+                                                 "overlap",
+                                                 "delay",
+                                                 "slow_worker",
+                                                 "max_workers",
+                                                 "log_every"};
   std::set<std::string> keys;
   for (const auto& [k, v] : was.items()) keys.insert(k);
   for (const auto& [k, v] : now.items()) keys.insert(k);
@@ -75,14 +87,17 @@ void check_same_job(const nlohmann::json& was, const nlohmann::json& now, const 
     if (run_time.count(k)) continue;
     const auto a = was.value(k, nlohmann::json()), b = now.value(k, nlohmann::json());
     // 0.02 written as a double and read back may differ in its last bit from a float flag.
-    if (a.is_number() && b.is_number() && std::abs(a.get<double>() - b.get<double>()) <= 1e-9 * std::abs(a.get<double>()))
+    if (a.is_number() && b.is_number() &&
+        std::abs(a.get<double>() - b.get<double>()) <= 1e-9 * std::abs(a.get<double>()))
       continue;
     ESYNC_CHECK_T(ConfigError, a == b, where, ": the checkpoint was written by a job with ", k, "=", a.dump(),
                   " but this job has ", k, "=", b.dump());
   }
-  const auto count = [](const nlohmann::json& j) { return j.value("devices", nlohmann::json::array()).size(); };
-  ESYNC_CHECK_T(ConfigError, count(was) == count(now), where, ": the checkpoint was written by a job of ", count(was),
-                " workers but this job has ", count(now));
+  const auto count = [](const nlohmann::json& j) {
+    return j.value("devices", nlohmann::json::array()).size();
+  };
+  ESYNC_CHECK_T(ConfigError, count(was) == count(now), where, ": the checkpoint was written by a job of ",
+                count(was), " workers but this job has ", count(now));
 }
 
 BackgroundWriter::~BackgroundWriter() {

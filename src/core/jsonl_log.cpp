@@ -18,8 +18,7 @@ JsonlLog::JsonlLog(const std::string& dir, const std::string& role, int rank, bo
   ESYNC_CHECK_T(IoError, !ec, "cannot create log directory ", dir, ": ", ec.message());
   path_ = (std::filesystem::path(dir) / (role + "-" + std::to_string(rank) + ".jsonl")).string();
   // O_APPEND: every write lands at the end in one piece, even with a concurrent reader.
-  fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (append ? 0 : O_TRUNC),
-               0644);
+  fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (append ? 0 : O_TRUNC), 0644);
   ESYNC_CHECK_T(IoError, fd_ >= 0, "cannot open log ", path_, ": ", std::strerror(errno));
 }
 

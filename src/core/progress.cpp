@@ -38,13 +38,12 @@ std::string Progress::line(std::int64_t done, const std::string& extra, double n
     const int fill = static_cast<int>(frac * kWidth);
     std::string bar(static_cast<std::size_t>(fill), '#');
     bar.resize(kWidth, '.');
-    std::snprintf(buf, sizeof buf, "%s [%s] %3.0f%% %.0f samples/s %s ETA %s", label_.c_str(),
-                  bar.c_str(), frac * 100, rate, extra.c_str(), format_duration(eta).c_str());
+    std::snprintf(buf, sizeof buf, "%s [%s] %3.0f%% %.0f samples/s %s ETA %s", label_.c_str(), bar.c_str(),
+                  frac * 100, rate, extra.c_str(), format_duration(eta).c_str());
   } else {
-    std::snprintf(buf, sizeof buf, "%s %5.1f%% %lld/%lld %.0f samples/s %s elapsed %s ETA %s",
-                  label_.c_str(), frac * 100, static_cast<long long>(done),
-                  static_cast<long long>(total_), rate, extra.c_str(),
-                  format_duration(el).c_str(), format_duration(eta).c_str());
+    std::snprintf(buf, sizeof buf, "%s %5.1f%% %lld/%lld %.0f samples/s %s elapsed %s ETA %s", label_.c_str(),
+                  frac * 100, static_cast<long long>(done), static_cast<long long>(total_), rate,
+                  extra.c_str(), format_duration(el).c_str(), format_duration(eta).c_str());
   }
   return buf;
 }

@@ -1,5 +1,3 @@
-#include "esync/ps_client.hpp"
-
 #include <algorithm>
 #include <cstring>
 #include <limits>
@@ -8,6 +6,7 @@
 #include "esync/clock.hpp"
 #include "esync/error.hpp"
 #include "esync/message.hpp"
+#include "esync/ps_client.hpp"
 #include "esync/ps_rules.hpp"
 
 namespace esync::ps {
@@ -26,7 +25,7 @@ struct PsClient::Impl {
   std::uint64_t job_id;
   std::size_t n;
   std::chrono::milliseconds timeout;
-  bool curve = false;  // a timeout may then mean a CURVE handshake that failed: say so
+  bool curve = false;            // a timeout may then mean a CURVE handshake that failed: say so
   std::uint64_t checkpoint = 0;  // a checkpoint round for the next push to carry
 
   // A slice of caller memory as a frame, zero-copy (no free function: the caller owns it).
@@ -58,12 +57,15 @@ struct PsClient::Impl {
       const double remaining = deadline - mono_s();
       if (remaining <= 0) {
         std::string names;
-        for (const auto s : which) names += (names.empty() ? "" : ", ") + std::to_string(s) + " (" + endpoints[s] + ")";
-        ESYNC_THROW(TimeoutError, "rank ", rank, ": no ", wire::type_name(want), " from parameter-server shard(s) ", names,
-                    " within ", wait.count() / 1000.0, " s", wire::curve_timeout_hint(curve));
+        for (const auto s : which)
+          names += (names.empty() ? "" : ", ") + std::to_string(s) + " (" + endpoints[s] + ")";
+        ESYNC_THROW(TimeoutError, "rank ", rank, ": no ", wire::type_name(want),
+                    " from parameter-server shard(s) ", names, " within ", wait.count() / 1000.0, " s",
+                    wire::curve_timeout_hint(curve));
       }
       try {
-        zmq::poll(items.data(), items.size(), std::chrono::milliseconds(static_cast<long>(remaining * 1e3) + 1));
+        zmq::poll(items.data(), items.size(),
+                  std::chrono::milliseconds(static_cast<long>(remaining * 1e3) + 1));
       } catch (const zmq::error_t& e) {
         if (e.num() != EINTR) throw;
       }
@@ -73,9 +75,10 @@ struct PsClient::Impl {
         auto r = wire::recv(socks[s], std::chrono::milliseconds(0), /*router=*/false);
         if (!r) continue;
         if (r->header.type == MsgType::kReject)
-          ESYNC_THROW(PeerLostError, "parameter-server shard ", s, " refused rank ", rank, ": ", r->body.value("error", "?"));
-        ESYNC_CHECK_T(ProtocolError, r->header.type == want, "expected ", wire::type_name(want), " from shard ", s, ", got ",
-                      wire::type_name(r->header.type));
+          ESYNC_THROW(PeerLostError, "parameter-server shard ", s, " refused rank ", rank, ": ",
+                      r->body.value("error", "?"));
+        ESYNC_CHECK_T(ProtocolError, r->header.type == want, "expected ", wire::type_name(want),
+                      " from shard ", s, ", got ", wire::type_name(r->header.type));
         on_reply(s, *r);
         done[s] = 1;
         --left;
@@ -85,8 +88,9 @@ struct PsClient::Impl {
 
   // Copies a weight reply into w and folds its statistics into the result.
   void take_weights(std::size_t s, const wire::Message& m, float* w, PsReply& out) {
-    ESYNC_CHECK_T(ProtocolError, m.tensors.size() == 1 && m.tensors[0].size() == ranges[s].size() * sizeof(float),
-                  "shard ", s, " sent a weight slice of the wrong size");
+    ESYNC_CHECK_T(ProtocolError,
+                  m.tensors.size() == 1 && m.tensors[0].size() == ranges[s].size() * sizeof(float), "shard ",
+                  s, " sent a weight slice of the wrong size");
     std::memcpy(w + ranges[s].lo, m.tensors[0].data(), m.tensors[0].size());
     versions[s] = m.body.at("version").get<std::uint64_t>();
     // The lowest over the shards. The callers start it at the largest value: replies arrive in
@@ -100,8 +104,8 @@ struct PsClient::Impl {
   }
 };
 
-PsClient::PsClient(std::vector<std::string> endpoints, std::string token, int rank, std::uint64_t job_id, std::size_t n,
-                   std::chrono::milliseconds timeout, const wire::CurveKeys& curve)
+PsClient::PsClient(std::vector<std::string> endpoints, std::string token, int rank, std::uint64_t job_id,
+                   std::size_t n, std::chrono::milliseconds timeout, const wire::CurveKeys& curve)
     : impl_(std::make_unique<Impl>()) {
   auto& im = *impl_;
   ESYNC_CHECK_T(ConfigError, !endpoints.empty(), "the parameter server has no shards");
@@ -121,7 +125,8 @@ PsClient::PsClient(std::vector<std::string> endpoints, std::string token, int ra
     try {
       im.socks.back().connect(im.endpoints[static_cast<std::size_t>(s)]);
     } catch (const zmq::error_t& e) {
-      ESYNC_THROW(ConfigError, "bad parameter-server address '", im.endpoints[static_cast<std::size_t>(s)], "': ", e.what());
+      ESYNC_THROW(ConfigError, "bad parameter-server address '", im.endpoints[static_cast<std::size_t>(s)],
+                  "': ", e.what());
     }
   }
   im.versions.assign(im.socks.size(), 0);
@@ -145,7 +150,8 @@ PsReply PsClient::pull(float* w) {
   for (std::size_t s = 0; s < im.socks.size(); ++s) im.send(s, MsgType::kPull, 0, json::object());
   PsReply out;
   out.version = std::numeric_limits<std::uint64_t>::max();  // every shard answers or gather throws
-  im.gather(MsgType::kPullReply, im.timeout, [&](std::size_t s, const wire::Message& m) { im.take_weights(s, m, w, out); });
+  im.gather(MsgType::kPullReply, im.timeout,
+            [&](std::size_t s, const wire::Message& m) { im.take_weights(s, m, w, out); });
   return out;
 }
 
@@ -188,7 +194,8 @@ PsReply PsClient::push_pull(float* w, const float* x, double samples, bool stop,
   }
   // A sync round may hold the reply until the slowest worker pushes: allow the shard its own
   // timeout for that and a margin to answer.
-  im.gather(MsgType::kPullReply, im.timeout * 2, [&](std::size_t s, const wire::Message& m) { im.take_weights(s, m, w, out); });
+  im.gather(MsgType::kPullReply, im.timeout * 2,
+            [&](std::size_t s, const wire::Message& m) { im.take_weights(s, m, w, out); });
   return out;
 }
 

@@ -14,11 +14,16 @@ namespace esync::ps {
 ShardServer::Impl::Impl(ShardConfig c) : cfg(std::move(c)) {
   ESYNC_CHECK_T(ConfigError, !cfg.token.empty(), "a parameter-server shard needs the job token");
   wire::secure_server(sock, cfg.curve);
-  endpoint = wire::bind_router(sock, cfg.bind, cfg.port, "parameter-server shard " + std::to_string(cfg.shard),
-                               cfg.max_frame_bytes);
+  endpoint = wire::bind_router(sock, cfg.bind, cfg.port,
+                               "parameter-server shard " + std::to_string(cfg.shard), cfg.max_frame_bytes);
   if (!cfg.log_dir.empty()) log = JsonlLog(cfg.log_dir, "server", cfg.shard);
-  log.write("start", {{"role", "server"}, {"shard", cfg.shard}, {"shards", cfg.shards}, {"endpoint", endpoint},
-                      {"rule", cfg.rule.rule}, {"workers", cfg.rule.workers}, {"lr", cfg.rule.opt.lr},
+  log.write("start", {{"role", "server"},
+                      {"shard", cfg.shard},
+                      {"shards", cfg.shards},
+                      {"endpoint", endpoint},
+                      {"rule", cfg.rule.rule},
+                      {"workers", cfg.rule.workers},
+                      {"lr", cfg.rule.opt.lr},
                       {"optimizer", cfg.rule.opt.kind}});
   if (!cfg.resume_file.empty()) resume();
   last_msg = mono_s();
@@ -34,13 +39,15 @@ void ShardServer::Impl::resume() {
 
 void ShardServer::Impl::write_checkpoint() {
   if (checkpoint_due == 0 || cfg.checkpoint_dir.empty()) return;
-  writer.submit(cfg.checkpoint_dir, checkpoint_due, shard_checkpoint(cfg, *rules, {nullptr, total_n, samples}, checkpoint_due));
+  writer.submit(cfg.checkpoint_dir, checkpoint_due,
+                shard_checkpoint(cfg, *rules, {nullptr, total_n, samples}, checkpoint_due));
   log.write("checkpoint", {{"round", checkpoint_due}, {"version", rules->version()}});
   checkpoint_due = 0;
 }
 
 void ShardServer::Impl::reply(const std::string& identity, int rank, MsgType type, json body) {
-  auto m = wire::make(type, cfg.job_id, static_cast<std::uint32_t>(rank), rules ? rules->version() : 0, std::move(body));
+  auto m = wire::make(type, cfg.job_id, static_cast<std::uint32_t>(rank), rules ? rules->version() : 0,
+                      std::move(body));
   m.identity = identity;
   wire::send(sock, m);
 }
@@ -49,11 +56,13 @@ void ShardServer::Impl::send_weights(const std::string& identity, int rank, json
   body["version"] = rules->version();
   body["samples"] = samples;
   body["stop"] = stop_flag;
-  auto m = wire::make(MsgType::kPullReply, cfg.job_id, static_cast<std::uint32_t>(rank), rules->version(), std::move(body));
+  auto m = wire::make(MsgType::kPullReply, cfg.job_id, static_cast<std::uint32_t>(rank), rules->version(),
+                      std::move(body));
   m.identity = identity;
   auto* hold = new Snapshot(rules->weights());
-  m.tensors.emplace_back(const_cast<float*>((*hold)->data()), (*hold)->size() * sizeof(float),
-                         [](void*, void* h) { delete static_cast<Snapshot*>(h); }, hold);
+  m.tensors.emplace_back(
+      const_cast<float*>((*hold)->data()), (*hold)->size() * sizeof(float),
+      [](void*, void* h) { delete static_cast<Snapshot*>(h); }, hold);
   stats.bytes_out += (*hold)->size() * sizeof(float);
   wire::send(sock, m);
   rules->pulled(rank);
@@ -67,8 +76,8 @@ const float* ShardServer::Impl::floats(const zmq::message_t& frame) {
 }
 
 const zmq::message_t& ShardServer::Impl::one_slice(const wire::Message& m, std::size_t want) {
-  ESYNC_CHECK_T(ProtocolError, m.tensors.size() == 1, wire::type_name(m.header.type), " with ", m.tensors.size(),
-                " tensor frames (need 1)");
+  ESYNC_CHECK_T(ProtocolError, m.tensors.size() == 1, wire::type_name(m.header.type), " with ",
+                m.tensors.size(), " tensor frames (need 1)");
   // Compared in elements (wire::recv guarantees whole floats): want * 4 wraps for a declared
   // init size near 2^62, and a 4-byte slice then passed as 2^62 + 1 elements.
   ESYNC_CHECK_T(ProtocolError, m.tensors[0].size() / sizeof(float) == want, "slice of ", m.tensors[0].size(),
@@ -117,7 +126,8 @@ void ShardServer::Impl::on_push(const wire::Message& m, int rank) {
 
 void ShardServer::Impl::close_round() {
   const double now = mono_s();
-  for (const auto& w : waiting) send_weights(w.identity, w.rank, {{"staleness", w.staleness}, {"wait_s", now - w.since}});
+  for (const auto& w : waiting)
+    send_weights(w.identity, w.rank, {{"staleness", w.staleness}, {"wait_s", now - w.since}});
   waiting.clear();
   write_checkpoint();
   admit_due();
@@ -130,7 +140,8 @@ void ShardServer::Impl::handle(const wire::Message& m) {
     const int rank = m.body.value("rank", -1);
     if (!wire::token_equal(m.body.value("token", ""), cfg.token) || rank < 0 || rank >= cfg.rule.workers) {
       ++stats.rejected;
-      log.write("reject", {{"reason", rank < 0 || rank >= cfg.rule.workers ? "bad rank" : "wrong token"}, {"rank", rank}});
+      log.write("reject", {{"reason", rank < 0 || rank >= cfg.rule.workers ? "bad rank" : "wrong token"},
+                           {"rank", rank}});
       return reply(m.identity, 0, MsgType::kReject, {{"error", "wrong job token or rank"}});
     }
     peers[m.identity] = rank;
@@ -155,8 +166,9 @@ void ShardServer::Impl::handle(const wire::Message& m) {
 }
 
 void ShardServer::Impl::serve(const wire::Message& m, int rank) {
-  ESYNC_CHECK_T(ProtocolError, m.header.rank == static_cast<std::uint32_t>(rank) && m.header.job_id == cfg.job_id,
-                "header says rank ", m.header.rank, " job ", m.header.job_id, ", the connection is rank ", rank);
+  ESYNC_CHECK_T(
+      ProtocolError, m.header.rank == static_cast<std::uint32_t>(rank) && m.header.job_id == cfg.job_id,
+      "header says rank ", m.header.rank, " job ", m.header.job_id, ", the connection is rank ", rank);
   switch (m.header.type) {
     case MsgType::kPush:
       return m.body.value("init", false) ? on_init(m, rank) : on_push(m, rank);
@@ -169,7 +181,8 @@ void ShardServer::Impl::serve(const wire::Message& m, int rank) {
       leave(rank, m.body.value("status", "done"));
       return reply(m.identity, rank, MsgType::kAck);
     default:
-      ESYNC_THROW(ProtocolError, "unexpected ", wire::type_name(m.header.type), " message at a parameter server");
+      ESYNC_THROW(ProtocolError, "unexpected ", wire::type_name(m.header.type),
+                  " message at a parameter server");
   }
 }
 
@@ -185,11 +198,18 @@ void ShardServer::Impl::write_stats(double now, const char* ev) {
   json hist = json::object();
   for (const auto& [tau, count] : staleness_hist) hist[std::to_string(tau)] = count;
   stats.version = rules->version();
-  log.write(ev, {{"version", stats.version}, {"pushes", stats.pushes}, {"pulls", stats.pulls},
-                 {"live", rules->live_workers()}, {"samples", samples},
+  log.write(ev, {{"version", stats.version},
+                 {"pushes", stats.pushes},
+                 {"pulls", stats.pulls},
+                 {"live", rules->live_workers()},
+                 {"samples", samples},
                  {"staleness_mean", stats.pushes ? stats.staleness_sum / double(stats.pushes) : 0.0},
-                 {"staleness_max", stats.staleness_max}, {"staleness_hist", hist}, {"bytes_in", stats.bytes_in},
-                 {"bytes_out", stats.bytes_out}, {"malformed", stats.malformed}, {"rejected", stats.rejected}});
+                 {"staleness_max", stats.staleness_max},
+                 {"staleness_hist", hist},
+                 {"bytes_in", stats.bytes_in},
+                 {"bytes_out", stats.bytes_out},
+                 {"malformed", stats.malformed},
+                 {"rejected", stats.rejected}});
 }
 
 ShardServer::ShardServer(ShardConfig cfg) : impl_(std::make_unique<Impl>(std::move(cfg))) {}
@@ -224,8 +244,12 @@ void ShardServer::run(const std::atomic<bool>& stop) {
   im.write_stats(mono_s(), "ps");
   im.publish();
   im.writer.finish();
-  im.log.write("end", {{"status", "ok"}, {"version", im.stats.version}, {"pushes", im.stats.pushes},
-                       {"malformed", im.stats.malformed}, {"rejected", im.stats.rejected}, {"lost", im.stats.lost}});
+  im.log.write("end", {{"status", "ok"},
+                       {"version", im.stats.version},
+                       {"pushes", im.stats.pushes},
+                       {"malformed", im.stats.malformed},
+                       {"rejected", im.stats.rejected},
+                       {"lost", im.stats.lost}});
 }
 
 }  // namespace esync::ps

@@ -9,6 +9,7 @@
 #include "esync/error.hpp"
 #include "esync/job_checkpoint.hpp"
 #include "esync/message.hpp"
+#include "esync/modes.hpp"
 #include "esync/ps_rules.hpp"
 #include "esync/ps_server.hpp"
 
@@ -23,9 +24,11 @@ std::string this_host() {
 
 RuleConfig rule_config(const nlohmann::json& job, int workers) {
   RuleConfig rc;
-  const std::string mode = job.value("mode", "esync");
-  rc.rule = rule_for(mode, job.value("delay_adaptive", false), job.value("async_cached", false),
-                     job.value("dc_adaptive", false));
+  RuleFlags flags;
+  flags.delay_adaptive = job.value("delay_adaptive", false);
+  flags.async_cached = job.value("async_cached", false);
+  flags.dc_adaptive = job.value("dc_adaptive", false);
+  rc.rule = find_mode(job.value("mode", "esync")).server_rule(flags);
   // An elastic job's shards hold a slot for every rank that may join; the first `workers` are
   // live from the start.
   rc.workers = std::max(workers, job.value("max_workers", workers));
@@ -35,7 +38,8 @@ RuleConfig rule_config(const nlohmann::json& job, int workers) {
   rc.opt.momentum = job.value("momentum", 0.9f);
   rc.global_lr = job.value("global_lr", 1.0f);
   rc.weighting = parse_weighting(job.value("weighting", weighting_name(kDefaultWeighting)));
-  rc.dc_lambda = static_cast<float>(job.value("dc_lambda", default_dc_lambda(job.value("dc_adaptive", false))));
+  rc.dc_lambda =
+      static_cast<float>(job.value("dc_lambda", default_dc_lambda(job.value("dc_adaptive", false))));
   return rc;
 }
 
@@ -55,9 +59,11 @@ int run_server(const ServerOptions& opt, const std::atomic<bool>& stop) {
   cfg.abort_on_failure = welcome.job.value("on_failure", "continue") == "abort";
   cfg.curve = opt.curve;
   cfg.job = welcome.job;
-  if (welcome.job.value("checkpoint_every", 0) > 0) cfg.checkpoint_dir = welcome.job.value("checkpoint_dir", "");
+  if (welcome.job.value("checkpoint_every", 0) > 0)
+    cfg.checkpoint_dir = welcome.job.value("checkpoint_dir", "");
   if (const auto resume = welcome.job.value("resume", nlohmann::json()); resume.is_object())
-    cfg.resume_file = ckpt::server_file(resume.at("dir").get<std::string>(), resume.at("round").get<std::uint64_t>(), opt.shard);
+    cfg.resume_file = ckpt::server_file(resume.at("dir").get<std::string>(),
+                                        resume.at("round").get<std::uint64_t>(), opt.shard);
   // Rank 0 publishes the length of the buffer the shards hold once it has built the model; a
   // frame may be at most this shard's slice of it (or a body's size).
   // It publishes how many of them are parameters too: the BatchNorm buffers after them are
@@ -71,21 +77,22 @@ int run_server(const ServerOptions& opt, const std::atomic<bool>& stop) {
     }
   };
   const auto range = shard_range(size_of("model/floats"), cfg.shards, cfg.shard);
-  cfg.max_frame_bytes =
-      static_cast<std::int64_t>(std::max<std::size_t>(range.size() * sizeof(float), wire::Limits{}.max_body_bytes) + 4096);
+  cfg.max_frame_bytes = static_cast<std::int64_t>(
+      std::max<std::size_t>(range.size() * sizeof(float), wire::Limits{}.max_body_bytes) + 4096);
   const std::size_t params = size_of("model/params");
   cfg.rule.buffers_from = params > range.lo ? params - range.lo : 0;
   ShardServer server(cfg);
   client.kv_set("ps/" + std::to_string(opt.shard), server.endpoint());
-  std::printf("server-%d: %s, rule %s, %d workers\n", opt.shard, server.endpoint().c_str(), cfg.rule.rule.c_str(),
-              cfg.rule.workers);
+  std::printf("server-%d: %s, rule %s, %d workers\n", opt.shard, server.endpoint().c_str(),
+              cfg.rule.rule.c_str(), cfg.rule.workers);
   std::fflush(stdout);
   server.run(stop);
   const auto s = server.stats();
-  std::printf("server-%d done: version %llu, %llu pushes, %llu malformed, %llu rejected, %llu workers dropped\n",
-              opt.shard, static_cast<unsigned long long>(s.version), static_cast<unsigned long long>(s.pushes),
-              static_cast<unsigned long long>(s.malformed), static_cast<unsigned long long>(s.rejected),
-              static_cast<unsigned long long>(s.lost));
+  std::printf(
+      "server-%d done: version %llu, %llu pushes, %llu malformed, %llu rejected, %llu workers dropped\n",
+      opt.shard, static_cast<unsigned long long>(s.version), static_cast<unsigned long long>(s.pushes),
+      static_cast<unsigned long long>(s.malformed), static_cast<unsigned long long>(s.rejected),
+      static_cast<unsigned long long>(s.lost));
   try {
     client.goodbye("ok");
   } catch (const Error&) {  // the coordinator may be gone once the workers are: not our failure

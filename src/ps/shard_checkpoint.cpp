@@ -8,8 +8,9 @@ namespace esync::ps {
 ShardState load_shard_checkpoint(const ShardConfig& cfg) {
   const auto ck = Checkpoint::load(cfg.resume_file);
   const auto& meta = ck.meta;
-  ESYNC_CHECK_T(IoError, meta.value("format", "") == "esync-server" && meta.value("shard", -1) == cfg.shard &&
-                             meta.value("shards", -1) == cfg.shards,
+  ESYNC_CHECK_T(IoError,
+                meta.value("format", "") == "esync-server" && meta.value("shard", -1) == cfg.shard &&
+                    meta.value("shards", -1) == cfg.shards,
                 cfg.resume_file, ": not the checkpoint of shard ", cfg.shard, " of ", cfg.shards);
   ckpt::check_same_job(meta.at("config"), cfg.job, cfg.resume_file);
   ShardState st;
@@ -24,10 +25,12 @@ ShardState load_shard_checkpoint(const ShardConfig& cfg) {
   return st;
 }
 
-Checkpoint shard_checkpoint(const ShardConfig& cfg, ShardRules& rules, const ShardState& at, std::uint64_t round) {
+Checkpoint shard_checkpoint(const ShardConfig& cfg, ShardRules& rules, const ShardState& at,
+                            std::uint64_t round) {
   Checkpoint ck;
-  ck.meta = {{"format", "esync-server"}, {"shard", cfg.shard}, {"shards", cfg.shards}, {"n", at.total_n},
-             {"version", rules.version()}, {"samples", at.samples}, {"round", round}, {"config", cfg.job}};
+  ck.meta = {{"format", "esync-server"}, {"shard", cfg.shard},         {"shards", cfg.shards},
+             {"n", at.total_n},          {"version", rules.version()}, {"samples", at.samples},
+             {"round", round},           {"config", cfg.job}};
   ck.tensors.emplace_back("w", *rules.weights());
   save_optimizer(ck, rules.optimizer());
   return ck;

@@ -20,6 +20,7 @@ struct ShardState {
 
 // The state in cfg.resume_file, checked against cfg (shard, shard count, job settings).
 ShardState load_shard_checkpoint(const ShardConfig& cfg);
-Checkpoint shard_checkpoint(const ShardConfig& cfg, ShardRules& rules, const ShardState& at, std::uint64_t round);
+Checkpoint shard_checkpoint(const ShardConfig& cfg, ShardRules& rules, const ShardState& at,
+                            std::uint64_t round);
 
 }  // namespace esync::ps

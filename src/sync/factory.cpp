@@ -1,24 +1,25 @@
-// make_synchronizer: the one place that maps a mode name (and transport) to its implementation.
+// make_synchronizer: a mode's synchroniser from its row in the mode table (modes.hpp) and the
+// job's transport. Gradient modes: the parameter server's, or one allreduce a step (SSGD). Model
+// averaging: K local steps from the mode's K source, then one average.
 #include "esync/error.hpp"
+#include "esync/modes.hpp"
 #include "esync/synchronizer.hpp"
+#include "k_planner.hpp"
+#include "model_averaging.hpp"
 
 namespace esync::sync {
 
-std::unique_ptr<Synchronizer> make_ssgd(const SyncContext& ctx);
-std::unique_ptr<Synchronizer> make_esync(const SyncContext& ctx);
-std::unique_ptr<Synchronizer> make_local_sgd(const SyncContext& ctx);
+std::unique_ptr<Synchronizer> make_allreduce_gradients(const SyncContext& ctx);
 std::unique_ptr<Synchronizer> make_ps_gradients(const std::string& mode, const SyncContext& ctx);
 
-std::unique_ptr<Synchronizer> make_synchronizer(const std::string& mode, const SyncContext& ctx) {
-  if (mode == "asgd" || mode == "dcasgd") return make_ps_gradients(mode, ctx);
-  if (mode == "ssgd" && ctx.ps) return make_ps_gradients(mode, ctx);
-  const bool known = mode == "ssgd" || mode == "esync" || mode == "local-sgd";
-  ESYNC_CHECK_T(ConfigError, known, "unknown --mode '", mode, "' (expected ssgd, asgd, dcasgd, esync or local-sgd)");
-  ESYNC_CHECK_T(ConfigError, ctx.collective != nullptr || ctx.ps != nullptr, "mode ", mode,
-                " needs a collective or the parameter server");
-  if (mode == "ssgd") return make_ssgd(ctx);
-  if (mode == "esync") return make_esync(ctx);
-  return make_local_sgd(ctx);
+std::unique_ptr<Synchronizer> make_synchronizer(const std::string& name, const SyncContext& ctx) {
+  const Mode& mode = find_mode(name);
+  ESYNC_CHECK_T(ConfigError, ctx.ps != nullptr || (ctx.collective != nullptr && !mode.asynchronous), "mode ",
+                name,
+                mode.asynchronous ? " needs the parameter server (--servers >= 1)"
+                                  : " needs a collective or the parameter server");
+  if (mode.syncs_gradients()) return ctx.ps ? make_ps_gradients(name, ctx) : make_allreduce_gradients(ctx);
+  return std::make_unique<ModelAveraging>(name, ctx, make_k_planner(mode.k, ctx));
 }
 
 }  // namespace esync::sync

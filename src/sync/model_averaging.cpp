@@ -12,17 +12,14 @@
 
 namespace esync::sync {
 
-ModelAveraging::ModelAveraging(std::string mode, const SyncContext& ctx, Plan plan, StopEarly stop_early,
-                               Ahead ahead)
+ModelAveraging::ModelAveraging(std::string mode, const SyncContext& ctx, std::unique_ptr<KPlanner> k)
     : mode_(std::move(mode)),
       c_(ctx.collective),
       ps_(ctx.ps),
       global_lr_(ctx.global_lr),
       weighting_(ctx.weighting),
       params_(ctx.params),
-      plan_(std::move(plan)),
-      stop_early_(std::move(stop_early)),
-      ahead_(std::move(ahead)),
+      k_(std::move(k)),
       overlap_(ctx.overlap),
       network_delay_(ctx.network_delay),
       scaffold_(ctx.scaffold) {
@@ -45,7 +42,7 @@ int ModelAveraging::begin_round(std::uint64_t round, const float* w, std::size_t
     grad_sum_.assign(p, 0.0f), cv_job_.assign(p, 0.0f), cv_mine_.assign(p, 0.0f), cv_corr_.assign(p, 0.0f);
   }
   std::fill(grad_sum_.begin(), grad_sum_.end(), 0.0f);
-  const Steps k = plan_(round, mean_step_s, steps_);
+  const KPlanner::Steps k = k_->begin(round, mean_step_s, steps_);
   round_ = round;
   steps_ = 0, step_sum_ = 0;
   planned_ = k.planned;
@@ -96,7 +93,7 @@ bool ModelAveraging::end_round(float* w, std::size_t n, double samples, bool sto
   ESYNC_CHECK(w_ref_.size() == n, "end_round without begin_round");
   // The next round's plan is asked for now: if the job stops at this synchronisation, the
   // state server has answered a round that never runs (its "assign" event is the last one).
-  if (ahead_ && steps_ > 0 && !stop) ahead_(round_ + 1, step_sum_ / steps_, steps_);
+  if (steps_ > 0 && !stop) k_->ahead(round_ + 1, step_sum_ / steps_, steps_);
   const bool before = pending_.valid() && collect(w, n, st);  // overlap: the previous round's outcome
   const std::size_t extra = scaffold_ ? grad_sum_.size() : 0;
   delta_.resize(n + extra + (c_ ? control_slots(c_->size()) : 0));

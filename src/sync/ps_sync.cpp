@@ -11,8 +11,8 @@
 
 namespace esync::sync {
 
-bool ps_exchange(ps::PsClient& ps, float* w, const float* x, double samples, double weight, bool stop, SyncStats& st,
-                 double& samples_seen) {
+bool ps_exchange(ps::PsClient& ps, float* w, const float* x, double samples, double weight, bool stop,
+                 SyncStats& st, double& samples_seen) {
   const double t0 = mono_s();
   const ps::PsReply r = ps.push_pull(w, x, samples, stop, weight);
   const double took = mono_s() - t0;
@@ -39,7 +39,8 @@ class PsGradients final : public Synchronizer {
   int begin_round(std::uint64_t, const float*, std::size_t, double) override { return 1; }
   bool syncs_gradients() const override { return true; }
   bool applies_update() const override { return true; }
-  bool reduce_gradients(float* w, float* grad, std::size_t, double samples, bool stop, SyncStats& st) override {
+  bool reduce_gradients(float* w, float* grad, std::size_t, double samples, bool stop,
+                        SyncStats& st) override {
     inject_delay(network_delay_, st);
     return ps_exchange(ps_, w, grad, samples, -1, stop, st, seen_);
   }
@@ -54,7 +55,8 @@ class PsGradients final : public Synchronizer {
 }  // namespace
 
 std::unique_ptr<Synchronizer> make_ps_gradients(const std::string& mode, const SyncContext& ctx) {
-  ESYNC_CHECK_T(ConfigError, ctx.ps != nullptr, "mode ", mode, " needs the parameter server (--servers >= 1)");
+  ESYNC_CHECK_T(ConfigError, ctx.ps != nullptr, "mode ", mode,
+                " needs the parameter server (--servers >= 1)");
   return std::make_unique<PsGradients>(mode, ctx);
 }
 

@@ -19,8 +19,8 @@ void inject_delay(const std::function<double()>& network_delay, SyncStats& st) {
   if (network_delay) st.delay_s += sleep_s(network_delay());
 }
 
-bool reduce_with_control(comm::Collective& c, float* buf, std::size_t n, double samples, double weight, bool stop,
-                         SyncStats& st) {
+bool reduce_with_control(comm::Collective& c, float* buf, std::size_t n, double samples, double weight,
+                         bool stop, SyncStats& st) {
   const int world = c.size();
   float* ctl = buf + n;
   std::fill(ctl, ctl + control_slots(world), 0.0f);
@@ -38,7 +38,8 @@ bool reduce_with_control(comm::Collective& c, float* buf, std::size_t n, double 
   st.wait_s += wait;
   st.comm_s += took - wait;
   const double m = world;
-  const auto bytes = static_cast<std::uint64_t>(2.0 * (m - 1) / m * double(n + control_slots(world)) * sizeof(float));
+  const auto bytes =
+      static_cast<std::uint64_t>(2.0 * (m - 1) / m * double(n + control_slots(world)) * sizeof(float));
   st.bytes_sent += bytes;
   st.bytes_recv += bytes;
   st.total_samples = ctl[0];

@@ -15,7 +15,8 @@ class Ssgd final : public Synchronizer {
   std::string mode() const override { return "ssgd"; }
   int begin_round(std::uint64_t, const float*, std::size_t, double) override { return 1; }
   bool syncs_gradients() const override { return true; }
-  bool reduce_gradients(float*, float* grad, std::size_t n, double samples, bool stop, SyncStats& st) override {
+  bool reduce_gradients(float*, float* grad, std::size_t n, double samples, bool stop,
+                        SyncStats& st) override {
     inject_delay(network_delay_, st);
     kernels::cpu::scale(grad, static_cast<float>(samples), n);
     const bool consensus = reduce_with_control(c_, grad, n, samples, samples, stop, st);
@@ -30,6 +31,8 @@ class Ssgd final : public Synchronizer {
 
 }  // namespace
 
-std::unique_ptr<Synchronizer> make_ssgd(const SyncContext& ctx) { return std::make_unique<Ssgd>(ctx); }
+std::unique_ptr<Synchronizer> make_allreduce_gradients(const SyncContext& ctx) {
+  return std::make_unique<Ssgd>(ctx);
+}
 
 }  // namespace esync::sync

@@ -11,9 +11,14 @@
 
 namespace esync::train {
 
-BackgroundEval::BackgroundEval(std::shared_ptr<Net> twin, const Split& test, std::int64_t classes, JsonlLog& log,
-                               double f_star, double f0, std::size_t max_pending_bytes)
-    : model_(std::move(twin)), test_(test), classes_(classes), log_(log), f_star_(f_star), f0_(f0),
+BackgroundEval::BackgroundEval(std::shared_ptr<Net> twin, const Split& test, std::int64_t classes,
+                               JsonlLog& log, double f_star, double f0, std::size_t max_pending_bytes)
+    : model_(std::move(twin)),
+      test_(test),
+      classes_(classes),
+      log_(log),
+      f_star_(f_star),
+      f0_(f0),
       max_pending_(max_pending_bytes) {
   thread_ = std::thread([this] { loop(); });
 }
@@ -51,7 +56,7 @@ void BackgroundEval::loop() {
   for (;;) {
     std::unique_lock<std::mutex> lk(mu_);
     cv_.wait(lk, [&] { return closing_ || !queue_.empty(); });
-    if (closing_) return;  // finish() evaluates what is left
+    if (closing_) return;        // finish() evaluates what is left
     auto item = queue_.front();  // stays queued until evaluated: finish() may take it over
     lk.unlock();
     auto result = evaluate_one(item.first, item.second, &hurry_);
@@ -88,7 +93,8 @@ void BackgroundEval::evaluate_now(const torch::Tensor& flat, nlohmann::json fiel
 nlohmann::json BackgroundEval::finish() {
   stop_thread();
   // Training is over: the rest runs at the caller's priority, in snapshot order.
-  for (; !queue_.empty(); queue_.pop_front()) last_ = *evaluate_one(queue_.front().first, queue_.front().second, nullptr);
+  for (; !queue_.empty(); queue_.pop_front())
+    last_ = *evaluate_one(queue_.front().first, queue_.front().second, nullptr);
   return last_;
 }
 

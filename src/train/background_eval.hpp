@@ -8,13 +8,13 @@
 // When training ends, the snapshots still queued are evaluated by the caller at its own
 // priority: on a host whose cores are all busy an idle-priority thread gets almost no CPU, and
 // waiting for it would stall the end of the job for minutes.
+#include <atomic>
 #include <condition_variable>
 #include <deque>
-#include <atomic>
 #include <limits>
 #include <mutex>
-#include <optional>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <thread>
 
 #include "esync/jsonl_log.hpp"
@@ -29,8 +29,9 @@ class BackgroundEval {
   // carries gap = F - F* and rel_gap = (F - F*) / (F0 - F*), F0 from the first evaluation
   // unless given (a resumed job keeps the F0 of the job it continues).
   // max_pending_bytes bounds the snapshots waiting (a submit beyond it is skipped).
-  BackgroundEval(std::shared_ptr<Net> twin, const Split& test, std::int64_t classes, JsonlLog& log, double f_star,
-                 double f0 = std::numeric_limits<double>::quiet_NaN(), std::size_t max_pending_bytes = std::size_t{256} << 20);
+  BackgroundEval(std::shared_ptr<Net> twin, const Split& test, std::int64_t classes, JsonlLog& log,
+                 double f_star, double f0 = std::numeric_limits<double>::quiet_NaN(),
+                 std::size_t max_pending_bytes = std::size_t{256} << 20);
   ~BackgroundEval();
   // Queues a snapshot of `flat`; fields go into its "eval" event. false: skipped (queue full),
   // unless force (the final evaluation is never skipped).

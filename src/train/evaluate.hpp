@@ -7,8 +7,8 @@
 namespace esync::train {
 
 struct EvalResult {
-  double loss = 0;   // mean loss over the split (for least squares: F(x))
-  double acc = -1;   // top-1 accuracy; -1 for regression
+  double loss = 0;       // mean loss over the split (for least squares: F(x))
+  double acc = -1;       // top-1 accuracy; -1 for regression
   bool complete = true;  // false: `cancel` was set before the last batch (loss and acc unset)
 };
 

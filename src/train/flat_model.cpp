@@ -12,7 +12,8 @@ FlatModel::FlatModel(std::shared_ptr<Net> net, std::int64_t grad_spare) : net_(s
     n_params_ += p.numel();
   }
   for (const auto& b : buffers) n_buffers_ += b.numel();
-  const auto opts = torch::TensorOptions().dtype(torch::kFloat32).device(params.empty() ? torch::kCPU : params[0].device());
+  const auto opts =
+      torch::TensorOptions().dtype(torch::kFloat32).device(params.empty() ? torch::kCPU : params[0].device());
   flat_ = torch::zeros({n_params_ + n_buffers_}, opts);
   grad_ = torch::zeros({n_params_ + grad_spare}, opts);
   torch::NoGradGuard ng;

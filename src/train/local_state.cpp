@@ -17,11 +17,15 @@ std::string host_name() {
 
 void save_checkpoint(const LocalConfig& cfg, FlatModel& fm, FlatOptimizer& opt, const LocalState& st) {
   Checkpoint ck;
-  ck.meta = {{"format", "esync-local"}, {"config", cfg.to_json()}, {"step", st.step},
-             {"samples", st.samples}, {"num_flat", fm.size()}};
+  ck.meta = {{"format", "esync-local"},
+             {"config", cfg.to_json()},
+             {"step", st.step},
+             {"samples", st.samples},
+             {"num_flat", fm.size()}};
   if (!std::isnan(st.f0)) ck.meta["f0"] = st.f0;
   const auto flat = fm.flat().contiguous();
-  ck.tensors.emplace_back("flat", std::vector<float>(flat.data_ptr<float>(), flat.data_ptr<float>() + flat.numel()));
+  ck.tensors.emplace_back("flat",
+                          std::vector<float>(flat.data_ptr<float>(), flat.data_ptr<float>() + flat.numel()));
   save_optimizer(ck, opt);
   ck.save(cfg.save);
 }
@@ -35,8 +39,9 @@ LocalState resume_from(const LocalConfig& cfg, FlatModel& fm, FlatOptimizer& opt
   const auto now = cfg.to_json();
   for (const char* key : {"model", "dataset", "optimizer"}) {
     ESYNC_CHECK_T(ConfigError, was.value(key, nlohmann::json()) == now.value(key, nlohmann::json()),
-                  cfg.resume, ": checkpoint was written with ", key, "=", was.value(key, nlohmann::json()).dump(),
-                  " but this run has ", key, "=", now.value(key, nlohmann::json()).dump());
+                  cfg.resume, ": checkpoint was written with ", key, "=",
+                  was.value(key, nlohmann::json()).dump(), " but this run has ", key, "=",
+                  now.value(key, nlohmann::json()).dump());
   }
   const auto& flat = ck.tensor("flat");
   ESYNC_CHECK_T(ConfigError, static_cast<std::int64_t>(flat.size()) == fm.size(), cfg.resume,

@@ -44,8 +44,13 @@ nlohmann::json run_local(const LocalConfig& cfg) {
   LocalState st;
   if (!cfg.resume.empty()) st = resume_from(cfg, fm, opt);
   JsonlLog log = cfg.log_dir.empty() ? JsonlLog() : JsonlLog(cfg.log_dir, "local", 0, !cfg.resume.empty());
-  log.write("start", {{"rank", 0}, {"host", host_name()}, {"device", cfg.device}, {"mode", "local"},
-                      {"config", cfg.to_json()}, {"num_params", fm.num_params()}, {"resumed_step", st.step}});
+  log.write("start", {{"rank", 0},
+                      {"host", host_name()},
+                      {"device", cfg.device},
+                      {"mode", "local"},
+                      {"config", cfg.to_json()},
+                      {"num_params", fm.num_params()},
+                      {"resumed_step", st.step}});
 
   const double t0 = mono_s();
   double train_s = 0;
@@ -53,8 +58,11 @@ nlohmann::json run_local(const LocalConfig& cfg) {
   auto do_eval = [&](std::int64_t epoch) {
     const auto r = evaluate(fm.net(), ds.test, ds.num_classes);
     if (std::isnan(st.f0)) st.f0 = r.loss;
-    nlohmann::json e = {{"round", st.step}, {"epoch", epoch}, {"samples_seen", st.samples},
-                        {"loss", r.loss}, {"wall_s", mono_s() - t0}};
+    nlohmann::json e = {{"round", st.step},
+                        {"epoch", epoch},
+                        {"samples_seen", st.samples},
+                        {"loss", r.loss},
+                        {"wall_s", mono_s() - t0}};
     if (r.acc >= 0) e["acc"] = r.acc;
     if (!std::isnan(ds.f_star)) {
       e["gap"] = r.loss - ds.f_star;
@@ -95,9 +103,15 @@ nlohmann::json run_local(const LocalConfig& cfg) {
       done_samples += len;
       loss_ema = std::isnan(loss_ema) ? lv : 0.95 * loss_ema + 0.05 * lv;
       if (cfg.log_every > 0 && st.step % cfg.log_every == 0)
-        log.write("step", {{"round", 0}, {"k", st.step}, {"loss", lv}, {"samples", st.samples},
-                           {"compute_s", dt}, {"injected_s", 0.0}});
-      if (!cfg.quiet) progress.update(done_samples, "epoch " + std::to_string(epoch + 1) + " loss " + std::to_string(loss_ema).substr(0, 6));
+        log.write("step", {{"round", 0},
+                           {"k", st.step},
+                           {"loss", lv},
+                           {"samples", st.samples},
+                           {"compute_s", dt},
+                           {"injected_s", 0.0}});
+      if (!cfg.quiet)
+        progress.update(done_samples, "epoch " + std::to_string(epoch + 1) + " loss " +
+                                          std::to_string(loss_ema).substr(0, 6));
       const bool epoch_end = st.step % steps_per_epoch == 0 || st.step == total_steps;
       const std::int64_t epoch_now = (st.step + steps_per_epoch - 1) / steps_per_epoch;
       if ((cfg.eval_every > 0 && st.step % cfg.eval_every == 0) || (cfg.eval_every <= 0 && epoch_end) ||
@@ -115,10 +129,16 @@ nlohmann::json run_local(const LocalConfig& cfg) {
     throw;
   }
   const double sps = train_s > 0 ? double(done_samples) / train_s : 0.0;
-  nlohmann::json summary = {{"model", cfg.model}, {"dataset", ds.name}, {"num_params", fm.num_params()},
-                            {"steps", st.step - first_step}, {"samples", done_samples},
-                            {"train_s", train_s}, {"wall_s", mono_s() - t0}, {"samples_per_s", sps},
-                            {"evals", evals}, {"final", evals.back()}};
+  nlohmann::json summary = {{"model", cfg.model},
+                            {"dataset", ds.name},
+                            {"num_params", fm.num_params()},
+                            {"steps", st.step - first_step},
+                            {"samples", done_samples},
+                            {"train_s", train_s},
+                            {"wall_s", mono_s() - t0},
+                            {"samples_per_s", sps},
+                            {"evals", evals},
+                            {"final", evals.back()}};
   if (!std::isnan(ds.f_star)) summary["f_star"] = ds.f_star, summary["f0"] = st.f0;
   log.write("end", {{"status", "ok"}, {"samples_per_s", sps}, {"final", evals.back()}});
   return summary;

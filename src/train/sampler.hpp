@@ -31,7 +31,7 @@ class ShardSampler {
     }
     return parts.size() == 1 ? parts[0] : torch::cat(parts);
   }
-  std::int64_t epoch() const { return epoch_; }  // permutations drawn so far
+  std::int64_t epoch() const { return epoch_; }   // permutations drawn so far
   std::int64_t position() const { return pos_; }  // batches taken from the current one, in samples
   // Continues where a sampler with this epoch() and position() stopped (checkpoints): the
   // permutation is a function of (seed, epoch), so it is drawn again, not stored.

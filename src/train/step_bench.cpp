@@ -24,7 +24,8 @@ nlohmann::json run_step_bench(const StepBenchConfig& cfg) {
   std::vector<torch::Tensor> xs, ys;
   for (int i = 0; i < 8; ++i) {
     xs.push_back(torch::randn(shape));
-    ys.push_back(cfg.classes > 0 ? torch::randint(cfg.classes, {cfg.batch}, torch::kInt64) : torch::randn({cfg.batch}));
+    ys.push_back(cfg.classes > 0 ? torch::randint(cfg.classes, {cfg.batch}, torch::kInt64)
+                                 : torch::randn({cfg.batch}));
   }
   auto step = [&](int i) {
     fm.zero_grad();
@@ -41,9 +42,14 @@ nlohmann::json run_step_bench(const StepBenchConfig& cfg) {
     ++steps;
     el = mono_s() - t0;
   }
-  return {{"model", cfg.model}, {"batch", cfg.batch}, {"threads", cfg.threads}, {"steps", steps},
-          {"seconds", el}, {"step_ms", 1e3 * el / double(steps)},
-          {"samples_per_s", double(steps * cfg.batch) / el}, {"num_params", fm.num_params()}};
+  return {{"model", cfg.model},
+          {"batch", cfg.batch},
+          {"threads", cfg.threads},
+          {"steps", steps},
+          {"seconds", el},
+          {"step_ms", 1e3 * el / double(steps)},
+          {"samples_per_s", double(steps * cfg.batch) / el},
+          {"num_params", fm.num_params()}};
 }
 
 }  // namespace esync::train

@@ -19,7 +19,8 @@ namespace {
 // The coordinator publishes "lost" (rank, host, silence) in its key-value store when it
 // declares a worker lost; wait a little longer than its heartbeat timeout for that, asking in
 // short turns so a coordinator that is itself gone (our heartbeat says so) ends the wait at once.
-std::string lost_workers(coord::CoordinatorClient& client, const coord::Heartbeat& heartbeat, double heartbeat_timeout_s) {
+std::string lost_workers(coord::CoordinatorClient& client, const coord::Heartbeat& heartbeat,
+                         double heartbeat_timeout_s) {
   const double deadline = mono_s() + heartbeat_timeout_s + 2.0;
   std::string last = "nothing";
   while (mono_s() < deadline && !heartbeat.coordinator_lost()) {
@@ -49,8 +50,10 @@ nlohmann::json run_worker(const WorkerOptions& opt) {
   job.config = welcome.job;
   job.rank = welcome.rank;
   job.world = welcome.world;
-  ESYNC_CHECK_T(ConfigError, opt.world < 0 || opt.world == job.world, "this worker was started for a world of ",
-                opt.world, " (WORLD_SIZE / SLURM_NTASKS) but the job at ", opt.coordinator, " has ", job.world, " workers");
+  ESYNC_CHECK_T(ConfigError, opt.world < 0 || opt.world == job.world,
+                "this worker was started for a world of ", opt.world,
+                " (WORLD_SIZE / SLURM_NTASKS) but the job at ", opt.coordinator, " has ", job.world,
+                " workers");
   job.mode = job.config.value("mode", "esync");
   job.device = opt.device;
   job.policy = welcome.policy;
@@ -64,18 +67,25 @@ nlohmann::json run_worker(const WorkerOptions& opt) {
                              seconds(job.config.value("heartbeat_interval_s", 1.0)),
                              seconds(job.config.value("heartbeat_timeout_s", 10.0)));
   job.heartbeat = &heartbeat;
-  ESYNC_CHECK_T(ConfigError, opt.device == "cpu", "--device ", opt.device, ": CUDA workers need the CUDA build");
+  ESYNC_CHECK_T(ConfigError, opt.device == "cpu", "--device ", opt.device,
+                ": CUDA workers need the CUDA build");
   set_compute_threads(job.config.value("threads", 1));
 
   JsonlLog log(job.config.value("log_dir", "logs"), "worker", job.rank);
-  log.write("start", {{"rank", job.rank}, {"world", job.world}, {"host", host_name()}, {"device", opt.device},
-                      {"mode", job.mode}, {"bind", job.bind_host}, {"config", job.config}});
+  log.write("start", {{"rank", job.rank},
+                      {"world", job.world},
+                      {"host", host_name()},
+                      {"device", opt.device},
+                      {"mode", job.mode},
+                      {"bind", job.bind_host},
+                      {"config", job.config}});
   try {
     json summary;
     {
       WorkerSetup setup;  // its transport is closed when this block is left, before any handler runs
       setup_worker(job, setup);
-      if (setup.joined) log.write("join", {{"rank", job.rank}, {"version", *setup.joined}, {"round", setup.first_round}});
+      if (setup.joined)
+        log.write("join", {{"rank", job.rank}, {"version", *setup.joined}, {"round", setup.first_round}});
       summary = train_loop(job, setup, log);  // leaves the parameter server itself
     }
     log.write("end", {{"status", "ok"}, {"summary", summary}});
@@ -86,7 +96,8 @@ nlohmann::json run_worker(const WorkerOptions& opt) {
     // timeout); ask the state server who is gone (it declares a silent worker lost after its
     // heartbeat timeout) and say so.
     const std::string why =
-        std::string(e.what()) + "; " + lost_workers(*job.client, heartbeat, job.config.value("heartbeat_timeout_s", 10.0));
+        std::string(e.what()) + "; " +
+        lost_workers(*job.client, heartbeat, job.config.value("heartbeat_timeout_s", 10.0));
     log.write("end", {{"status", "error"}, {"error", why}});
     say_goodbye(*job.client, "error: " + why);
     ESYNC_THROW(PeerLostError, why);

@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "esync/error.hpp"
+#include "esync/modes.hpp"
 
 namespace esync::train {
 
@@ -22,7 +23,8 @@ void resume_worker(const WorkerJob& job, WorkerSetup& s) {
   // global model the others hold, with a fresh optimiser.
   if (job.rank >= job.world || !std::filesystem::exists(file)) return;
   Checkpoint ck = Checkpoint::load(file);
-  ESYNC_CHECK_T(IoError, ck.meta.value("format", "") == "esync-worker" && ck.meta.value("rank", -1) == job.rank, file,
+  ESYNC_CHECK_T(IoError,
+                ck.meta.value("format", "") == "esync-worker" && ck.meta.value("rank", -1) == job.rank, file,
                 ": not the checkpoint of worker ", job.rank);
   ckpt::check_same_job(ck.meta.at("config"), job.config, file);
   FlatModel& fm = *s.fm;
@@ -30,7 +32,8 @@ void resume_worker(const WorkerJob& job, WorkerSetup& s) {
   ESYNC_CHECK_T(IoError, static_cast<std::int64_t>(flat.size()) == fm.size(), file, ": ", flat.size(),
                 " values but the model has ", fm.size());
   std::memcpy(fm.data(), flat.data(), flat.size() * sizeof(float));
-  s.sampler->restore(ck.meta.at("sampler_epoch").get<std::int64_t>(), ck.meta.at("sampler_pos").get<std::int64_t>());
+  s.sampler->restore(ck.meta.at("sampler_epoch").get<std::int64_t>(),
+                     ck.meta.at("sampler_pos").get<std::int64_t>());
   s.resumed = std::move(ck);
 }
 
@@ -39,8 +42,9 @@ WorkerCheckpoints::WorkerCheckpoints(const WorkerJob& job, WorkerSetup& s)
   every_ = job.config.value("checkpoint_every", std::uint64_t{0});
   dir_ = job.config.value("checkpoint_dir", "");
   // Joiners write nothing: a resumed job starts with its first workers, and joiners join again.
-  writes_ = job.rank == 0 || (job.rank < job.world && ckpt::every_worker_checkpoints(job.mode));
-  ESYNC_CHECK_T(ConfigError, every_ == 0 || !dir_.empty(), "checkpoint_every needs a checkpoint_dir in the job");
+  writes_ = job.rank == 0 || (job.rank < job.world && find_mode(job.mode).synchronous());
+  ESYNC_CHECK_T(ConfigError, every_ == 0 || !dir_.empty(),
+                "checkpoint_every needs a checkpoint_dir in the job");
 }
 
 void WorkerCheckpoints::restore(FlatOptimizer& optim, double& seen) const {
@@ -62,12 +66,17 @@ double WorkerCheckpoints::resumed_f0() const {
   return f0.is_number() ? f0.get<double>() : NAN;
 }
 
-void WorkerCheckpoints::after_sync(std::uint64_t round, FlatOptimizer& optim, double seen, std::int64_t samples,
-                                   double f0) {
+void WorkerCheckpoints::after_sync(std::uint64_t round, FlatOptimizer& optim, double seen,
+                                   std::int64_t samples, double f0) {
   if (!due(round)) return;
   Checkpoint ck;
-  ck.meta = {{"format", "esync-worker"}, {"rank", job_.rank}, {"round", round + 1}, {"seen", seen}, {"samples", samples},
-             {"sampler_epoch", s_.sampler->epoch()}, {"sampler_pos", s_.sampler->position()},
+  ck.meta = {{"format", "esync-worker"},
+             {"rank", job_.rank},
+             {"round", round + 1},
+             {"seen", seen},
+             {"samples", samples},
+             {"sampler_epoch", s_.sampler->epoch()},
+             {"sampler_pos", s_.sampler->position()},
              {"config", job_.config}};
   if (!std::isnan(f0)) ck.meta["f0"] = f0;
   FlatModel& fm = *s_.fm;

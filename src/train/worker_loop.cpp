@@ -37,16 +37,24 @@ json train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& log) {
   const json& cfg = job.config;
   FlatModel& fm = *s.fm;
   const Dataset& ds = s.ds;
-  const auto n_all = static_cast<std::size_t>(fm.size()), n_params = static_cast<std::size_t>(fm.num_params());
+  const auto n_all = static_cast<std::size_t>(fm.size()),
+             n_params = static_cast<std::size_t>(fm.num_params());
   const auto factors = cfg.value("slowdown", std::vector<double>{});
-  SlowdownModel slow(job.rank < static_cast<int>(factors.size()) ? factors[static_cast<std::size_t>(job.rank)] : 1.0,
-                     cfg.value("slowdown_basis", "nominal"));
+  SlowdownModel slow(
+      job.rank < static_cast<int>(factors.size()) ? factors[static_cast<std::size_t>(job.rank)] : 1.0,
+      cfg.value("slowdown_basis", "nominal"));
   const std::uint64_t seed = cfg.value("seed", 42);
   DelayModel delay(cfg.value("delay", ""), seed + static_cast<std::uint64_t>(job.rank));
   // The injected network delay is slept by the synchroniser before each exchange, so that
   // --overlap hides it as it hides the network; it comes back in SyncStats::delay_s.
-  sync::SyncContext sctx{s.coll.get(), s.psc.get(), job.client.get(), job.policy, cfg.value("global_lr", 1.0f),
-                         cfg.value("k_fixed", 4), cfg.value("k_max", 64), cfg.value("overlap", false),
+  sync::SyncContext sctx{s.coll.get(),
+                         s.psc.get(),
+                         job.client.get(),
+                         job.policy,
+                         cfg.value("global_lr", 1.0f),
+                         cfg.value("k_fixed", 4),
+                         cfg.value("k_max", 64),
+                         cfg.value("overlap", false),
                          [&delay] { return delay.sample_s(); }};
   sctx.weighting = parse_weighting(cfg.value("weighting", weighting_name(kDefaultWeighting)));
   sctx.params = n_params;
@@ -60,14 +68,16 @@ json train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& log) {
   WorkerCheckpoints checkpoints(job, s);
   // --epochs 0 (with a --time-budget): no sample target, the budget alone stops the job.
   const double epochs = cfg.value("epochs", 1.0);
-  const double target = epochs > 0 ? epochs * double(ds.train.size()) : std::numeric_limits<double>::infinity();
+  const double target =
+      epochs > 0 ? epochs * double(ds.train.size()) : std::numeric_limits<double>::infinity();
   const double budget = cfg.value("time_budget_s", 0.0), eval_every = cfg.value("eval_every_s", 5.0);
   const int log_every = cfg.value("log_every", 20);
   std::unique_ptr<BackgroundEval> evaluator;
   if (job.rank == 0) {
     torch::manual_seed(seed);
-    evaluator = std::make_unique<BackgroundEval>(make_model(cfg.value("model", "lenet5"), ds.sample_shape, ds.num_classes),
-                                                 ds.test, ds.num_classes, log, ds.f_star, checkpoints.resumed_f0());
+    evaluator = std::make_unique<BackgroundEval>(
+        make_model(cfg.value("model", "lenet5"), ds.sample_shape, ds.num_classes), ds.test, ds.num_classes,
+        log, ds.f_star, checkpoints.resumed_f0());
     const nlohmann::json first = {{"round", 0}, {"epoch", 0.0}, {"samples_seen", 0}, {"wall_s", 0.0}};
     // Least squares measures progress against F0, the first evaluation's loss, which checkpoints
     // carry to a resumed job: it is evaluated now, not left to the idle-priority thread, which a
@@ -98,20 +108,24 @@ json train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& log) {
     st.clear();
     checkpoints.before_sync(round);
     if (job.heartbeat && job.heartbeat->coordinator_lost())
-      ESYNC_THROW(TimeoutError, "lost the state server at ", job.client->endpoint(), ": ", job.heartbeat->error());
+      ESYNC_THROW(TimeoutError, "lost the state server at ", job.client->endpoint(), ": ",
+                  job.heartbeat->error());
     while (k_done < k) {
       // compute: the whole local step (batch, forward, backward, optimiser), everything but
       // the synchronisation and injected delays, so K_i x c_i really is the round's length.
       const double ts = mono_s();
       const auto idx = s.sampler->next();
       fm.zero_grad();
-      auto loss = loss_fn(fm.net().forward(ds.train.inputs(idx)), ds.train.y.index_select(0, idx), ds.num_classes);
+      auto loss =
+          loss_fn(fm.net().forward(ds.train.inputs(idx)), ds.train.y.index_select(0, idx), ds.num_classes);
       loss.backward();
       round_samples += double(idx.size(0));
       double not_compute = 0;
       if (syncer->syncs_gradients()) {
         const double tsync = mono_s();
-        stop = decide(syncer->reduce_gradients(fm.data(), fm.grad_data(), n_params, double(idx.size(0)), vote(), st), st);
+        stop = decide(
+            syncer->reduce_gradients(fm.data(), fm.grad_data(), n_params, double(idx.size(0)), vote(), st),
+            st);
         not_compute = mono_s() - tsync;
       }
       if (!syncer->applies_update()) {
@@ -128,8 +142,12 @@ json train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& log) {
       ++k_done;
       ++tot.steps;
       if (tot.steps % log_every == 0)
-        log.write("step", {{"round", round}, {"k", k_done}, {"loss", loss.item<double>()},
-                           {"samples", tot.samples + round_samples}, {"compute_s", compute}, {"injected_s", slept}});
+        log.write("step", {{"round", round},
+                           {"k", k_done},
+                           {"loss", loss.item<double>()},
+                           {"samples", tot.samples + round_samples},
+                           {"compute_s", compute},
+                           {"injected_s", slept}});
       if (stop || syncer->step_done(round, compute + slept)) break;
     }
     if (!syncer->syncs_gradients()) {
@@ -147,11 +165,20 @@ json train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& log) {
     tot.compute += round_compute;
     tot.injected += round_slowdown + st.delay_s;
     tot.sync.add(st);
-    log.write("sync", {{"round", round}, {"k_done", k_done}, {"k_assigned", syncer->planned_steps(k)},
-                       {"comm_s", st.comm_s}, {"wait_s", st.wait_s}, {"hidden_s", st.hidden_s},
-                       {"bytes_sent", st.bytes_sent}, {"bytes_recv", st.bytes_recv}, {"staleness", st.staleness},
-                       {"compute_s", round_compute}, {"injected_s", round_slowdown + st.delay_s},
-                       {"slowdown_s", round_slowdown}, {"delay_s", st.delay_s}, {"samples", round_samples}});
+    log.write("sync", {{"round", round},
+                       {"k_done", k_done},
+                       {"k_assigned", syncer->planned_steps(k)},
+                       {"comm_s", st.comm_s},
+                       {"wait_s", st.wait_s},
+                       {"hidden_s", st.hidden_s},
+                       {"bytes_sent", st.bytes_sent},
+                       {"bytes_recv", st.bytes_recv},
+                       {"staleness", st.staleness},
+                       {"compute_s", round_compute},
+                       {"injected_s", round_slowdown + st.delay_s},
+                       {"slowdown_s", round_slowdown},
+                       {"delay_s", st.delay_s},
+                       {"samples", round_samples}});
     checkpoints.after_sync(round, optim, seen, tot.samples, evaluator ? evaluator->f0() : NAN);
     if (evaluator && (stop || mono_s() - last_eval >= eval_every)) {
       // The job's final model: under the asynchronous rules the shards hold it, and rank 0's own
@@ -159,9 +186,14 @@ json train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& log) {
       if (stop && s.psc && syncer->syncs_gradients()) s.psc->pull(fm.data());
       last_eval = mono_s();
       const float* global = syncer->global_model();  // copied by submit
-      const torch::Tensor model = global ? torch::from_blob(const_cast<float*>(global), {fm.size()}, torch::kFloat) : fm.flat();
-      evaluator->submit(model, {{"round", round}, {"epoch", seen / double(ds.train.size())}, {"samples_seen", seen},
-                                {"wall_s", mono_s() - t0}}, /*force=*/stop);
+      const torch::Tensor model =
+          global ? torch::from_blob(const_cast<float*>(global), {fm.size()}, torch::kFloat) : fm.flat();
+      evaluator->submit(model,
+                        {{"round", round},
+                         {"epoch", seen / double(ds.train.size())},
+                         {"samples_seen", seen},
+                         {"wall_s", mono_s() - t0}},
+                        /*force=*/stop);
     }
   }
   // Throughput counts the training loop only: the final evaluation below is not training.
@@ -171,11 +203,24 @@ json train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& log) {
   // evaluations, so the shards end with the others instead of waiting out their silence timeout.
   if (s.psc) s.psc->leave("ok");
   json final = evaluator ? evaluator->finish() : json::object();
-  return {{"rank", job.rank}, {"mode", job.mode}, {"backend", s.backend}, {"steps", tot.steps}, {"samples", tot.samples},
-          {"t0_unix", t0_unix}, {"wall_s", mono_s() - t0}, {"train_wall_s", train_wall},
-          {"samples_per_s", double(tot.samples) / train_wall}, {"compute_s", tot.compute}, {"injected_s", tot.injected},
-          {"delay_s", tot.sync.delay_s}, {"comm_s", tot.sync.comm_s}, {"wait_s", tot.sync.wait_s}, {"hidden_s", tot.sync.hidden_s},
-          {"bytes_sent", tot.sync.bytes_sent}, {"bytes_recv", tot.sync.bytes_recv}, {"final", final}};
+  return {{"rank", job.rank},
+          {"mode", job.mode},
+          {"backend", s.backend},
+          {"steps", tot.steps},
+          {"samples", tot.samples},
+          {"t0_unix", t0_unix},
+          {"wall_s", mono_s() - t0},
+          {"train_wall_s", train_wall},
+          {"samples_per_s", double(tot.samples) / train_wall},
+          {"compute_s", tot.compute},
+          {"injected_s", tot.injected},
+          {"delay_s", tot.sync.delay_s},
+          {"comm_s", tot.sync.comm_s},
+          {"wait_s", tot.sync.wait_s},
+          {"hidden_s", tot.sync.hidden_s},
+          {"bytes_sent", tot.sync.bytes_sent},
+          {"bytes_recv", tot.sync.bytes_recv},
+          {"final", final}};
 }
 
 }  // namespace esync::train

@@ -6,10 +6,9 @@
 //                 emulated heterogeneity, logs and background evaluation (worker_loop.cpp).
 #include <chrono>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
-
-#include <nlohmann/json.hpp>
 
 #include "esync/checkpoint.hpp"
 #include "esync/collective.hpp"
@@ -26,7 +25,7 @@ namespace esync::train {
 // What registration with the state server gave this worker, and how it reaches its peers.
 struct WorkerJob {
   std::shared_ptr<coord::CoordinatorClient> client;
-  nlohmann::json config;  // the job configuration from the state server
+  nlohmann::json config;    // the job configuration from the state server
   int rank = 0, world = 1;  // world: the workers the job starts with; ranks >= world join later (elastic)
   std::string mode, device, policy;
   std::string token;      // the job token, for the parameter server
@@ -44,11 +43,11 @@ struct WorkerSetup {
   std::optional<FlatModel> fm;
   std::unique_ptr<comm::Collective> coll;
   std::unique_ptr<ps::PsClient> psc;
-  std::string backend;  // "ps", or the collective's backend
-  std::uint64_t first_round = 0;         // a joiner's or a resumed job's first round
-  std::optional<std::uint64_t> joined;   // elastic join: the PS version this worker joined at
-  bool resuming = false;                 // the job continues from a checkpoint
-  std::optional<Checkpoint> resumed;     // this worker's own checkpoint, if it had one
+  std::string backend;                  // "ps", or the collective's backend
+  std::uint64_t first_round = 0;        // a joiner's or a resumed job's first round
+  std::optional<std::uint64_t> joined;  // elastic join: the PS version this worker joined at
+  bool resuming = false;                // the job continues from a checkpoint
+  std::optional<Checkpoint> resumed;    // this worker's own checkpoint, if it had one
 };
 
 void setup_worker(const WorkerJob& job, WorkerSetup& s);

@@ -4,6 +4,7 @@
 #include "esync/clock.hpp"
 #include "esync/coord_store.hpp"
 #include "esync/error.hpp"
+#include "esync/modes.hpp"
 #include "esync/synchronizer.hpp"
 #include "train/data/partition.hpp"
 #include "train/models/net.hpp"
@@ -22,7 +23,8 @@ std::string agree_on_backend(const WorkerJob& job) {
   if (want != "auto") return want;
   job.client->kv_set("device/" + std::to_string(job.rank), job.device);
   std::vector<std::string> devices;
-  for (int r = 0; r < job.world; ++r) devices.push_back(job.client->kv_get("device/" + std::to_string(r), job.timeout));
+  for (int r = 0; r < job.world; ++r)
+    devices.push_back(job.client->kv_get("device/" + std::to_string(r), job.timeout));
   return comm::resolve_backend(want, devices);
 }
 
@@ -31,7 +33,8 @@ void connect_ps(const WorkerJob& job, WorkerSetup& s) {
   // Gradient modes push the parameters' gradients only; model-averaging modes the whole buffer
   // (BatchNorm statistics are averaged with the weights). The shards wait for this length to
   // bound the frames they accept.
-  const auto n = static_cast<std::size_t>(sync::mode_syncs_gradients(job.mode) ? fm.num_params() : fm.size());
+  const auto n =
+      static_cast<std::size_t>(find_mode(job.mode).syncs_gradients() ? fm.num_params() : fm.size());
   if (job.rank == 0) {
     job.client->kv_set("model/floats", std::to_string(n));
     job.client->kv_set("model/params", std::to_string(fm.num_params()));
@@ -39,7 +42,8 @@ void connect_ps(const WorkerJob& job, WorkerSetup& s) {
   std::vector<std::string> endpoints;
   for (int i = 0; i < job.config.value("servers", 0); ++i)
     endpoints.push_back(job.client->kv_get("ps/" + std::to_string(i), job.timeout));
-  s.psc = std::make_unique<ps::PsClient>(endpoints, job.token, job.rank, job.client->job_id(), n, job.timeout);
+  s.psc =
+      std::make_unique<ps::PsClient>(endpoints, job.token, job.rank, job.client->job_id(), n, job.timeout);
   s.backend = "ps";
   // A resumed job's shards start from their own checkpoints, not from rank 0's weights.
   if (job.rank == 0 && !s.resuming) s.psc->init(fm.data());
@@ -52,7 +56,7 @@ void connect_ps(const WorkerJob& job, WorkerSetup& s) {
   // the job's (the state server's poll rule refuses a round that has gone by).
   const auto r = s.psc->join(fm.data());
   s.joined = r.version;
-  if (job.mode == "esync" || job.mode == "local-sgd" || job.mode == "ssgd") s.first_round = r.version;
+  if (find_mode(job.mode).synchronous()) s.first_round = r.version;
 }
 
 void connect_collective(const WorkerJob& job, WorkerSetup& s) {
@@ -89,10 +93,10 @@ void setup_worker(const WorkerJob& job, WorkerSetup& s) {
   // A fixed group splits the training set; in an elastic job (workers may join) the number of
   // parts is not known, so every worker draws from all of it, in its own order.
   const bool elastic = cfg.value("max_workers", job.world) > job.world;
-  const auto shards = partition(labels, s.ds.train.size(), elastic ? 1 : job.world, cfg.value("partition", "iid"),
-                                cfg.value("dirichlet_alpha", 0.5), dopt.seed);
-  s.sampler.emplace(torch::tensor(shards[elastic ? 0 : static_cast<std::size_t>(job.rank)], torch::kInt64), cfg.value("batch", 64),
-                    dopt.seed + 7919u * static_cast<std::uint64_t>(job.rank + 1));
+  const auto shards = partition(labels, s.ds.train.size(), elastic ? 1 : job.world,
+                                cfg.value("partition", "iid"), cfg.value("dirichlet_alpha", 0.5), dopt.seed);
+  s.sampler.emplace(torch::tensor(shards[elastic ? 0 : static_cast<std::size_t>(job.rank)], torch::kInt64),
+                    cfg.value("batch", 64), dopt.seed + 7919u * static_cast<std::uint64_t>(job.rank + 1));
   torch::manual_seed(dopt.seed);
   s.fm.emplace(make_model(cfg.value("model", "lenet5"), s.ds.sample_shape, s.ds.num_classes),
                static_cast<std::int64_t>(sync::control_slots(job.world)));

@@ -54,7 +54,8 @@ void require_curve() {
 CurveKeypair generate_curve_keypair() {
   require_curve();
   char pub[kZ85Key + 1] = {}, sec[kZ85Key + 1] = {};
-  ESYNC_CHECK_T(ConfigError, zmq_curve_keypair(pub, sec) == 0, "zmq_curve_keypair failed: ", zmq_strerror(zmq_errno()));
+  ESYNC_CHECK_T(ConfigError, zmq_curve_keypair(pub, sec) == 0,
+                "zmq_curve_keypair failed: ", zmq_strerror(zmq_errno()));
   CurveKeypair k{pub, sec};
   std::fill(sec, sec + sizeof sec, '\0');
   return k;
@@ -67,8 +68,9 @@ CurveKeys curve_keys_from_env() {
                 "ESYNC_CURVE_SECRET is set but ESYNC_CURVE_SERVER (the job's public key) is not");
   if (!k.on()) return k;
   require_curve();
-  ESYNC_CHECK_T(ConfigError, is_z85_key(k.server_public), "ESYNC_CURVE_SERVER is not a CURVE key (40 z85 characters, ",
-                k.server_public.size(), " given)");
+  ESYNC_CHECK_T(ConfigError, is_z85_key(k.server_public),
+                "ESYNC_CURVE_SERVER is not a CURVE key (40 z85 characters, ", k.server_public.size(),
+                " given)");
   ESYNC_CHECK_T(ConfigError, k.server_secret.empty() || is_z85_key(k.server_secret),
                 "ESYNC_CURVE_SECRET is not a CURVE key (40 z85 characters)");
   return k;
@@ -85,13 +87,14 @@ void secure_server(zmq::socket_t& s, const CurveKeys& keys) {
   require_curve();
   ESYNC_CHECK_T(ConfigError, is_z85_key(keys.server_public), "the CURVE public key is not 40 z85 characters");
   ESYNC_CHECK_T(ConfigError, !keys.server_secret.empty(),
-                "CURVE is on (ESYNC_CURVE_SERVER) but this server has no secret key: set ESYNC_CURVE_SECRET to the job's");
+                "CURVE is on (ESYNC_CURVE_SERVER) but this server has no secret key: set ESYNC_CURVE_SECRET "
+                "to the job's");
   ESYNC_CHECK_T(ConfigError, is_z85_key(keys.server_secret), "the CURVE secret key is not 40 z85 characters");
   // Servers that clients could not verify would only show up as timeouts at every client:
   // check here that the secret is the public key's own.
   char derived[kZ85Key + 1] = {};
-  ESYNC_CHECK_T(ConfigError, zmq_curve_public(derived, keys.server_secret.c_str()) == 0, "zmq_curve_public failed: ",
-                zmq_strerror(zmq_errno()));
+  ESYNC_CHECK_T(ConfigError, zmq_curve_public(derived, keys.server_secret.c_str()) == 0,
+                "zmq_curve_public failed: ", zmq_strerror(zmq_errno()));
   ESYNC_CHECK_T(ConfigError, keys.server_public == derived,
                 "ESYNC_CURVE_SECRET does not belong to ESYNC_CURVE_SERVER (keys of two different jobs?)");
   set(s, zmq::sockopt::curve_server, true, "the server role");

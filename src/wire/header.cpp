@@ -24,9 +24,9 @@ T get(const std::uint8_t*& p) {
 }  // namespace
 
 const char* type_name(MsgType t) {
-  static const char* names[] = {"?", "register", "welcome", "reject", "kv_set", "kv_get", "kv_value",
-                                "heartbeat", "report", "assign", "poll", "poll_answer", "push", "pull",
-                                "pull_reply", "ack", "shutdown"};
+  static const char* names[] = {"?",        "register",  "welcome",    "reject", "kv_set",  "kv_get",
+                                "kv_value", "heartbeat", "report",     "assign", "poll",    "poll_answer",
+                                "push",     "pull",      "pull_reply", "ack",    "shutdown"};
   const auto i = static_cast<std::size_t>(t);
   return i < sizeof names / sizeof names[0] ? names[i] : "?";
 }

@@ -12,7 +12,8 @@
 
 namespace esync::wire {
 
-Message make(MsgType type, std::uint64_t job_id, std::uint32_t rank, std::uint64_t round, nlohmann::json body) {
+Message make(MsgType type, std::uint64_t job_id, std::uint32_t rank, std::uint64_t round,
+             nlohmann::json body) {
   Message m;
   m.header.type = type;
   m.header.job_id = job_id;
@@ -39,7 +40,8 @@ std::string bind_router(zmq::socket_t& s, const std::string& bind, int port, con
 std::string local_address_towards(const std::string& endpoint) {
   std::string hp = endpoint.rfind("tcp://", 0) == 0 ? endpoint.substr(6) : endpoint;
   const auto colon = hp.rfind(':');
-  const std::string host = hp.substr(0, colon), port = colon == std::string::npos ? "9" : hp.substr(colon + 1);
+  const std::string host = hp.substr(0, colon),
+                    port = colon == std::string::npos ? "9" : hp.substr(colon + 1);
   addrinfo hints{}, *res = nullptr;
   hints.ai_family = AF_INET;
   hints.ai_socktype = SOCK_DGRAM;
@@ -50,7 +52,8 @@ std::string local_address_towards(const std::string& endpoint) {
   socklen_t len = sizeof me;
   char buf[INET_ADDRSTRLEN] = {};
   if (fd >= 0 && ::connect(fd, res->ai_addr, res->ai_addrlen) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&me), &len) == 0 && inet_ntop(AF_INET, &me.sin_addr, buf, sizeof buf))
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&me), &len) == 0 &&
+      inet_ntop(AF_INET, &me.sin_addr, buf, sizeof buf))
     out = buf;
   if (fd >= 0) ::close(fd);
   freeaddrinfo(res);
@@ -70,7 +73,8 @@ void send(zmq::socket_t& s, Message& m) {
     s.send(m.tensors[i], i + 1 < m.tensors.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
 }
 
-std::optional<Message> recv(zmq::socket_t& s, std::chrono::milliseconds timeout, bool router, const Limits& limits) {
+std::optional<Message> recv(zmq::socket_t& s, std::chrono::milliseconds timeout, bool router,
+                            const Limits& limits) {
   zmq::pollitem_t item{s.handle(), 0, ZMQ_POLLIN, 0};
   try {
     if (zmq::poll(&item, 1, timeout) == 0) return std::nullopt;
@@ -92,12 +96,15 @@ std::optional<Message> recv(zmq::socket_t& s, std::chrono::milliseconds timeout,
                 " frames (need a header and a body)");
   m.header = decode({frames[i].data<std::uint8_t>(), frames[i].size()});
   const auto& body = frames[i + 1];
-  ESYNC_CHECK_T(ProtocolError, body.size() <= limits.max_body_bytes, "body of ", body.size(), " bytes exceeds the limit");
+  ESYNC_CHECK_T(ProtocolError, body.size() <= limits.max_body_bytes, "body of ", body.size(),
+                " bytes exceeds the limit");
   const std::size_t ntensors = frames.size() - i - 2;
-  ESYNC_CHECK_T(ProtocolError, ntensors <= limits.max_tensor_frames, ntensors, " tensor frames exceed the limit");
+  ESYNC_CHECK_T(ProtocolError, ntensors <= limits.max_tensor_frames, ntensors,
+                " tensor frames exceed the limit");
   std::uint64_t payload = body.size();
   for (std::size_t t = i + 2; t < frames.size(); ++t) {
-    ESYNC_CHECK_T(ProtocolError, frames[t].size() % sizeof(float) == 0 && frames[t].size() <= limits.max_tensor_bytes,
+    ESYNC_CHECK_T(ProtocolError,
+                  frames[t].size() % sizeof(float) == 0 && frames[t].size() <= limits.max_tensor_bytes,
                   "tensor frame of ", frames[t].size(), " bytes (not float32, or larger than the model)");
     payload += frames[t].size();
   }
@@ -108,7 +115,8 @@ std::optional<Message> recv(zmq::socket_t& s, std::chrono::milliseconds timeout,
   } catch (const std::exception&) {
     ESYNC_THROW(ProtocolError, "body of a ", type_name(m.header.type), " message is not JSON");
   }
-  ESYNC_CHECK_T(ProtocolError, m.body.is_object(), "body of a ", type_name(m.header.type), " message is not an object");
+  ESYNC_CHECK_T(ProtocolError, m.body.is_object(), "body of a ", type_name(m.header.type),
+                " message is not an object");
   for (std::size_t t = i + 2; t < frames.size(); ++t) m.tensors.push_back(std::move(frames[t]));
   return m;
 }

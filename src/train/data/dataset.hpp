@@ -21,7 +21,9 @@ struct Split {
   std::int64_t size() const { return x.defined() ? x.size(0) : 0; }
   // Float model inputs for the samples idx (int64), or for rows [start, start + len).
   torch::Tensor inputs(const torch::Tensor& idx) const { return prepare(x.index_select(0, idx)); }
-  torch::Tensor inputs(std::int64_t start, std::int64_t len) const { return prepare(x.narrow(0, start, len)); }
+  torch::Tensor inputs(std::int64_t start, std::int64_t len) const {
+    return prepare(x.narrow(0, start, len));
+  }
   torch::Tensor prepare(const torch::Tensor& raw) const {
     return mean.defined() ? raw.to(torch::kFloat32).sub_(mean).mul_(inv_std) : raw;
   }
@@ -39,12 +41,13 @@ struct Dataset {
 Dataset load_dataset(const DataOptions& opt);
 
 // Readers (each throws IoError naming the file and the defect).
-std::string read_gzip_file(const std::string& path);  // plain files pass through unchanged
+std::string read_gzip_file(const std::string& path);                 // plain files pass through unchanged
 torch::Tensor read_idx(const std::string& path, int expected_dims);  // uint8, shape from header
 Split read_idx_pair(const std::string& images, const std::string& labels);
 Split read_cifar_batches(const std::vector<std::string>& files);
 Dataset make_least_squares(std::int64_t n, std::int64_t d, const std::string& matrix, std::uint64_t seed);
-Dataset make_synthetic(std::vector<std::int64_t> shape, std::int64_t n, std::int64_t classes, std::uint64_t seed);
+Dataset make_synthetic(std::vector<std::int64_t> shape, std::int64_t n, std::int64_t classes,
+                       std::uint64_t seed);
 
 // Per-channel standardisation statistics of the training split, set on both splits.
 void normalise_images(Dataset& ds);

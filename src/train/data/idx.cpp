@@ -23,8 +23,8 @@ torch::Tensor read_idx(const std::string& path, int expected_dims) {
   const std::uint32_t want = 0x0800u | static_cast<std::uint32_t>(expected_dims);
   char hex[16];
   std::snprintf(hex, sizeof hex, "0x%08x", magic);
-  ESYNC_CHECK_T(IoError, magic == want, path, ": bad IDX magic ", hex, " (expected 0x0000080",
-                expected_dims, ", unsigned bytes with ", expected_dims, " dimensions)");
+  ESYNC_CHECK_T(IoError, magic == want, path, ": bad IDX magic ", hex, " (expected 0x0000080", expected_dims,
+                ", unsigned bytes with ", expected_dims, " dimensions)");
   const std::size_t header = 4 + 4 * std::size_t(expected_dims);
   ESYNC_CHECK_T(IoError, bytes.size() >= header, path, ": truncated IDX header");
   std::vector<std::int64_t> shape;
@@ -46,8 +46,8 @@ torch::Tensor read_idx(const std::string& path, int expected_dims) {
 Split read_idx_pair(const std::string& images, const std::string& labels) {
   auto x = read_idx(images, 3);
   auto y = read_idx(labels, 1);
-  ESYNC_CHECK_T(IoError, x.size(0) == y.size(0), images, " holds ", x.size(0), " images but ",
-                labels, " holds ", y.size(0), " labels");
+  ESYNC_CHECK_T(IoError, x.size(0) == y.size(0), images, " holds ", x.size(0), " images but ", labels,
+                " holds ", y.size(0), " labels");
   ESYNC_CHECK_T(IoError, y.max().item<int>() < 10, labels, ": label ", y.max().item<int>(),
                 " out of range 0..9");
   return {x.unsqueeze(1), y.to(torch::kInt64)};  // [N, 1, H, W] uint8 until normalised

@@ -17,9 +17,13 @@ void split_by_proportions(const std::vector<std::int64_t>& idx, const std::vecto
   std::size_t begin = 0;
   for (std::size_t j = 0; j < owners.size(); ++j) {
     cum += p[j];
-    const std::size_t end = j + 1 == owners.size() ? idx.size() : std::min(idx.size(), static_cast<std::size_t>(cum * double(idx.size()) + 0.5));
+    const std::size_t end =
+        j + 1 == owners.size()
+            ? idx.size()
+            : std::min(idx.size(), static_cast<std::size_t>(cum * double(idx.size()) + 0.5));
     auto& shard = out[static_cast<std::size_t>(owners[j])];
-    shard.insert(shard.end(), idx.begin() + static_cast<std::ptrdiff_t>(begin), idx.begin() + static_cast<std::ptrdiff_t>(std::max(begin, end)));
+    shard.insert(shard.end(), idx.begin() + static_cast<std::ptrdiff_t>(begin),
+                 idx.begin() + static_cast<std::ptrdiff_t>(std::max(begin, end)));
     begin = std::max(begin, end);
   }
 }
@@ -47,8 +51,8 @@ Shards partition(const std::vector<std::int64_t>& labels, std::int64_t num_sampl
     split_by_proportions(idx, std::vector<double>(all_workers.size(), 1.0 / workers), all_workers, out);
     return out;
   }
-  ESYNC_CHECK_T(ConfigError, static_cast<std::int64_t>(labels.size()) == num_samples,
-                "partition '", kind, "' needs class labels (not available for this dataset)");
+  ESYNC_CHECK_T(ConfigError, static_cast<std::int64_t>(labels.size()) == num_samples, "partition '", kind,
+                "' needs class labels (not available for this dataset)");
   auto by = indices_by_class(labels);
   const int classes = static_cast<int>(by.size());
 

@@ -35,14 +35,17 @@ Dataset load_dataset(const DataOptions& opt) {
   Dataset ds;
   if (opt.name == "fashion-mnist" || opt.name == "mnist") {
     const std::string dir = !opt.dir.empty() ? opt.dir : "/usr/share/datasets/" + opt.name;
-    ds.train = read_idx_pair(in_dir(dir, "train-images-idx3-ubyte.gz"), in_dir(dir, "train-labels-idx1-ubyte.gz"));
-    ds.test = read_idx_pair(in_dir(dir, "t10k-images-idx3-ubyte.gz"), in_dir(dir, "t10k-labels-idx1-ubyte.gz"));
+    ds.train =
+        read_idx_pair(in_dir(dir, "train-images-idx3-ubyte.gz"), in_dir(dir, "train-labels-idx1-ubyte.gz"));
+    ds.test =
+        read_idx_pair(in_dir(dir, "t10k-images-idx3-ubyte.gz"), in_dir(dir, "t10k-labels-idx1-ubyte.gz"));
     ds.num_classes = 10;
   } else if (opt.name == "cifar10") {
     ESYNC_CHECK_T(ConfigError, !opt.dir.empty(),
                   "cifar10 needs --data-dir with data_batch_1.bin .. data_batch_5.bin and test_batch.bin");
     std::vector<std::string> train_files;
-    for (int i = 1; i <= 5; ++i) train_files.push_back(in_dir(opt.dir, "data_batch_" + std::to_string(i) + ".bin"));
+    for (int i = 1; i <= 5; ++i)
+      train_files.push_back(in_dir(opt.dir, "data_batch_" + std::to_string(i) + ".bin"));
     ds.train = read_cifar_batches(train_files);
     ds.test = read_cifar_batches({in_dir(opt.dir, "test_batch.bin")});
     ds.num_classes = 10;

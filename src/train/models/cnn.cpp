@@ -26,7 +26,9 @@ torch::nn::Sequential make_body(std::int64_t in) {
 struct Cnn : Net {
   Cnn(const std::vector<std::int64_t>& shape, std::int64_t classes)
       : body(register_module("body", make_body(shape[0]))),
-        fc1(register_module("fc1", torch::nn::Linear(flat_features([this](auto x) { return body->forward(x); }, shape), 128))),
+        fc1(register_module(
+            "fc1",
+            torch::nn::Linear(flat_features([this](auto x) { return body->forward(x); }, shape), 128))),
         fc2(register_module("fc2", torch::nn::Linear(128, classes))) {}
   torch::Tensor forward(torch::Tensor x) override {
     x = body->forward(x).flatten(1);

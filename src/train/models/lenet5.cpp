@@ -8,9 +8,11 @@ namespace {
 
 struct LeNet5 : Net {
   LeNet5(const std::vector<std::int64_t>& shape, std::int64_t classes)
-      : conv1(register_module("conv1", torch::nn::Conv2d(torch::nn::Conv2dOptions(shape[0], 6, 5).padding(2)))),
+      : conv1(
+            register_module("conv1", torch::nn::Conv2d(torch::nn::Conv2dOptions(shape[0], 6, 5).padding(2)))),
         conv2(register_module("conv2", torch::nn::Conv2d(6, 16, 5))),
-        fc1(register_module("fc1", torch::nn::Linear(flat_features([this](auto x) { return features(x); }, shape), 120))),
+        fc1(register_module(
+            "fc1", torch::nn::Linear(flat_features([this](auto x) { return features(x); }, shape), 120))),
         fc2(register_module("fc2", torch::nn::Linear(120, 84))),
         fc3(register_module("fc3", torch::nn::Linear(84, classes))) {}
   torch::Tensor features(torch::Tensor x) {

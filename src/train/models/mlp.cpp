@@ -18,6 +18,8 @@ struct Mlp : Net {
 
 }  // namespace
 
-std::shared_ptr<Net> make_mlp(std::int64_t in, std::int64_t classes) { return std::make_shared<Mlp>(in, classes); }
+std::shared_ptr<Net> make_mlp(std::int64_t in, std::int64_t classes) {
+  return std::make_shared<Mlp>(in, classes);
+}
 
 }  // namespace esync::train

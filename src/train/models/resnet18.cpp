@@ -19,8 +19,9 @@ struct BasicBlockImpl : nn::Module {
         conv2(register_module("conv2", conv3x3(out, out, 1))),
         bn2(register_module("bn2", nn::BatchNorm2d(out))) {
     if (stride != 1 || in != out) {
-      shortcut = register_module("shortcut", nn::Sequential(
-          nn::Conv2d(nn::Conv2dOptions(in, out, 1).stride(stride).bias(false)), nn::BatchNorm2d(out)));
+      shortcut = register_module(
+          "shortcut", nn::Sequential(nn::Conv2d(nn::Conv2dOptions(in, out, 1).stride(stride).bias(false)),
+                                     nn::BatchNorm2d(out)));
     }
   }
   torch::Tensor forward(torch::Tensor x) {

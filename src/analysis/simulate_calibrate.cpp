@@ -48,6 +48,7 @@
 #include <optional>
 
 #include "esync/error.hpp"
+#include "esync/modes.hpp"
 #include "esync/simulate.hpp"
 #include "esync/summary.hpp"
 
@@ -238,8 +239,9 @@ Calibration calibrate(const json& summary, const CalibrateOptions& opt) {
 
   // The injected network delay per synchronisation (see the top).
   if (delayed) {
-    ESYNC_CHECK_T(ConfigError, delay_sum > 0, "calibrate: run '", cal.source.label, "' injected --delay ", delay,
-                  " but its summary has no time_split.delay_s to tell it from the steps; summarize its logs again");
+    ESYNC_CHECK_T(
+        ConfigError, delay_sum > 0, "calibrate: run '", cal.source.label, "' injected --delay ", delay,
+        " but its summary has no time_split.delay_s to tell it from the steps; summarize its logs again");
     cal.sync_delay = delay;
     note("the run injected --delay " + delay + " (" + fmt(syncs > 0 ? delay_sum / syncs : 0.0) +
          " s per synchronisation measured): a cost of every sync, not of the steps");
@@ -273,7 +275,9 @@ Calibration calibrate(const json& summary, const CalibrateOptions& opt) {
   }
   note("PS service time: streaming 3 x S bytes at " + fmt(opt.server_mem_Bps) + " B/s (not measured)");
   const double o = counted ? overhead / counted : 0.0;
-  if (cal.source.mode == "esync") {
+  const Mode* source_mode = lookup_mode(cal.source.mode);
+  const bool planned_k = source_mode && source_mode->k == KSource::state_server;
+  if (planned_k) {
     cal.round_overhead_s = 0.0, cal.coord_overhead_s = o;
     note("overhead: " + fmt(o) + " s per round, taken as the state server's round trip (esync only)");
   } else {
@@ -286,8 +290,8 @@ Calibration calibrate(const json& summary, const CalibrateOptions& opt) {
   cal.source.samples_per_s = num(job, "samples_per_s");
   cal.source.round_s = cal.source.rounds ? num(job, "train_wall_s") / double(cal.source.rounds) : 0.0;
   // K_base: the job's if logged, else the smallest assigned median (the slowest gets K_base).
-  cal.source.k_base = static_cast<int>(
-      num(cfg, "k_base", k_base < 1e18 && cal.source.mode == "esync" ? k_base : num(cfg, "k_fixed", 4)));
+  cal.source.k_base =
+      static_cast<int>(num(cfg, "k_base", k_base < 1e18 && planned_k ? k_base : num(cfg, "k_fixed", 4)));
   return cal;
 }
 

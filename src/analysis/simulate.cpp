@@ -13,11 +13,7 @@
 //   round when its own pull is back (the PS rules below).
 //   With overlap (esync, local-sgd) a worker starts round r+1 as soon as it has launched round
 //   r's reduction, and is held up only if that is not back when round r+1's steps are done.
-//   K_i: ssgd 1; local-sgd k_fixed; esync the state server's assign policy
-//     K_i = clamp(round(T / c_i), 1, K_max), T = K_base · max_i c_i
-//   (mirrors coord::AssignPolicy, which core cannot link). With ema_assign, c_i is the EMA
-//   (α 0.3) of each round's mean step time as the worker reports it, and round 0 (nothing
-//   reported yet) gives everyone K_base, as the real server does; otherwise c_i is the mean.
+//   K_i: the mode's K source with the state server's own policies (simulate_plan.hpp).
 // Async modes (asgd, dcasgd): each worker loops overhead → step → push → pull, never waiting;
 //   time per update = wall / pushes; staleness τ = pushes applied between its pull and push.
 // The PS: a push is split over the shards; a part reaches its shard after a latency, occupies
@@ -38,6 +34,8 @@
 
 #include "esync/error.hpp"
 #include "esync/heterogeneity.hpp"
+#include "esync/modes.hpp"
+#include "simulate_plan.hpp"
 
 namespace esync::sim {
 namespace {
@@ -47,11 +45,10 @@ constexpr std::int64_t kMaxEvents = 500'000'000;  // a guard, minutes of simulat
 struct Worker {
   int cls = 0;  // its class; its step time's mean and CV below
   double mean = 0, cv = 0, compute = 0, comm = 0, wait = 0, overhead = 0, samples = 0, k_sum = 0, rounds = 0;
-  double ema = 0, pending = 0, sent = 0;  // the state server's EMA; async: step in flight, push time
-  double push_delay = 0;                  // async: the sync delay of the push in flight
-  bool known = false;                     // the state server has its step time
-  DelayModel delay;                       // its sync delay (Calibration::sync_delay)
-  std::int64_t pulled = 0;                // async: the server version it last pulled
+  double pending = 0, sent = 0;  // async: step in flight, push time
+  double push_delay = 0;         // async: the sync delay of the push in flight
+  DelayModel delay;              // its sync delay (Calibration::sync_delay)
+  std::int64_t pulled = 0;       // async: the server version it last pulled
 };
 
 struct Sampler {
@@ -93,8 +90,9 @@ struct Queue {
 void validate(const Calibration& cal, const SimConfig& cfg) {
   const auto& m = cfg.mode;
   auto ok = [](double v) { return std::isfinite(v) && v >= 0; };
-  ESYNC_CHECK_T(ConfigError, m == "ssgd" || m == "asgd" || m == "dcasgd" || m == "esync" || m == "local-sgd",
-                "unknown mode '", m, "' (expected ssgd, asgd, dcasgd, esync or local-sgd)");
+  const Mode& mode = find_mode(m);  // ConfigError naming the modes
+  ESYNC_CHECK_T(ConfigError, cfg.policy == "assign" || cfg.policy == "deadline", "policy '", cfg.policy,
+                "': the model plans K by assign or deadline (poll's per-step round trips are not modelled)");
   ESYNC_CHECK_T(ConfigError, cfg.workers >= 1 && cfg.workers <= 1'000'000, "workers must be in [1, 1e6]");
   ESYNC_CHECK_T(ConfigError, cfg.k_base >= 1 && cfg.k_max >= cfg.k_base && cfg.k_fixed >= 1,
                 "need 1 <= K_base <= K_max and K_fixed >= 1");
@@ -105,8 +103,9 @@ void validate(const Calibration& cal, const SimConfig& cfg) {
                 cfg.shards >= 0 && cfg.shards <= 4096 && cfg.ema_alpha > 0 && cfg.ema_alpha <= 1 &&
                     ok(cfg.dc_service_factor),
                 "need shards in [0, 4096], EMA alpha in (0, 1], DC service factor >= 0");
-  ESYNC_CHECK_T(ConfigError, !cfg.overlap || m == "esync" || m == "local-sgd",
-                "+overlap is only for esync and local-sgd, not ", m, " (its step needs the reduction's result)");
+  ESYNC_CHECK_T(ConfigError, !cfg.overlap || mode.averages_models(),
+                "+overlap is only for esync and local-sgd, not ", m,
+                " (its step needs the reduction's result)");
   for (double f : cfg.speed_mix) ESYNC_CHECK_T(ConfigError, ok(f) && f > 0, "speed factors must be > 0");
   ESYNC_CHECK_T(ConfigError,
                 cal.batch >= 1 && ok(cal.bandwidth_Bps) && cal.bandwidth_Bps > 0 && ok(cal.latency_s) &&
@@ -151,24 +150,6 @@ std::vector<Worker> make_workers(const Calibration& cal, const SimConfig& cfg,
   return ws;
 }
 
-// K_i for the next round (see the top of the file).
-std::vector<int> plan(const SimConfig& cfg, const std::vector<Worker>& ws) {
-  std::vector<int> k(ws.size(), cfg.mode == "ssgd" ? 1 : cfg.mode == "local-sgd" ? cfg.k_fixed : cfg.k_base);
-  if (cfg.mode != "esync") return k;
-  auto c = [&](const Worker& w) { return cfg.ema_assign ? w.ema : w.mean; };
-  double c_max = -1;
-  for (const auto& w : ws)
-    if (!cfg.ema_assign || w.known) c_max = std::max(c_max, c(w));
-  if (c_max < 0) return k;  // nobody reported yet: everyone K_base
-  const double T = cfg.k_base * c_max;
-  for (std::size_t i = 0; i < ws.size(); ++i) {
-    if (cfg.ema_assign && !ws[i].known) continue;
-    const double ci = c(ws[i]), ratio = ci > 0 ? T / ci : c_max > 0 ? double(cfg.k_max) : double(cfg.k_base);
-    k[i] = static_cast<int>(std::clamp<double>(std::round(ratio), 1.0, double(cfg.k_max)));
-  }
-  return k;
-}
-
 struct Run {
   const Calibration& cal;
   const SimConfig& cfg;
@@ -196,19 +177,24 @@ struct Run {
   void run_sync(SimResult& res) {
     const bool ps = cfg.shards > 0, overlap = cfg.overlap;
     const double ar = allreduce_s(cal, cfg.workers);
-    const double oh = cal.round_overhead_s + (cfg.mode == "esync" ? cal.coord_overhead_s : 0.0);
+    const bool asks_coordinator = find_mode(cfg.mode).k == KSource::state_server;
+    const double oh = cal.round_overhead_s + (asks_coordinator ? cal.coord_overhead_s : 0.0);
     const std::size_t n = ws.size();
     std::vector<double> start(n, 0.0), launch(n), back(n, 0.0), x(n), delay(n);
     double t = 0, sync_sum = 0;
+    std::vector<double> means(n);
+    for (std::size_t i = 0; i < n; ++i) means[i] = ws[i].mean;
+    RoundPlanner planner(cfg, means);
     std::int64_t r = 0;
     for (; cfg.sim_seconds > 0 ? t < cfg.sim_seconds : r < cfg.rounds; ++r) {
-      const std::vector<int> k = plan(cfg, ws);
       for (std::size_t i = 0; i < n; ++i) {
-        double d = 0;
-        for (int s = 0; s < k[i]; ++s) d += rng.draw(ws[i].mean, ws[i].cv);
         Worker& w = ws[i];
-        w.compute += d, w.overhead += oh, w.k_sum += k[i], w.samples += double(k[i]) * cal.batch, ++w.rounds;
-        x[i] = d / k[i];
+        const auto steps = planner.run(static_cast<int>(i), static_cast<std::uint64_t>(r),
+                                       [&] { return rng.draw(w.mean, w.cv); });
+        const double d = steps.compute;
+        w.compute += d, w.overhead += oh, w.k_sum += steps.k, w.samples += double(steps.k) * cal.batch,
+            ++w.rounds;
+        x[i] = d / steps.k;
         const double arrive = start[i] + oh + d;
         launch[i] = overlap ? std::max(arrive, back[i]) : arrive;
         if (overlap) w.wait += launch[i] - arrive;  // held up by the previous round's reduction
@@ -220,9 +206,7 @@ struct Run {
       for (std::size_t i = 0; i < n; ++i) {
         const double cost = (ps ? alone() : ar) + delay[i];
         if (!overlap) ws[i].comm += cost, ws[i].wait += std::max(0.0, back[i] - launch[i] - cost);
-        // The state server's EMA of the reported mean step time (first report initialises it).
-        ws[i].ema = ws[i].known ? cfg.ema_alpha * x[i] + (1 - cfg.ema_alpha) * ws[i].ema : x[i],
-        ws[i].known = true;
+        planner.report(static_cast<int>(i), x[i]);  // the round's mean step time, to the state server
         start[i] = overlap ? launch[i] : back[i];
       }
       t = *std::max_element(start.begin(), start.end());
@@ -309,8 +293,9 @@ SimResult simulate(const Calibration& cal, const SimConfig& cfg) {
   Run run{cal, cfg, make_workers(cal, cfg, res.classes), Sampler{cfg.dist, std::mt19937_64(cfg.seed)}, {}};
   const int shards = std::max(1, cfg.shards);
   run.link = cal.model_bytes / cal.bandwidth_Bps / shards;
-  run.service = cal.server_service_s / shards * (cfg.mode == "dcasgd" ? cfg.dc_service_factor : 1.0);
-  (cfg.mode == "asgd" || cfg.mode == "dcasgd") ? run.run_async(res) : run.run_sync(res);
+  const Mode& mode = find_mode(cfg.mode);
+  run.service = cal.server_service_s / shards * (mode.compensates_delay ? cfg.dc_service_factor : 1.0);
+  mode.asynchronous ? run.run_async(res) : run.run_sync(res);
 
   // Fractions of each worker's wall time, summed per class and over all.
   const double wall = res.wall_s > 0 ? res.wall_s : 1.0;

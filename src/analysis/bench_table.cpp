@@ -41,10 +41,12 @@ void BenchTable::print() const {
       width[i] = std::max(width[i], cell_text(r[i]).size());
   std::printf("# %s\n", name_.c_str());
   for (std::size_t i = 0; i < columns_.size(); ++i)
-    std::printf("%*s%s", static_cast<int>(width[i]), columns_[i].c_str(), i + 1 < columns_.size() ? "  " : "\n");
+    std::printf("%*s%s", static_cast<int>(width[i]), columns_[i].c_str(),
+                i + 1 < columns_.size() ? "  " : "\n");
   for (const auto& r : rows_)
     for (std::size_t i = 0; i < r.size() && i < width.size(); ++i)
-      std::printf("%*s%s", static_cast<int>(width[i]), cell_text(r[i]).c_str(), i + 1 < r.size() ? "  " : "\n");
+      std::printf("%*s%s", static_cast<int>(width[i]), cell_text(r[i]).c_str(),
+                  i + 1 < r.size() ? "  " : "\n");
   std::printf("#json\n%s\n", to_json().dump().c_str());
   std::fflush(stdout);
 }
