@@ -100,7 +100,7 @@ TEST(Coordinator, AssignPolicyOverTheWireGives421) {
 // and a reply nobody asked for any more (the job stopped) is dropped before the next call.
 TEST(Coordinator, ReportSentAheadGivesThePlanAndAStaleReplyIsDrained) {
   auto cfg = config(2);
-  cfg.policy = "deadline";
+  cfg.job.policy = "deadline";
   Running co(cfg);
   const std::string tok = "secret-token-0123456789abcdef012";
   coord::CoordinatorClient a(co.endpoint(), tok, 2000ms), b(co.endpoint(), tok, 2000ms);

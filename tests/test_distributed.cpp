@@ -23,6 +23,7 @@ struct RunResult {
   // Rounds in which the state server told a worker to run exactly k steps (assign; deadline's
   // pacer), and how many of those it did not run exactly k in.
   int exact_rounds = 0, exact_missed = 0;
+  int syncs = 0, most_steps = 0;  // every worker's rounds, and the most steps one of them ran
 };
 
 RunResult esync_run(const std::string& name, const std::string& args) {
@@ -36,6 +37,13 @@ RunResult esync_run(const std::string& name, const std::string& args) {
   for (std::string line; std::getline(in, line);) {
     const auto j = nlohmann::json::parse(line);
     if (j["ev"] == "eval") r.last_eval = j;
+  }
+  for (int rank = 0; fs::exists(dir / ("worker-" + std::to_string(rank) + ".jsonl")); ++rank) {
+    std::ifstream w(dir / ("worker-" + std::to_string(rank) + ".jsonl"));
+    for (std::string line; std::getline(w, line);)
+      if (const auto j = nlohmann::json::parse(line, nullptr, false);
+          j.is_object() && j.value("ev", "") == "sync")
+        ++r.syncs, r.most_steps = std::max(r.most_steps, j.value("k_done", 0));
   }
   std::ifstream co(dir / "coordinator-0.jsonl");
   std::vector<int> rounds;
@@ -54,7 +62,7 @@ RunResult esync_run(const std::string& name, const std::string& args) {
       if (planned.size() <= rank)
         planned.resize(rank + 1), r.k_done_mean.resize(rank + 1), rounds.resize(rank + 1);
       planned[rank].push_back(j["k"].get<int>());
-      r.k_done_mean[rank] += j["k_done"].get<double>(), ++rounds[rank];
+      r.k_done_mean[rank] += j.value("k_done", 0.0), ++rounds[rank];  // poll logs no k_done
     }
   }
   for (std::size_t i = 0; i < rounds.size(); ++i) r.k_done_mean[i] /= std::max(1, rounds[i]);
@@ -144,6 +152,24 @@ TEST_P(FashionMnist, EsyncWithUnequalWorkersLearnsAndGivesMoreStepsToTheFast) {
 
 INSTANTIATE_TEST_SUITE_P(Policies, FashionMnist,
                          ::testing::Values("assign", "deadline", "deadline --overlap"));
+
+// --k-max bounds the steps of every round under every policy (the workers once ran deadline
+// rounds of up to 64 steps whatever --k-max said: the bound never reached them).
+class KMax : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(KMax, BoundsEveryRound) {
+  const auto r =
+      esync_run("kmax-" + GetParam(),
+                "--workers 3 --mode esync --slowdown 1,2,4 --dataset least-squares --ls-matrix normal"
+                " --model linreg --optimizer sgd --local-lr 0.2 --epochs 2 --threads 1 --k-max 3"
+                " --policy " +
+                    GetParam());
+  ASSERT_EQ(r.code, 0);
+  ASSERT_GT(r.syncs, 30);
+  EXPECT_LE(r.most_steps, 3);
+}
+
+INSTANTIATE_TEST_SUITE_P(Policies, KMax, ::testing::Values("assign", "deadline", "poll"));
 
 // The logs of a real job fold into a summary whose numbers agree with the job's own.
 TEST(Summarize, RealJobLogs) {

@@ -18,6 +18,8 @@
 #include <map>
 #include <vector>
 
+#include "esync/job_config.hpp"
+
 namespace esync::coord {
 
 // Exponential moving average of one worker's step time: the first sample initialises it.
@@ -26,12 +28,6 @@ struct StepTimeEma {
   bool known = false;
   void add(double sample, double alpha);
 };
-
-// The policy a job uses unless told otherwise. assign, not deadline: alternated in one script
-// run (Fashion-MNIST, LeNet-5, 3 workers 1, 2, 4, 5 rounds each; results/experiments/policy),
-// deadline did not beat it (median 15 900 against 16 000 samples/s, 0.80 at 3.33 against 3.07 s),
-// and a fixed K per round is the simpler rule.
-inline constexpr const char* kDefaultPolicy = "assign";
 
 class AssignPolicy {
  public:

@@ -12,6 +12,7 @@
 
 #include "esync/assignment.hpp"
 #include "esync/curve.hpp"
+#include "esync/job_config.hpp"
 
 namespace esync::coord {
 
@@ -23,9 +24,7 @@ struct CoordinatorConfig {
       0;  // elastic capacity: more may join a running PS job (0: the job's "max_workers", else workers)
   std::string token;  // empty: generated
   std::uint64_t job_id = 1;
-  nlohmann::json job = nlohmann::json::object();  // sent to every worker on registration
-  std::string policy = kDefaultPolicy;            // assign | deadline | poll
-  int k_base = 1, k_max = 64;
+  JobConfig job;  // sent to every worker and shard on registration; its policy, k_base, k_max set K
   double heartbeat_timeout_s = 10.0;
   std::string log_dir;    // coordinator-0.jsonl when set
   bool status = true;     // periodic one-line status per worker on stderr

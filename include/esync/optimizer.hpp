@@ -11,10 +11,14 @@
 
 namespace esync {
 
+// The defaults of every trainer (esync local, and a job's JobConfig).
+inline constexpr const char* kDefaultOptimizer = "momentum";
+inline constexpr double kDefaultLr = 0.02, kDefaultMomentum = 0.9;
+
 struct OptimizerConfig {
-  std::string kind = "momentum";  // sgd | momentum | adam
-  float lr = 0.02f;
-  float momentum = 0.9f;  // used by "momentum"
+  std::string kind = kDefaultOptimizer;  // sgd | momentum | adam
+  float lr = static_cast<float>(kDefaultLr);
+  float momentum = static_cast<float>(kDefaultMomentum);  // used by "momentum"
   float weight_decay = 0.0f;
   bool nesterov = false;
   float beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f;  // adam

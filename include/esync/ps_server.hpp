@@ -26,6 +26,7 @@
 #include <string>
 
 #include "esync/curve.hpp"
+#include "esync/job_config.hpp"
 #include "esync/ps_rules.hpp"
 
 namespace esync::ps {
@@ -87,6 +88,6 @@ struct ServerOptions {
 };
 int run_server(const ServerOptions& opt, const std::atomic<bool>& stop);
 // The shard's rule and optimiser from a job configuration (mode, lr, optimizer, flags).
-RuleConfig rule_config(const nlohmann::json& job, int workers);
+RuleConfig rule_config(const JobConfig& job, int workers);
 
 }  // namespace esync::ps

@@ -83,14 +83,14 @@ struct SimConfig {
   // Empty: the calibration's classes repeated (worker j is class j % classes), which replays
   // the source run when M equals its worker count.
   std::vector<double> speed_mix;
-  int k_base = 4, k_max = 64;                  // esync: the state server's policy
-  std::string policy = coord::kDefaultPolicy;  // esync: assign | deadline
-  int k_fixed = 4;                             // local-sgd
-  bool overlap = false;    // esync, local-sgd: each round's reduction runs behind the next
-                           // round's steps (esync run --overlap)
-  bool ema_assign = true;  // esync: run the state server's EMA (round 0 at K_base, then
-                           // K from the EMA of reported step times); false: K fixed from
-                           // the calibrated means, the assignment the EMA converges to
+  int k_base = 4, k_max = 64;           // esync: the state server's policy
+  std::string policy = kDefaultPolicy;  // esync: assign | deadline
+  int k_fixed = 4;                      // local-sgd
+  bool overlap = false;                 // esync, local-sgd: each round's reduction runs behind the next
+                                        // round's steps (esync run --overlap)
+  bool ema_assign = true;               // esync: run the state server's EMA (round 0 at K_base, then
+                                        // K from the EMA of reported step times); false: K fixed from
+                                        // the calibrated means, the assignment the EMA converges to
   double ema_alpha = 0.3;
   std::int64_t rounds = 200;             // sync modes: rounds; async: rounds x M pushes in all
   double sim_seconds = 0.0;              // > 0: stop at this simulated time instead of `rounds`

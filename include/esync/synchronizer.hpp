@@ -63,7 +63,7 @@ struct SyncContext {
   comm::Collective* collective = nullptr;           // allreduce transport, or
   ps::PsClient* ps = nullptr;                       // the parameter server (takes precedence)
   coord::CoordinatorClient* coordinator = nullptr;  // ESync's K; may be null for other modes
-  std::string policy = coord::kDefaultPolicy;       // assign | deadline | poll
+  std::string policy = kDefaultPolicy;              // assign | deadline | poll
   float global_lr = 1.0f;
   int k_fixed = 4;  // local-sgd
   int k_max = 64;

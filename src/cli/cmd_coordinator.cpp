@@ -8,6 +8,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/environment.hpp"
+#include "cli/job_flags.hpp"
 #include "cli/options.hpp"
 #include "esync/coordinator.hpp"
 #include "esync/curve.hpp"
@@ -30,45 +31,43 @@ int cmd_coordinator(int argc, char** argv) {
       "bind", "Address to listen on (default loopback only)",
       cxxopts::value<std::string>()->default_value("127.0.0.1"))("port", "Port (0: a free one, printed)",
                                                                  cxxopts::value<int>()->default_value("0"))(
-      "policy", "assign | deadline | poll (esync: how K is set; deadline = assign run against the clock)",
-      cxxopts::value<std::string>()->default_value(coord::kDefaultPolicy))(
-      "k-base", "Local steps of the slowest worker per round (assign)",
-      cxxopts::value<int>()->default_value("1"))("k-max", "Upper bound on local steps per round",
-                                                 cxxopts::value<int>()->default_value("64"))(
-      "heartbeat-timeout", "Seconds of silence before a worker is lost",
-      cxxopts::value<double>()->default_value("10"))(
-      "job", "JSON file with the job configuration sent to every worker",
+      "job",
+      "JSON file with the job configuration sent to every worker (its policy, k_base, k_max and "
+      "heartbeat_timeout_s unless the flags below are given)",
       cxxopts::value<std::string>()->default_value(""))("log-dir", "Write LOGDIR/coordinator-0.jsonl",
                                                         cxxopts::value<std::string>()->default_value(""))(
       "port-file", "Write the bound port to this file (for launchers)",
       cxxopts::value<std::string>()->default_value(""));
+  add_k_flags(o);
+  add_liveness_flags(o, false);
   cxxopts::ParseResult r;
   if (!parse(o, argc, argv, r)) return 0;
   coord::CoordinatorConfig c;
   c.workers = r["workers"].as<int>();
   c.bind = r["bind"].as<std::string>();
   c.port = r["port"].as<int>();
-  c.policy = r["policy"].as<std::string>();
-  c.k_base = r["k-base"].as<int>();
-  c.k_max = r["k-max"].as<int>();
-  c.heartbeat_timeout_s = r["heartbeat-timeout"].as<double>();
   c.log_dir = r["log-dir"].as<std::string>();
   c.token = env::token();
   c.curve = wire::curve_keys_from_env();
   if (const auto job = r["job"].as<std::string>(); !job.empty()) {
     std::ifstream in(job);
     ESYNC_CHECK_T(IoError, in.good(), job, ": cannot open the job file");
+    nlohmann::json doc;
     try {
-      c.job = nlohmann::json::parse(in);
+      doc = nlohmann::json::parse(in);
     } catch (const std::exception& e) {
       ESYNC_THROW(IoError, job, ": not valid JSON");
     }
+    c.job = doc.get<JobConfig>();
   }
+  read_k_flags(r, c.job, true);
+  read_liveness_flags(r, c.job, false, true);
+  c.heartbeat_timeout_s = c.job.heartbeat_timeout_s;
   const bool generated = c.token.empty();
   coord::Coordinator co(c);
   if (generated) std::printf("ESYNC_TOKEN=%s\n", co.token().c_str());
   std::printf("coordinator listening on %s:%d for %d workers (policy %s, token %s%s)\n", c.bind.c_str(),
-              co.port(), c.workers, c.policy.c_str(), wire::token_hint(co.token()).c_str(),
+              co.port(), c.workers, c.job.policy.c_str(), wire::token_hint(co.token()).c_str(),
               c.curve.on() ? ", CURVE" : "");
   std::fflush(stdout);
   if (const auto pf = r["port-file"].as<std::string>(); !pf.empty()) std::ofstream(pf) << co.port() << "\n";

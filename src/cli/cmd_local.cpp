@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "cli/commands.hpp"
+#include "cli/job_flags.hpp"
 #include "cli/options.hpp"
 #include "esync/error.hpp"
 #include "esync/train_config.hpp"
@@ -11,68 +12,55 @@ namespace esync::cli {
 int cmd_local(int argc, char** argv) {
   cxxopts::Options o("esync local", "Train on one device, no network.");
   train::LocalConfig d;
-  o.add_options()("dataset", "fashion-mnist | mnist | cifar10 | least-squares | synthetic",
-                  cxxopts::value<std::string>()->default_value(d.data.name))(
-      "data-dir", "Dataset directory (default: the dataset's system location)",
-      cxxopts::value<std::string>()->default_value(""))(
-      "ls-matrix", "Least squares matrix: uniform (seed 000) | normal (well conditioned)",
-      cxxopts::value<std::string>()->default_value("uniform"))(
-      "model", "linreg | mlp | lenet5 | cnn | resnet18 | path/to/module.pt",
-      cxxopts::value<std::string>()->default_value(d.model))(
-      "epochs", "Epochs", cxxopts::value<int>()->default_value(std::to_string(d.epochs)))(
-      "steps", "Stop after this many steps (overrides --epochs)",
-      cxxopts::value<std::int64_t>()->default_value("0"))(
-      "batch", "Batch size", cxxopts::value<std::int64_t>()->default_value(std::to_string(d.batch)))(
-      "optimizer", "sgd | momentum | adam", cxxopts::value<std::string>()->default_value(d.opt.kind))(
-      "lr", "Learning rate", cxxopts::value<float>()->default_value("0.02"))(
-      "momentum", "Momentum (optimizer momentum)", cxxopts::value<float>()->default_value("0.9"))(
-      "nesterov", "Nesterov momentum", cxxopts::value<bool>()->default_value("false"))(
-      "weight-decay", "L2 weight decay (decoupled for adam)", cxxopts::value<float>()->default_value("0"))(
-      "lr-schedule", "none | cosine | exponential",
-      cxxopts::value<std::string>()->default_value(d.lr_schedule))(
-      "lr-gamma", "Per-epoch factor of the exponential schedule",
-      cxxopts::value<float>()->default_value("0.9"))("threads", "Intra-op threads (0: all cores)",
-                                                     cxxopts::value<int>()->default_value("0"))(
-      "device", "cpu | cuda:N", cxxopts::value<std::string>()->default_value("cpu"))(
-      "seed", "Random seed (data order, initialisation, synthetic data)",
-      cxxopts::value<std::uint64_t>()->default_value("42"))("log-dir", "Write LOGDIR/local-0.jsonl",
-                                                            cxxopts::value<std::string>()->default_value(""))(
-      "eval-every", "Evaluate every N steps (0: each epoch)",
-      cxxopts::value<std::int64_t>()->default_value("0"))(
-      "log-every", "Log a step event every N steps", cxxopts::value<std::int64_t>()->default_value("50"))(
-      "save", "Checkpoint path (written at each epoch end)",
-      cxxopts::value<std::string>()->default_value(""))("resume", "Continue from this checkpoint",
-                                                        cxxopts::value<std::string>()->default_value(""))(
-      "quiet", "No progress output", cxxopts::value<bool>()->default_value("false"));
+  // clang-format off
+  o.add_options("Local")
+    ("epochs", "Epochs", cxxopts::value<int>()->default_value(std::to_string(d.epochs)))
+    ("steps", "Stop after this many steps (overrides --epochs)", cxxopts::value<std::int64_t>()->default_value("0"))
+    ("nesterov", "Nesterov momentum", cxxopts::value<bool>()->default_value("false"))
+    ("weight-decay", "L2 weight decay (decoupled for adam)", cxxopts::value<float>()->default_value(text(d.opt.weight_decay)))
+    ("lr-schedule", "none | cosine | exponential", cxxopts::value<std::string>()->default_value(d.lr_schedule))
+    ("lr-gamma", "Per-epoch factor of the exponential schedule", cxxopts::value<float>()->default_value(text(d.lr_gamma)))
+    ("threads", "Intra-op threads (0: all cores)", cxxopts::value<int>()->default_value("0"))
+    ("device", "cpu | cuda:N", cxxopts::value<std::string>()->default_value(d.device))
+    ("log-dir", "Write LOGDIR/local-0.jsonl", cxxopts::value<std::string>()->default_value(""))
+    ("eval-every", "Evaluate every N steps (0: each epoch)", cxxopts::value<std::int64_t>()->default_value("0"))
+    ("log-every", "Log a step event every N steps", cxxopts::value<std::int64_t>()->default_value(std::to_string(d.log_every)))
+    ("save", "Checkpoint path (written at each epoch end)", cxxopts::value<std::string>()->default_value(""))
+    ("resume", "Continue from this checkpoint", cxxopts::value<std::string>()->default_value(""))
+    ("quiet", "No progress output", cxxopts::value<bool>()->default_value("false"));
+  // clang-format on
+  add_data_flags(o);  // the same data, model and optimiser flags as esync run
+  add_optimizer_flags(o);
   cxxopts::ParseResult r;
   if (!parse(o, argc, argv, r)) return 0;
 
+  JobConfig shared;
+  read_data_flags(r, shared);
+  read_optimizer_flags(r, shared);
   train::LocalConfig c;
-  c.data.name = r["dataset"].as<std::string>();
-  c.data.dir = r["data-dir"].as<std::string>();
-  c.data.ls_matrix = r["ls-matrix"].as<std::string>();
-  c.model = r["model"].as<std::string>();
+  c.data.name = shared.dataset;
+  c.data.dir = shared.data_dir;
+  c.data.ls_matrix = shared.ls_matrix;
+  c.model = shared.model;
+  c.batch = shared.batch;
+  c.seed = c.data.seed = shared.seed;
+  c.opt.kind = shared.optimizer;
+  c.opt.lr = static_cast<float>(shared.lr);
+  c.opt.momentum = static_cast<float>(shared.momentum);
   c.epochs = r["epochs"].as<int>();
   c.steps = r["steps"].as<std::int64_t>();
-  c.batch = r["batch"].as<std::int64_t>();
-  c.opt.kind = r["optimizer"].as<std::string>();
-  c.opt.lr = r["lr"].as<float>();
-  c.opt.momentum = r["momentum"].as<float>();
   c.opt.nesterov = r["nesterov"].as<bool>();
   c.opt.weight_decay = r["weight-decay"].as<float>();
   c.lr_schedule = r["lr-schedule"].as<std::string>();
   c.lr_gamma = r["lr-gamma"].as<float>();
   c.threads = r["threads"].as<int>();
   c.device = r["device"].as<std::string>();
-  c.seed = r["seed"].as<std::uint64_t>();
-  c.data.seed = c.seed;
   c.log_dir = r["log-dir"].as<std::string>();
   c.eval_every = r["eval-every"].as<std::int64_t>();
   c.log_every = r["log-every"].as<std::int64_t>();
   c.save = r["save"].as<std::string>();
   c.resume = r["resume"].as<std::string>();
   c.quiet = r["quiet"].as<bool>();
-  ESYNC_CHECK_T(ConfigError, c.opt.lr > 0, "--lr must be > 0");
   ESYNC_CHECK_T(ConfigError, c.threads >= 0, "--threads must be >= 0");
   if (c.threads == 0) c.threads = default_threads();
 

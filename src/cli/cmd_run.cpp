@@ -62,31 +62,28 @@ int read_port(const fs::path& file) {
 int cmd_run(int argc, char** argv) {
   const auto plan = parse_run_job(argc, argv);
   if (!plan) return 0;
-  const nlohmann::json& job = plan->job;
-  const auto& devices = plan->devices;
-  const int n = static_cast<int>(devices.size()), servers = plan->servers;
-  const std::string& log_dir = plan->log_dir;
-  const std::string mode = job.at("mode");
+  const JobConfig& job = plan->job;
+  const auto& devices = job.devices;
+  const int n = job.workers(), servers = job.servers;
+  const std::string& log_dir = job.log_dir;
+  const std::string& mode = job.mode;
   std::error_code ec;
   fs::create_directories(log_dir, ec);
   ESYNC_CHECK_T(IoError, !ec, log_dir, ": cannot create the log directory: ", ec.message());
   const fs::path job_file = fs::path(log_dir) / "job.json",
                  port_file = fs::path(log_dir) / "coordinator.port";
   std::ofstream job_out(job_file);
-  job_out << job.dump(2) << "\n";
+  job_out << nlohmann::json(job).dump(2) << "\n";
   ESYNC_CHECK_T(IoError, job_out.flush().good(), job_file.string(), ": cannot write the job file");
   fs::remove(port_file, ec);  // a stale port from an earlier run in the same directory
 
   const std::string exe = fs::read_symlink("/proc/self/exe").string();
-  char heartbeat[32], wait_timeout[32];
-  std::snprintf(heartbeat, sizeof heartbeat, "%g", plan->heartbeat_timeout_s);
+  char wait_timeout[32];
   std::snprintf(wait_timeout, sizeof wait_timeout, "%g", plan->wait_timeout_s);
-  // clang-format off
+  // K's policy and bounds and the heartbeat timeout travel in the job file.
   const std::vector<std::string> coordinator_cmd = {
-      exe, "coordinator", "--workers", std::to_string(n), "--port", "0", "--port-file", port_file.string(),
-      "--job", job_file.string(), "--log-dir", log_dir, "--policy", plan->policy, "--k-base", std::to_string(plan->k_base),
-      "--k-max", std::to_string(plan->k_max), "--heartbeat-timeout", heartbeat};
-  // clang-format on
+      exe,           "coordinator",      "--workers", std::to_string(n), "--port",    "0",
+      "--port-file", port_file.string(), "--job",     job_file.string(), "--log-dir", log_dir};
   // Servers and workers, once the coordinator's address is known.
   const auto peers = [&](const std::string& address) {
     std::vector<std::pair<std::string, std::vector<std::string>>> out;

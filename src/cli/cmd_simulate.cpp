@@ -32,7 +32,7 @@ int cmd_simulate(int argc, char** argv) {
       cxxopts::value<std::string>()->default_value(""))("k-base", "esync: local steps of the slowest device",
                                                         cxxopts::value<int>()->default_value("4"))(
       "policy", "esync: the state server's policy, assign | deadline",
-      cxxopts::value<std::string>()->default_value(coord::kDefaultPolicy))(
+      cxxopts::value<std::string>()->default_value(kDefaultPolicy))(
       "k-fixed", "local-sgd: local steps", cxxopts::value<int>()->default_value("4"))(
       "shards", "Parameter-server shards for the asynchronous modes",
       cxxopts::value<int>()->default_value("1"))("rounds", "Simulated rounds per point",

@@ -6,15 +6,14 @@
 #include <string>
 #include <vector>
 
+#include "esync/job_config.hpp"
+
 namespace esync::cli {
 
 struct RunJob {
-  nlohmann::json job;                // the job configuration (written to LOGDIR/job.json)
-  std::vector<std::string> devices;  // one per worker the job starts with
-  int servers = 0;
-  std::string log_dir, policy;
-  int k_base = 1, k_max = 64, timeout_s = 3600;
-  double heartbeat_timeout_s = 10, wait_timeout_s = 60;
+  JobConfig job;               // what every process receives from the coordinator (LOGDIR/job.json)
+  int timeout_s = 3600;        // the whole job
+  double wait_timeout_s = 60;  // any wait on a peer
   bool dry_run = false, curve = false;
 };
 

@@ -13,16 +13,17 @@ namespace esync::coord {
 Coordinator::Impl::Impl(CoordinatorConfig c) : cfg(std::move(c)) {
   ESYNC_CHECK_T(ConfigError, cfg.workers >= 1, "the coordinator needs --workers >= 1");
   if (cfg.token.empty()) cfg.token = wire::random_token();
-  if (cfg.max_workers <= 0) cfg.max_workers = cfg.job.value("max_workers", cfg.workers);
+  if (cfg.max_workers <= 0) cfg.max_workers = cfg.job.capacity(cfg.workers);
   ESYNC_CHECK_T(ConfigError, cfg.max_workers >= cfg.workers, "--max-workers ", cfg.max_workers,
                 " < --workers ", cfg.workers);
   // Ranks workers..max_workers-1 are the elastic slots: workers that join a running job.
-  if (cfg.policy == "assign" || cfg.policy == "deadline")
-    assign = std::make_unique<AssignPolicy>(cfg.max_workers, cfg.k_base, cfg.k_max);
-  else if (cfg.policy == "poll")
+  const std::string& policy = cfg.job.policy;
+  if (policy == "assign" || policy == "deadline")
+    assign = std::make_unique<AssignPolicy>(cfg.max_workers, cfg.job.k_base, cfg.job.k_max);
+  else if (policy == "poll")
     poll = std::make_unique<PollPolicy>(cfg.max_workers);
   else
-    ESYNC_THROW(ConfigError, "unknown --policy '", cfg.policy, "' (expected assign, deadline or poll)");
+    ESYNC_THROW(ConfigError, "unknown --policy '", policy, "' (expected assign, deadline or poll)");
   members.resize(static_cast<std::size_t>(cfg.max_workers));
   wire::secure_server(sock, cfg.curve);
   const std::string last = wire::bind_router(sock, cfg.bind, cfg.port, "the coordinator",
@@ -32,7 +33,7 @@ Coordinator::Impl::Impl(CoordinatorConfig c) : cfg(std::move(c)) {
   log.write("start", {{"role", "coordinator"},
                       {"port", port},
                       {"workers", cfg.workers},
-                      {"policy", cfg.policy},
+                      {"policy", policy},
                       {"token", wire::token_hint(cfg.token)},
                       {"curve", cfg.curve.on()},
                       {"job", cfg.job}});
@@ -111,14 +112,14 @@ void Coordinator::Impl::handle(const wire::Message& m) {
       return;
     }
     case MsgType::kReport: {  // assign policy: end of round r (or the start of the job)
-      ESYNC_CHECK_T(ProtocolError, assign != nullptr, "report message, but the policy is ", cfg.policy);
+      ESYNC_CHECK_T(ProtocolError, assign != nullptr, "report message, but the policy is ", cfg.job.policy);
       const double step_s = m.body.value("step_s", 0.0);
       if (step_s > 0) assign->report(static_cast<int>(rank), step_s);
       mem->step_s = step_s > 0 ? assign->step_time(static_cast<int>(rank)) : mem->step_s;
       mem->k = assign->plan()[rank];
       mem->state = "round " + std::to_string(m.header.round);
       json plan{{"k", mem->k}};
-      if (cfg.policy == "deadline") {  // the pacer (deadline 0) does exactly k; the others run to T
+      if (cfg.job.policy == "deadline") {  // the pacer (deadline 0) does exactly k; the others run to T
         const auto d = deadline.plan(*assign, static_cast<int>(rank), m.header.round);
         mem->k = d.k;
         plan = {{"k", d.k}, {"deadline_s", d.deadline_s}, {"share", d.share}};
@@ -132,7 +133,7 @@ void Coordinator::Impl::handle(const wire::Message& m) {
       return reply(m.identity, MsgType::kAssign, rank, m.header.round, plan);
     }
     case MsgType::kPoll: {  // poll policy: after every local step, "ready?"
-      ESYNC_CHECK_T(ProtocolError, poll != nullptr, "poll message, but the policy is ", cfg.policy);
+      ESYNC_CHECK_T(ProtocolError, poll != nullptr, "poll message, but the policy is ", cfg.job.policy);
       const double now = mono_s();
       if (m.body.value("phase", "") == "start") {  // this worker begins round r (the first one opens it)
         poll->join_round(static_cast<int>(rank), m.header.round, now);

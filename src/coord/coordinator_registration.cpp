@@ -44,7 +44,7 @@ void Coordinator::Impl::on_register(const wire::Message& m) {
   log.write("register",
             {{"rank", rank}, {"device", mem.device}, {"host", mem.host}, {"joins", rank >= cfg.workers}});
   reply(m.identity, MsgType::kWelcome, static_cast<std::uint32_t>(rank), 0,
-        {{"rank", rank}, {"world", cfg.workers}, {"job", cfg.job}, {"policy", cfg.policy}});
+        {{"rank", rank}, {"world", cfg.workers}, {"job", cfg.job}, {"policy", cfg.job.policy}});
 }
 
 void Coordinator::Impl::on_attach(const wire::Message& m) {
@@ -60,7 +60,7 @@ void Coordinator::Impl::on_attach(const wire::Message& m) {
 
 void Coordinator::Impl::on_register_server(const wire::Message& m) {
   const int shard = m.body.value("shard", -1);
-  const int shards = cfg.job.value("servers", 0);
+  const int shards = cfg.job.servers;
   if (shard < 0 || shard >= shards) {
     ++stats.rejected;
     return reply(m.identity, MsgType::kReject, 0, 0,
@@ -73,7 +73,7 @@ void Coordinator::Impl::on_register_server(const wire::Message& m) {
         {{"rank", shard},
          {"world", cfg.workers},
          {"job", cfg.job},
-         {"policy", cfg.policy},
+         {"policy", cfg.job.policy},
          {"role", "server"}});
 }
 

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "esync/error.hpp"
+#include "esync/job_config.hpp"
 
 namespace esync::ckpt {
 
@@ -57,7 +58,7 @@ std::optional<std::uint64_t> latest_complete(const std::string& dir, int workers
   return std::nullopt;
 }
 
-void check_same_job(const nlohmann::json& was, const nlohmann::json& now, const std::string& where) {
+void check_same_job(const nlohmann::json& was_in, const nlohmann::json& now_in, const std::string& where) {
   // May differ between the run that wrote a checkpoint and the one that resumes it.
   static const std::set<std::string> run_time = {"epochs",
                                                  "time_budget_s",
@@ -79,7 +80,13 @@ void check_same_job(const nlohmann::json& was, const nlohmann::json& now, const 
                                                  "delay",
                                                  "slow_worker",
                                                  "max_workers",
-                                                 "log_every"};
+                                                 "log_every",
+                                                 "policy",
+                                                 "k_base",
+                                                 "k_max"};
+  // Both through JobConfig, so a key one side lacks compares as its default.
+  const nlohmann::json was = nlohmann::json(was_in.get<JobConfig>()),
+                       now = nlohmann::json(now_in.get<JobConfig>());
   std::set<std::string> keys;
   for (const auto& [k, v] : was.items()) keys.insert(k);
   for (const auto& [k, v] : now.items()) keys.insert(k);

@@ -22,24 +22,19 @@ std::string this_host() {
 }
 }  // namespace
 
-RuleConfig rule_config(const nlohmann::json& job, int workers) {
+RuleConfig rule_config(const JobConfig& job, int workers) {
   RuleConfig rc;
-  RuleFlags flags;
-  flags.delay_adaptive = job.value("delay_adaptive", false);
-  flags.async_cached = job.value("async_cached", false);
-  flags.dc_adaptive = job.value("dc_adaptive", false);
-  rc.rule = find_mode(job.value("mode", "esync")).server_rule(flags);
+  rc.rule = find_mode(job.mode).server_rule({job.delay_adaptive, job.async_cached, job.dc_adaptive});
   // An elastic job's shards hold a slot for every rank that may join; the first `workers` are
   // live from the start.
-  rc.workers = std::max(workers, job.value("max_workers", workers));
+  rc.workers = job.capacity(workers);
   rc.live_at_start = workers;
-  rc.opt.kind = job.value("optimizer", "momentum");
-  rc.opt.lr = job.value("lr", 0.02f);
-  rc.opt.momentum = job.value("momentum", 0.9f);
-  rc.global_lr = job.value("global_lr", 1.0f);
-  rc.weighting = parse_weighting(job.value("weighting", weighting_name(kDefaultWeighting)));
-  rc.dc_lambda =
-      static_cast<float>(job.value("dc_lambda", default_dc_lambda(job.value("dc_adaptive", false))));
+  rc.opt.kind = job.optimizer;
+  rc.opt.lr = static_cast<float>(job.lr);
+  rc.opt.momentum = static_cast<float>(job.momentum);
+  rc.global_lr = static_cast<float>(job.global_lr);
+  rc.weighting = parse_weighting(job.weighting);
+  rc.dc_lambda = static_cast<float>(job.dc_lambda >= 0 ? job.dc_lambda : default_dc_lambda(job.dc_adaptive));
   return rc;
 }
 
@@ -47,21 +42,21 @@ int run_server(const ServerOptions& opt, const std::atomic<bool>& stop) {
   const auto timeout = std::chrono::milliseconds(static_cast<long>(opt.timeout_s * 1000));
   coord::CoordinatorClient client(opt.coordinator, opt.token, timeout, opt.curve);
   const auto welcome = client.register_server(opt.shard, this_host());
+  const auto job = welcome.job.get<JobConfig>();
   ShardConfig cfg;
   cfg.shard = opt.shard;
-  cfg.shards = welcome.job.value("servers", 1);
+  cfg.shards = std::max(1, job.servers);
   cfg.bind = opt.bind;
-  cfg.rule = rule_config(welcome.job, welcome.world);
+  cfg.rule = rule_config(job, welcome.world);
   cfg.token = opt.token;
   cfg.job_id = client.job_id();
   cfg.timeout = timeout;
-  cfg.log_dir = welcome.job.value("log_dir", "");
-  cfg.abort_on_failure = welcome.job.value("on_failure", "continue") == "abort";
+  cfg.log_dir = job.log_dir;
+  cfg.abort_on_failure = job.on_failure == "abort";
   cfg.curve = opt.curve;
-  cfg.job = welcome.job;
-  if (welcome.job.value("checkpoint_every", 0) > 0)
-    cfg.checkpoint_dir = welcome.job.value("checkpoint_dir", "");
-  if (const auto resume = welcome.job.value("resume", nlohmann::json()); resume.is_object())
+  cfg.job = job;
+  if (job.checkpoint_every > 0) cfg.checkpoint_dir = job.checkpoint_dir;
+  if (const auto& resume = job.resume; resume.is_object())
     cfg.resume_file = ckpt::server_file(resume.at("dir").get<std::string>(),
                                         resume.at("round").get<std::uint64_t>(), opt.shard);
   // Rank 0 publishes the length of the buffer the shards hold once it has built the model; a

@@ -47,14 +47,14 @@ nlohmann::json run_worker(const WorkerOptions& opt) {
   job.timeout = std::chrono::milliseconds(static_cast<long>(opt.timeout_s * 1000));
   job.client = std::make_shared<coord::CoordinatorClient>(opt.coordinator, opt.token, job.timeout);
   const auto welcome = job.client->register_worker(opt.device, host_name(), opt.rank);
-  job.config = welcome.job;
+  job.config = welcome.job.get<JobConfig>();
   job.rank = welcome.rank;
   job.world = welcome.world;
   ESYNC_CHECK_T(ConfigError, opt.world < 0 || opt.world == job.world,
                 "this worker was started for a world of ", opt.world,
                 " (WORLD_SIZE / SLURM_NTASKS) but the job at ", opt.coordinator, " has ", job.world,
                 " workers");
-  job.mode = job.config.value("mode", "esync");
+  job.mode = job.config.mode;
   job.device = opt.device;
   job.policy = welcome.policy;
   job.token = opt.token;
@@ -64,14 +64,14 @@ nlohmann::json run_worker(const WorkerOptions& opt) {
   // is gone, and the training loop stops with that message (heartbeat.hpp).
   const auto seconds = [](double s) { return std::chrono::milliseconds(static_cast<long>(s * 1000)); };
   coord::Heartbeat heartbeat(opt.coordinator, opt.token, job.rank, job.client->job_id(),
-                             seconds(job.config.value("heartbeat_interval_s", 1.0)),
-                             seconds(job.config.value("heartbeat_timeout_s", 10.0)));
+                             seconds(job.config.heartbeat_interval_s),
+                             seconds(job.config.heartbeat_timeout_s));
   job.heartbeat = &heartbeat;
   ESYNC_CHECK_T(ConfigError, opt.device == "cpu", "--device ", opt.device,
                 ": CUDA workers need the CUDA build");
-  set_compute_threads(job.config.value("threads", 1));
+  set_compute_threads(job.config.threads);
 
-  JsonlLog log(job.config.value("log_dir", "logs"), "worker", job.rank);
+  JsonlLog log(job.config.log_dir, "worker", job.rank);
   log.write("start", {{"rank", job.rank},
                       {"world", job.world},
                       {"host", host_name()},
@@ -96,8 +96,7 @@ nlohmann::json run_worker(const WorkerOptions& opt) {
     // timeout); ask the state server who is gone (it declares a silent worker lost after its
     // heartbeat timeout) and say so.
     const std::string why =
-        std::string(e.what()) + "; " +
-        lost_workers(*job.client, heartbeat, job.config.value("heartbeat_timeout_s", 10.0));
+        std::string(e.what()) + "; " + lost_workers(*job.client, heartbeat, job.config.heartbeat_timeout_s);
     log.write("end", {{"status", "error"}, {"error", why}});
     say_goodbye(*job.client, "error: " + why);
     ESYNC_THROW(PeerLostError, why);

@@ -12,7 +12,7 @@ namespace esync::train {
 using nlohmann::json;
 
 void resume_worker(const WorkerJob& job, WorkerSetup& s) {
-  const json resume = job.config.value("resume", json());
+  const json& resume = job.config.resume;
   if (!resume.is_object()) return;
   const std::string dir = resume.at("dir").get<std::string>();
   const auto round = resume.at("round").get<std::uint64_t>();
@@ -26,7 +26,7 @@ void resume_worker(const WorkerJob& job, WorkerSetup& s) {
   ESYNC_CHECK_T(IoError,
                 ck.meta.value("format", "") == "esync-worker" && ck.meta.value("rank", -1) == job.rank, file,
                 ": not the checkpoint of worker ", job.rank);
-  ckpt::check_same_job(ck.meta.at("config"), job.config, file);
+  ckpt::check_same_job(ck.meta.at("config"), json(job.config), file);
   FlatModel& fm = *s.fm;
   const auto& flat = ck.tensor("flat");
   ESYNC_CHECK_T(IoError, static_cast<std::int64_t>(flat.size()) == fm.size(), file, ": ", flat.size(),
@@ -39,8 +39,8 @@ void resume_worker(const WorkerJob& job, WorkerSetup& s) {
 
 WorkerCheckpoints::WorkerCheckpoints(const WorkerJob& job, WorkerSetup& s)
     : job_(job), s_(s), writer_("worker-" + std::to_string(job.rank) + ".ckpt") {
-  every_ = job.config.value("checkpoint_every", std::uint64_t{0});
-  dir_ = job.config.value("checkpoint_dir", "");
+  every_ = job.config.checkpoint_every;
+  dir_ = job.config.checkpoint_dir;
   // Joiners write nothing: a resumed job starts with its first workers, and joiners join again.
   writes_ = job.rank == 0 || (job.rank < job.world && find_mode(job.mode).synchronous());
   ESYNC_CHECK_T(ConfigError, every_ == 0 || !dir_.empty(),

@@ -34,50 +34,47 @@ struct Totals {
 }  // namespace
 
 json train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& log) {
-  const json& cfg = job.config;
+  const JobConfig& cfg = job.config;
   FlatModel& fm = *s.fm;
   const Dataset& ds = s.ds;
   const auto n_all = static_cast<std::size_t>(fm.size()),
              n_params = static_cast<std::size_t>(fm.num_params());
-  const auto factors = cfg.value("slowdown", std::vector<double>{});
-  SlowdownModel slow(
-      job.rank < static_cast<int>(factors.size()) ? factors[static_cast<std::size_t>(job.rank)] : 1.0,
-      cfg.value("slowdown_basis", "nominal"));
-  const std::uint64_t seed = cfg.value("seed", 42);
-  DelayModel delay(cfg.value("delay", ""), seed + static_cast<std::uint64_t>(job.rank));
+  SlowdownModel slow(cfg.slowdown_of(job.rank), cfg.slowdown_basis);
+  const std::uint64_t seed = cfg.seed;
+  DelayModel delay(cfg.delay, seed + static_cast<std::uint64_t>(job.rank));
   // The injected network delay is slept by the synchroniser before each exchange, so that
   // --overlap hides it as it hides the network; it comes back in SyncStats::delay_s.
   sync::SyncContext sctx{s.coll.get(),
                          s.psc.get(),
                          job.client.get(),
                          job.policy,
-                         cfg.value("global_lr", 1.0f),
-                         cfg.value("k_fixed", 4),
-                         cfg.value("k_max", 64),
-                         cfg.value("overlap", false),
+                         static_cast<float>(cfg.global_lr),
+                         cfg.k_fixed,
+                         cfg.k_max,
+                         cfg.overlap,
                          [&delay] { return delay.sample_s(); }};
-  sctx.weighting = parse_weighting(cfg.value("weighting", weighting_name(kDefaultWeighting)));
+  sctx.weighting = parse_weighting(cfg.weighting);
   sctx.params = n_params;
-  sctx.scaffold = cfg.value("drift_correction", "none") == "scaffold";
+  sctx.scaffold = cfg.drift_correction == "scaffold";
   auto syncer = sync::make_synchronizer(job.mode, sctx);
   OptimizerConfig oc;
-  oc.kind = cfg.value("optimizer", "momentum");
-  oc.lr = syncer->syncs_gradients() ? cfg.value("lr", 0.02f) : cfg.value("local_lr", 0.02f);
-  oc.momentum = cfg.value("momentum", 0.9f);
+  oc.kind = cfg.optimizer;
+  oc.lr = static_cast<float>(syncer->syncs_gradients() ? cfg.lr : cfg.local_lr);
+  oc.momentum = static_cast<float>(cfg.momentum);
   FlatOptimizer optim(oc, n_params);
   WorkerCheckpoints checkpoints(job, s);
   // --epochs 0 (with a --time-budget): no sample target, the budget alone stops the job.
-  const double epochs = cfg.value("epochs", 1.0);
+  const double epochs = cfg.epochs;
   const double target =
       epochs > 0 ? epochs * double(ds.train.size()) : std::numeric_limits<double>::infinity();
-  const double budget = cfg.value("time_budget_s", 0.0), eval_every = cfg.value("eval_every_s", 5.0);
-  const int log_every = cfg.value("log_every", 20);
+  const double budget = cfg.time_budget_s, eval_every = cfg.eval_every_s;
+  const int log_every = cfg.log_every;
   std::unique_ptr<BackgroundEval> evaluator;
   if (job.rank == 0) {
     torch::manual_seed(seed);
-    evaluator = std::make_unique<BackgroundEval>(
-        make_model(cfg.value("model", "lenet5"), ds.sample_shape, ds.num_classes), ds.test, ds.num_classes,
-        log, ds.f_star, checkpoints.resumed_f0());
+    evaluator =
+        std::make_unique<BackgroundEval>(make_model(cfg.model, ds.sample_shape, ds.num_classes), ds.test,
+                                         ds.num_classes, log, ds.f_star, checkpoints.resumed_f0());
     const nlohmann::json first = {{"round", 0}, {"epoch", 0.0}, {"samples_seen", 0}, {"wall_s", 0.0}};
     // Least squares measures progress against F0, the first evaluation's loss, which checkpoints
     // carry to a resumed job: it is evaluated now, not left to the idle-priority thread, which a

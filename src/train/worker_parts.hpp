@@ -14,6 +14,7 @@
 #include "esync/collective.hpp"
 #include "esync/coord_client.hpp"
 #include "esync/heartbeat.hpp"
+#include "esync/job_config.hpp"
 #include "esync/jsonl_log.hpp"
 #include "esync/ps_client.hpp"
 #include "train/data/dataset.hpp"
@@ -25,7 +26,7 @@ namespace esync::train {
 // What registration with the state server gave this worker, and how it reaches its peers.
 struct WorkerJob {
   std::shared_ptr<coord::CoordinatorClient> client;
-  nlohmann::json config;    // the job configuration from the state server
+  JobConfig config;         // the job configuration from the state server
   int rank = 0, world = 1;  // world: the workers the job starts with; ranks >= world join later (elastic)
   std::string mode, device, policy;
   std::string token;      // the job token, for the parameter server

@@ -19,7 +19,7 @@ namespace {
 // a worker that still sees "auto" (a hand-started coordinator) asks its peers: every rank
 // publishes its device and reads all of them, so all ranks take the same decision.
 std::string agree_on_backend(const WorkerJob& job) {
-  const std::string want = job.config.value("backend", "auto");
+  const std::string want = job.config.backend;
   if (want != "auto") return want;
   job.client->kv_set("device/" + std::to_string(job.rank), job.device);
   std::vector<std::string> devices;
@@ -40,7 +40,7 @@ void connect_ps(const WorkerJob& job, WorkerSetup& s) {
     job.client->kv_set("model/params", std::to_string(fm.num_params()));
   }
   std::vector<std::string> endpoints;
-  for (int i = 0; i < job.config.value("servers", 0); ++i)
+  for (int i = 0; i < job.config.servers; ++i)
     endpoints.push_back(job.client->kv_get("ps/" + std::to_string(i), job.timeout));
   s.psc =
       std::make_unique<ps::PsClient>(endpoints, job.token, job.rank, job.client->job_id(), n, job.timeout);
@@ -80,10 +80,10 @@ void connect_collective(const WorkerJob& job, WorkerSetup& s) {
 void setup_worker(const WorkerJob& job, WorkerSetup& s) {
   const auto& cfg = job.config;
   DataOptions dopt;
-  dopt.name = cfg.value("dataset", "fashion-mnist");
-  dopt.dir = cfg.value("data_dir", "");
-  dopt.ls_matrix = cfg.value("ls_matrix", "uniform");
-  dopt.seed = cfg.value("seed", 42);
+  dopt.name = cfg.dataset;
+  dopt.dir = cfg.data_dir;
+  dopt.ls_matrix = cfg.ls_matrix;
+  dopt.seed = cfg.seed;
   s.ds = load_dataset(dopt);
   std::vector<std::int64_t> labels;
   if (s.ds.num_classes > 0) {
@@ -92,18 +92,18 @@ void setup_worker(const WorkerJob& job, WorkerSetup& s) {
   }
   // A fixed group splits the training set; in an elastic job (workers may join) the number of
   // parts is not known, so every worker draws from all of it, in its own order.
-  const bool elastic = cfg.value("max_workers", job.world) > job.world;
-  const auto shards = partition(labels, s.ds.train.size(), elastic ? 1 : job.world,
-                                cfg.value("partition", "iid"), cfg.value("dirichlet_alpha", 0.5), dopt.seed);
+  const bool elastic = cfg.capacity(job.world) > job.world;
+  const auto shards = partition(labels, s.ds.train.size(), elastic ? 1 : job.world, cfg.partition,
+                                cfg.dirichlet_alpha, dopt.seed);
   s.sampler.emplace(torch::tensor(shards[elastic ? 0 : static_cast<std::size_t>(job.rank)], torch::kInt64),
-                    cfg.value("batch", 64), dopt.seed + 7919u * static_cast<std::uint64_t>(job.rank + 1));
+                    cfg.batch, dopt.seed + 7919u * static_cast<std::uint64_t>(job.rank + 1));
   torch::manual_seed(dopt.seed);
-  s.fm.emplace(make_model(cfg.value("model", "lenet5"), s.ds.sample_shape, s.ds.num_classes),
+  s.fm.emplace(make_model(cfg.model, s.ds.sample_shape, s.ds.num_classes),
                static_cast<std::int64_t>(sync::control_slots(job.world)));
   resume_worker(job, s);
   // The parameter server when the job has shards, else an allreduce group; either way every
   // rank starts from rank 0's initial weights.
-  if (cfg.value("servers", 0) > 0)
+  if (cfg.servers > 0)
     connect_ps(job, s);
   else
     connect_collective(job, s);
