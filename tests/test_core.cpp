@@ -63,8 +63,8 @@ TEST(JsonlLog, OneObjectPerLineWithEvAndTime) {
   const auto dir = temp_dir("log");
   {
     esync::JsonlLog log(dir.string(), "worker", 3);
-    log.write("start", {{"rank", 3}});
-    log.write("eval", {{"acc", 0.5}});
+    log.write_line("start", {{"rank", 3}});
+    log.write_line("eval", {{"acc", 0.5}});
   }
   std::ifstream in(dir / "worker-3.jsonl");
   std::string line;
@@ -77,7 +77,7 @@ TEST(JsonlLog, OneObjectPerLineWithEvAndTime) {
   EXPECT_EQ(n, 2);
   esync::JsonlLog off;  // disabled log ignores writes
   EXPECT_FALSE(off.enabled());
-  off.write("x", {});
+  off.write_line("x", {});
 }
 
 TEST(LrSchedule, CosineExponentialNone) {

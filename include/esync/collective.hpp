@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "esync/work.hpp"
+
 namespace esync::comm {
 
 // Key-value rendezvous store. Keys are written once; values are opaque bytes.
@@ -41,6 +43,10 @@ class Collective {
   virtual int size() const = 0;
   // In place: data becomes the element-wise sum over all ranks. n == 0 is a no-op.
   virtual void allreduce_sum(float* data, std::size_t n) = 0;
+  // The same in the background (work.hpp); data is the collective's, and no other call may be
+  // made on this Collective, until the handle's wait returned. This default runs allreduce_sum
+  // on a thread of its own; a backend with asynchronous calls of its own may override it.
+  virtual Work<void> allreduce_sum_async(float* data, std::size_t n);
   // In place: every rank's data becomes root's. n == 0 is a no-op.
   virtual void broadcast(float* data, std::size_t n, int root) = 0;
   virtual void barrier() = 0;

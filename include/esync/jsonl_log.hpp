@@ -20,8 +20,14 @@ class JsonlLog {
 
   bool enabled() const { return fd_ >= 0; }
   const std::string& path() const { return path_; }
-  // Adds "ev" and "t" (unix seconds) and writes the line.
-  void write(const std::string& ev, nlohmann::json fields);
+  // Writes one event of log_events.hpp: its keys, "ev" (E::kName) and "t" (unix seconds).
+  template <class E>
+  void write(const E& event) {
+    if (enabled()) write_line(E::kName, nlohmann::json(event));
+  }
+  // Adds "ev" and "t" and writes the line; events go through write(event), which spells the
+  // name and keys of each in one place.
+  void write_line(const std::string& ev, nlohmann::json fields);
 
  private:
   int fd_ = -1;

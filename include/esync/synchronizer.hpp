@@ -75,6 +75,9 @@ struct SyncContext {
   // esync, local-sgd over allreduce: SCAFFOLD's control variates against client drift on non-iid
   // data (model_averaging.hpp).
   bool scaffold = false;
+  // The longest a synchronisation's single exchange may take (the job's wait timeout): bounds
+  // the wait for a reduction left in flight by --overlap.
+  std::chrono::milliseconds timeout{60000};
 };
 
 class Synchronizer {

@@ -20,69 +20,61 @@ using namespace summary_detail;
 // 0's evaluations. The end event is written right after wall_s was measured, so end.t - wall_s
 // is exact; without it, the first round started its own length before its sync event.
 std::optional<double> train_start(const LogFile& log) {
-  if (const json* end = log.last("end"); end && str(*end, "status") == "ok")
-    if (const auto s = end->find("summary"); s != end->end() && opt_num(*s, "wall_s") && opt_num(*end, "t"))
-      return num(*end, "t") - num(*s, "wall_s");
-  if (const json* s = log.first("sync"); s && opt_num(*s, "t"))
-    return num(*s, "t") -
-           (num(*s, "compute_s") + num(*s, "injected_s") + num(*s, "comm_s") + num(*s, "wait_s"));
+  if (const auto end = log.last<logev::WorkerEnd>(); end && end->status == "ok" && end->summary && end->t)
+    return *end->t - end->summary->wall_s;
+  if (const auto s = log.first<logev::Sync>(); s && s->t)
+    return *s->t - (s->compute_s + s->injected_s + s->comm_s + s->wait_s);
   return std::nullopt;
 }
 
 json worker_summary(int rank, const LogFile& log, const RunLogs& run, double t0,
                     std::optional<double> start_t, const SummaryOptions& opt,
                     std::vector<std::string>& warnings) {
-  const json none = json::object();
-  const json* start = log.first("start");
-  const json* end = log.last("end");
-  const auto syncs = log.all("sync");
+  const auto start = log.first<logev::WorkerStart>();
+  const auto end = log.last<logev::WorkerEnd>();
+  const auto syncs = log.all<logev::Sync>();
   // Device and host from the worker itself, else from its registration at the state server.
-  const json* reg = nullptr;
-  if (run.coordinator)
-    for (const json* e : run.coordinator->all("register"))
-      if (num(*e, "rank", -1) == rank) reg = e;
-  const json& from = start ? *start : reg ? *reg : none;
+  std::string device = start ? start->device : "", host = start ? start->host : "";
+  if (!start && run.coordinator)
+    for (const auto& e : run.coordinator->all<logev::Register>())
+      if (e.rank == rank) device = e.device.value_or(""), host = e.host;
+  if (device.empty()) device = "?";
+  if (host.empty()) host = "?";
 
   double compute = 0, comm = 0, wait = 0, injected = 0, delay = 0, hidden = 0, bytes_sent = 0, bytes_recv = 0,
          samples = 0, steps = 0;
   std::vector<double> stale, k_assigned;
   std::map<long long, long long> hist;
   json per_round = json::array();
-  for (const json* s : syncs) {
-    compute += num(*s, "compute_s");
-    comm += num(*s, "comm_s");
-    wait += num(*s, "wait_s");
-    injected += num(*s, "injected_s");
-    delay += num(*s, "delay_s");
-    hidden += num(*s, "hidden_s");
-    bytes_sent += num(*s, "bytes_sent");
-    bytes_recv += num(*s, "bytes_recv");
-    samples += num(*s, "samples");
-    steps += num(*s, "k_done");
-    if (const auto tau = opt_num(*s, "staleness")) {
-      stale.push_back(*tau);
-      ++hist[std::llround(*tau)];
+  for (const auto& s : syncs) {
+    compute += s.compute_s, comm += s.comm_s, wait += s.wait_s;
+    injected += s.injected_s, delay += s.delay_s, hidden += s.hidden_s;
+    bytes_sent += double(s.bytes_sent), bytes_recv += double(s.bytes_recv);
+    samples += s.samples, steps += double(s.k_done);
+    if (s.staleness) {
+      stale.push_back(double(*s.staleness));
+      ++hist[*s.staleness];
     }
-    k_assigned.push_back(num(*s, "k_assigned"));
-    per_round.push_back({whole(num(*s, "round")), whole(num(*s, "k_assigned")), whole(num(*s, "k_done"))});
+    k_assigned.push_back(double(s.k_assigned));
+    per_round.push_back({s.round, s.k_assigned, s.k_done});
   }
 
+  const bool ok = end && end->status == "ok";
   json w = {{"rank", rank},
-            {"device", str(from, "device", "?")},
-            {"host", str(from, "host", "?")},
-            {"status", end ? (str(*end, "status") == "ok" ? "ok" : "error") : "no_end"},
-            {"error", end && str(*end, "status") != "ok" ? json(str(*end, "error")) : json(nullptr)},
+            {"device", device},
+            {"host", host},
+            {"status", end ? (ok ? "ok" : "error") : "no_end"},
+            {"error", end && !ok ? json(end->error) : json(nullptr)},
             {"rounds", syncs.size()}};
-  const json* sum =
-      end && str(*end, "status") == "ok" && end->contains("summary") ? &end->at("summary") : nullptr;
-  if (sum && sum->is_object() && opt_num(*sum, "samples_per_s")) {
-    w["steps"] = whole(num(*sum, "steps")), w["samples"] = whole(num(*sum, "samples"));
-    w["train_wall_s"] = num(*sum, "train_wall_s", num(*sum, "wall_s"));
-    w["samples_per_s"] = num(*sum, "samples_per_s");
+  if (ok && end->summary && end->summary->samples_per_s) {
+    const auto& sum = *end->summary;
+    w["steps"] = sum.steps, w["samples"] = sum.samples;
+    w["train_wall_s"] = sum.train_wall_s.value_or(sum.wall_s);
+    w["samples_per_s"] = *sum.samples_per_s;
     w["throughput_source"] = "end";
   } else {
     // Killed or failed: what the sync events say, over the span they cover.
-    const double span = !syncs.empty() && start_t ? num(*syncs.back(), "t") - *start_t : 0.0;
+    const double span = !syncs.empty() && start_t ? syncs.back().t.value_or(0) - *start_t : 0.0;
     w["steps"] = whole(steps), w["samples"] = whole(samples);
     w["train_wall_s"] = span > 0 ? json(span) : json(nullptr);
     w["samples_per_s"] = span > 0 ? json(samples / span) : json(nullptr);
@@ -91,8 +83,8 @@ json worker_summary(int rank, const LogFile& log, const RunLogs& run, double t0,
     if (!end)
       warnings.push_back(log.name + ": no end event (process killed?)" + used);
     else
-      warnings.push_back(log.name + ": ended with " + str(*end, "status", "?") + " (" + str(*end, "error") +
-                         ")" + used);
+      warnings.push_back(log.name + ": ended with " + (end->status.empty() ? "?" : end->status) + " (" +
+                         end->error + ")" + used);
   }
   if (!start) warnings.push_back(log.name + ": no start event");
   if (syncs.empty()) warnings.push_back(log.name + ": no sync events");
@@ -113,10 +105,8 @@ json worker_summary(int rank, const LogFile& log, const RunLogs& run, double t0,
 
   json coord_k = json::array();
   if (run.coordinator)
-    for (const json* e : run.coordinator->all("assign"))
-      if (num(*e, "rank", -1) == rank)
-        coord_k.push_back({whole(num(*e, "round")), whole(num(*e, "k")),
-                           opt_num(*e, "step_s") ? json(num(*e, "step_s")) : json()});
+    for (const auto& e : run.coordinator->all<logev::Assign>())
+      if (e.rank == rank) coord_k.push_back({e.round, e.k, e.step_s ? json(*e.step_s) : json()});
   double k_sum = 0;
   for (const double k : k_assigned) k_sum += k;
   const double k_mean = k_assigned.empty() ? 0.0 : k_sum / double(k_assigned.size());
@@ -133,8 +123,8 @@ json worker_summary(int rank, const LogFile& log, const RunLogs& run, double t0,
     double c = 0, b = 0;
     const std::size_t stop = std::min(syncs.size(), i + stride);
     for (std::size_t j = i; j < stop; ++j)
-      c += num(*syncs[j], "comm_s"), b += num(*syncs[j], "bytes_sent") + num(*syncs[j], "bytes_recv");
-    points.push_back({num(*syncs[stop - 1], "t") - t0, c, whole(b)});
+      c += syncs[j].comm_s, b += double(syncs[j].bytes_sent + syncs[j].bytes_recv);
+    points.push_back({syncs[stop - 1].t.value_or(0) - t0, c, whole(b)});
   }
   w["timeline"] = {{"fields", {"t_rel_s", "comm_s", "bytes"}}, {"stride", stride}, {"points", points}};
   return w;
@@ -149,7 +139,7 @@ json run_summary(const std::string& dir, const SummaryOptions& opt) {
     warnings.insert(warnings.end(), log.warnings.begin(), log.warnings.end());
   if (run.coordinator) {
     warnings.insert(warnings.end(), run.coordinator->warnings.begin(), run.coordinator->warnings.end());
-    if (!run.coordinator->last("end"))
+    if (!run.coordinator->last<logev::CoordinatorEnd>())
       warnings.push_back(run.coordinator->name + ": no end event (process killed?)");
   }
 
@@ -170,17 +160,17 @@ json run_summary(const std::string& dir, const SummaryOptions& opt) {
   }
   if (!have_t0) warnings.push_back("no sync or end event in any worker log: t_rel counts from 0 (unix time)");
 
-  const json none = json::object();
-  const json* start = nullptr;  // the first worker start event: the job's mode and configuration
+  // The first worker start event: the job's mode and configuration.
+  std::optional<Line<logev::WorkerStart>> start;
   for (const auto& [rank, log] : run.workers)
-    if (!start) start = log.first("start");
-  const json* cstart = run.coordinator ? run.coordinator->first("start") : nullptr;
-  json config = start && start->contains("config")  ? start->at("config")
-                : cstart && cstart->contains("job") ? cstart->at("job")
-                                                    : json(nullptr);
-  std::string mode = start ? str(*start, "mode") : "";
-  if (mode.empty()) mode = str(config.is_object() ? config : none, "mode", "?");
-  const int world = start ? static_cast<int>(num(*start, "world", 0)) : 0;
+    if (!start) start = log.first<logev::WorkerStart>();
+  const auto cstart = run.coordinator ? run.coordinator->first<logev::CoordinatorStart>() : std::nullopt;
+  json config = start && !start->config.is_null()  ? start->config
+                : cstart && !cstart->job.is_null() ? cstart->job
+                                                   : json(nullptr);
+  std::string mode = start ? start->mode : "";
+  if (mode.empty()) mode = str(config, "mode", "?");
+  const int world = start ? start->world : 0;
   if (world > static_cast<int>(run.workers.size()))
     warnings.push_back("expected " + std::to_string(world) + " worker logs (world), found " +
                        std::to_string(run.workers.size()));
@@ -200,9 +190,8 @@ json run_summary(const std::string& dir, const SummaryOptions& opt) {
   }
   json lost = json::array();
   if (run.coordinator)
-    for (const json* e : run.coordinator->all("lost"))
-      lost.push_back(
-          {{"source", "coordinator"}, {"rank", whole(num(*e, "rank", -1))}, {"t_rel", num(*e, "t") - t0}});
+    for (const auto& e : run.coordinator->all<logev::CoordinatorLost>())
+      lost.push_back({{"source", "coordinator"}, {"rank", e.rank}, {"t_rel", e.t.value_or(0) - t0}});
   json shards = servers(run, t0, lost, warnings);
   json acc = accuracy(run, opt.targets, opt.loss_targets, warnings);
 

@@ -7,9 +7,25 @@
 #include <string>
 #include <vector>
 
+#include "esync/log_events.hpp"
+
 namespace esync::summary_detail {
 
 using nlohmann::json;
+
+// An event of log_events.hpp as read from one line, with the line's unix time.
+template <class E>
+struct Line : E {
+  std::optional<double> t;
+};
+
+template <class E>
+Line<E> line_as(const json& j) {
+  Line<E> l;
+  read(j, static_cast<E&>(l));
+  l.t = logev::time_of(j);
+  return l;
+}
 
 struct LogFile {
   std::string name;                   // "worker-1.jsonl": what warnings name
@@ -18,6 +34,23 @@ struct LogFile {
   const json* first(const std::string& ev) const;
   const json* last(const std::string& ev) const;
   std::vector<const json*> all(const std::string& ev) const;
+  // The same, read as E (the event named E::kName).
+  template <class E>
+  std::optional<Line<E>> first() const {
+    const json* j = first(E::kName);
+    return j ? std::optional(line_as<E>(*j)) : std::nullopt;
+  }
+  template <class E>
+  std::optional<Line<E>> last() const {
+    const json* j = last(E::kName);
+    return j ? std::optional(line_as<E>(*j)) : std::nullopt;
+  }
+  template <class E>
+  std::vector<Line<E>> all() const {
+    std::vector<Line<E>> out;
+    for (const json* j : all(E::kName)) out.push_back(line_as<E>(*j));
+    return out;
+  }
 };
 
 struct RunLogs {

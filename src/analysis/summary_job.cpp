@@ -41,20 +41,20 @@ json accuracy(const RunLogs& run, const std::vector<double>& targets, const std:
   // Rank 0 evaluates, but any worker's evaluations count: the metric does not depend on who
   // logged it. wall_s (rank 0's training clock) is the time axis, not the event's t, which is
   // when the background evaluator got round to the snapshot.
-  std::vector<const json*> evals;
+  std::vector<Line<logev::Eval>> evals;
   for (const auto& [rank, log] : run.workers)
-    for (const json* e : log.all("eval"))
-      if (opt_num(*e, "wall_s")) evals.push_back(e);
+    for (auto& e : log.all<logev::Eval>()) evals.push_back(std::move(e));
   std::stable_sort(evals.begin(), evals.end(),
-                   [](const json* a, const json* b) { return num(*a, "wall_s") < num(*b, "wall_s"); });
+                   [](const auto& a, const auto& b) { return a.wall_s < b.wall_s; });
   // Classification logs acc; least squares has none and logs rel_gap (1 at the start, -> 0).
-  const char* metric = nullptr;
-  if (std::any_of(evals.begin(), evals.end(), [](const json* e) { return opt_num(*e, "acc").has_value(); }))
-    metric = "acc";
-  else if (std::any_of(evals.begin(), evals.end(),
-                       [](const json* e) { return opt_num(*e, "rel_gap").has_value(); }))
-    metric = "rel_gap";
-  json out = {{"metric", metric ? json(metric) : json(nullptr)},
+  using Metric = std::optional<double> logev::Eval::*;
+  Metric metric = nullptr;
+  const char* name = nullptr;
+  if (std::any_of(evals.begin(), evals.end(), [](const auto& e) { return e.acc.has_value(); }))
+    metric = &logev::Eval::acc, name = "acc";
+  else if (std::any_of(evals.begin(), evals.end(), [](const auto& e) { return e.rel_gap.has_value(); }))
+    metric = &logev::Eval::rel_gap, name = "rel_gap";
+  json out = {{"metric", name ? json(name) : json(nullptr)},
               {"curve", json::array()},
               {"final", nullptr},
               {"time_to_target", json::array()}};
@@ -62,22 +62,21 @@ json accuracy(const RunLogs& run, const std::vector<double>& targets, const std:
     warnings.push_back("no eval events with acc or rel_gap (rank 0's log cut short, or evaluation off?)");
     return out;
   }
-  std::erase_if(evals, [&](const json* e) { return !opt_num(*e, metric); });
-  for (const json* e : evals)
-    out["curve"].push_back({num(*e, "wall_s"), whole(num(*e, "samples_seen")), num(*e, metric)});
-  const json& f = *evals.back();
-  out["final"] = {{"value", num(f, metric)},    {"loss", number_or_null(opt_num(f, "loss"))},
-                  {"wall_s", num(f, "wall_s")}, {"samples_seen", whole(num(f, "samples_seen"))},
-                  {"epoch", num(f, "epoch")},   {"round", whole(num(f, "round"))}};
-  const bool higher_better = std::string(metric) == "acc";
+  std::erase_if(evals, [&](const auto& e) { return !(e.*metric); });
+  for (const auto& e : evals) out["curve"].push_back({e.wall_s, whole(e.samples_seen), *(e.*metric)});
+  const auto& f = evals.back();
+  out["final"] = {{"value", *(f.*metric)}, {"loss", f.loss},
+                  {"wall_s", f.wall_s},    {"samples_seen", whole(f.samples_seen)},
+                  {"epoch", f.epoch},      {"round", f.round}};
+  const bool higher_better = metric == &logev::Eval::acc;
   for (const double target : higher_better ? targets : loss_targets) {
     json hit = {{"target", target}, {"wall_s", nullptr}, {"samples_seen", nullptr}, {"round", nullptr}};
-    for (const json* e : evals) {
-      const double v = num(*e, metric);
+    for (const auto& e : evals) {
+      const double v = *(e.*metric);
       if (higher_better ? v >= target : v <= target) {
-        hit["wall_s"] = num(*e, "wall_s");
-        hit["samples_seen"] = whole(num(*e, "samples_seen"));
-        hit["round"] = whole(num(*e, "round"));
+        hit["wall_s"] = e.wall_s;
+        hit["samples_seen"] = whole(e.samples_seen);
+        hit["round"] = e.round;
         break;
       }
     }
@@ -91,34 +90,32 @@ json servers(const RunLogs& run, double t0, json& lost, std::vector<std::string>
   for (const auto& [shard, log] : run.servers) {
     // "ps" events are cumulative snapshots (every log_every_s and once at the end): the last
     // one holds the totals even when the end event is missing.
-    const json* ps = log.last("ps");
-    const json* end = log.last("end");
-    const json none = json::object();
-    const json& s = ps ? *ps : none;
+    const auto ps = log.last<logev::PsStats>();
+    const auto end = log.last<logev::ServerEnd>();
+    const logev::PsStats s = ps ? static_cast<const logev::PsStats&>(*ps) : logev::PsStats{};
     std::map<long long, double> hist;  // numeric order: JSON objects sort "10" before "2"
-    if (const auto h = s.find("staleness_hist"); h != s.end() && h->is_object())
-      for (const auto& [tau, count] : h->items())
+    if (s.staleness_hist.is_object())
+      for (const auto& [tau, count] : s.staleness_hist.items())
         if (count.is_number()) hist[std::atoll(tau.c_str())] += count.get<double>();
     json hist_list = json::array();
     for (const auto& [tau, count] : hist) hist_list.push_back({tau, whole(count)});
-    const auto lost_events = log.all("lost");
-    for (const json* e : lost_events)
-      lost.push_back({{"source", "server-" + std::to_string(shard)},
-                      {"rank", whole(num(*e, "rank", -1))},
-                      {"t_rel", num(*e, "t") - t0}});
+    const auto lost_events = log.all<logev::ServerLost>();
+    for (const auto& e : lost_events)
+      lost.push_back(
+          {{"source", "server-" + std::to_string(shard)}, {"rank", e.rank}, {"t_rel", e.t.value_or(0) - t0}});
     if (!end) warnings.push_back(log.name + ": no end event (process killed?), used its last ps event");
     if (!ps) warnings.push_back(log.name + ": no ps event");
     out.push_back({{"shard", shard},
-                   {"status", end ? str(*end, "status", "?") : "no_end"},
-                   {"version", whole(end ? num(*end, "version", num(s, "version")) : num(s, "version"))},
-                   {"pushes", whole(end ? num(*end, "pushes", num(s, "pushes")) : num(s, "pushes"))},
-                   {"pulls", whole(num(s, "pulls"))},
-                   {"samples", whole(num(s, "samples"))},
-                   {"bytes_in", whole(num(s, "bytes_in"))},
-                   {"bytes_out", whole(num(s, "bytes_out"))},
+                   {"status", end ? (end->status.empty() ? "?" : end->status) : "no_end"},
+                   {"version", end ? end->version : s.version},
+                   {"pushes", end ? end->pushes : s.pushes},
+                   {"pulls", s.pulls},
+                   {"samples", whole(s.samples)},
+                   {"bytes_in", s.bytes_in},
+                   {"bytes_out", s.bytes_out},
                    {"lost", lost_events.size()},
-                   {"staleness_mean", num(s, "staleness_mean")},
-                   {"staleness_max", whole(num(s, "staleness_max"))},
+                   {"staleness_mean", s.staleness_mean},
+                   {"staleness_max", s.staleness_max},
                    {"staleness_hist", hist_list}});
   }
   return out;

@@ -1,4 +1,4 @@
-// Backend choice in one place: the only file of comm/ that may test
+// Backend choice in one place (and the default asynchronous allreduce): the only file of comm/ that may test
 // ESYNC_WITH_CUDA, so a CPU-only build is complete and never mentions NCCL elsewhere.
 #include <algorithm>
 
@@ -14,6 +14,11 @@ std::unique_ptr<Collective> make_gloo_collective(const CollectiveOptions& opts, 
 #if ESYNC_WITH_CUDA
 std::unique_ptr<Collective> make_nccl_collective(const CollectiveOptions& opts, std::shared_ptr<Store> store);
 #endif
+
+Work<void> Collective::allreduce_sum_async(float* data, std::size_t n) {
+  return start_async<void>("an allreduce of " + std::to_string(n) + " floats over " + name(),
+                           [this, data, n] { allreduce_sum(data, n); });
+}
 
 std::unique_ptr<Collective> make_collective(const CollectiveOptions& opts, std::shared_ptr<Store> store) {
   if (opts.size < 1 || opts.rank < 0 || opts.rank >= opts.size) {

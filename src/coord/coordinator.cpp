@@ -30,13 +30,8 @@ Coordinator::Impl::Impl(CoordinatorConfig c) : cfg(std::move(c)) {
                                              static_cast<std::int64_t>(wire::Limits{}.max_body_bytes) + 4096);
   port = std::stoi(last.substr(last.rfind(':') + 1));
   if (!cfg.log_dir.empty()) log = JsonlLog(cfg.log_dir, "coordinator", 0);
-  log.write("start", {{"role", "coordinator"},
-                      {"port", port},
-                      {"workers", cfg.workers},
-                      {"policy", policy},
-                      {"token", wire::token_hint(cfg.token)},
-                      {"curve", cfg.curve.on()},
-                      {"job", cfg.job}});
+  log.write(logev::CoordinatorStart{"coordinator", port, cfg.workers, policy, wire::token_hint(cfg.token),
+                                    cfg.curve.on(), cfg.job});
 }
 
 void Coordinator::Impl::reply(const std::string& identity, MsgType type, std::uint32_t rank,
@@ -91,7 +86,7 @@ void Coordinator::Impl::handle(const wire::Message& m) {
   const auto rank = m.header.rank;
   if (!mem && !servers.count(m.identity)) {
     ++stats.rejected;
-    log.write("reject", {{"reason", "connection did not register this rank"}, {"rank", rank}});
+    log.write(logev::Reject{"connection did not register this rank", rank, {}, {}});
     return reply(m.identity, MsgType::kReject, rank, 0,
                  {{"error", "this connection did not register rank " + std::to_string(rank)}});
   }
@@ -118,18 +113,16 @@ void Coordinator::Impl::handle(const wire::Message& m) {
       mem->step_s = step_s > 0 ? assign->step_time(static_cast<int>(rank)) : mem->step_s;
       mem->k = assign->plan()[rank];
       mem->state = "round " + std::to_string(m.header.round);
+      logev::Assign event{static_cast<int>(rank), static_cast<std::int64_t>(m.header.round), mem->k,
+                          m.body.value("k_done", 0), mem->step_s};
       json plan{{"k", mem->k}};
       if (cfg.job.policy == "deadline") {  // the pacer (deadline 0) does exactly k; the others run to T
         const auto d = deadline.plan(*assign, static_cast<int>(rank), m.header.round);
         mem->k = d.k;
         plan = {{"k", d.k}, {"deadline_s", d.deadline_s}, {"share", d.share}};
+        event.k = d.k, event.deadline_s = d.deadline_s, event.share = d.share;
       }
-      json event{{"rank", rank},
-                 {"round", m.header.round},
-                 {"step_s", mem->step_s},
-                 {"k_done", m.body.value("k_done", 0)}};
-      event.update(plan);
-      log.write("assign", event);
+      log.write(event);
       return reply(m.identity, MsgType::kAssign, rank, m.header.round, plan);
     }
     case MsgType::kPoll: {  // poll policy: after every local step, "ready?"
@@ -142,13 +135,14 @@ void Coordinator::Impl::handle(const wire::Message& m) {
       poll->step_done(static_cast<int>(rank), m.body.at("step_s").get<double>(), now);
       const bool ready = poll->ready(static_cast<int>(rank), now);
       mem->k = poll->steps(static_cast<int>(rank));
-      if (ready) log.write("assign", {{"rank", rank}, {"round", m.header.round}, {"k", mem->k}});
+      if (ready)
+        log.write(logev::Assign{static_cast<int>(rank), static_cast<std::int64_t>(m.header.round), mem->k});
       return reply(m.identity, MsgType::kPollAnswer, rank, m.header.round, {{"ready", ready}});
     }
     case MsgType::kShutdown:
       mem->done = true;
       mem->state = m.body.value("status", "done");
-      log.write("goodbye", {{"rank", rank}, {"status", mem->state}});
+      log.write(logev::Goodbye{static_cast<int>(rank), mem->state});
       return reply(m.identity, MsgType::kAck, rank, 0);
     default:
       ESYNC_THROW(ProtocolError, "unexpected ", wire::type_name(m.header.type),
@@ -174,7 +168,7 @@ void Coordinator::Impl::housekeeping() {
     mem.state = "lost";
     if (assign) assign->forget(static_cast<int>(r));  // the survivors' K follow the slowest survivor
     ++stats.lost;
-    log.write("lost", {{"rank", r}, {"host", mem.host}, {"silent_s", now - mem.last_seen}});
+    log.write(logev::CoordinatorLost{static_cast<int>(r), mem.host, now - mem.last_seen});
     // Published for the survivors, who ask when a collective fails (see the worker).
     char who[200];
     std::snprintf(who, sizeof who, "worker %zu on %s (silent for %.1f s)", r, mem.host.c_str(),
@@ -221,23 +215,21 @@ void Coordinator::run(const std::atomic<bool>& stop) {
       if (auto m = wire::recv(im.sock, std::chrono::milliseconds(50), /*router=*/true)) im.handle(*m);
     } catch (const ProtocolError& e) {
       ++im.stats.malformed;
-      im.log.write("malformed", {{"error", e.what()}});
+      im.log.write(logev::Malformed{e.what()});
     } catch (const ConfigError& e) {  // values the policies refuse (negative times, unknown round)
       ++im.stats.malformed;
-      im.log.write("malformed", {{"error", e.what()}});
+      im.log.write(logev::Malformed{e.what()});
     } catch (const json::exception& e) {
       ++im.stats.malformed;
-      im.log.write("malformed", {{"error", std::string("bad body: ") + e.what()}});
+      im.log.write(logev::Malformed{std::string("bad body: ") + e.what()});
     }
     im.housekeeping();
     std::lock_guard<std::mutex> lk(im.stats_mu);
     im.published = im.stats;
   }
-  im.log.write("end", {{"status", "ok"},
-                       {"messages", im.stats.messages},
-                       {"malformed", im.stats.malformed},
-                       {"rejected", im.stats.rejected},
-                       {"lost", im.stats.lost}});
+  const auto& s = im.stats;
+  im.log.write(logev::CoordinatorEnd{"ok", std::int64_t(s.messages), std::int64_t(s.malformed),
+                                     std::int64_t(s.rejected), std::int64_t(s.lost)});
 }
 
 }  // namespace esync::coord

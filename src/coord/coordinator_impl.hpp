@@ -10,6 +10,7 @@
 #include "esync/assignment.hpp"
 #include "esync/coordinator.hpp"
 #include "esync/jsonl_log.hpp"
+#include "esync/log_events.hpp"
 #include "esync/message.hpp"
 
 namespace esync::coord {

@@ -19,7 +19,7 @@ void Coordinator::Impl::on_register(const wire::Message& m) {
   const std::string host = b.value("host", "?"), device = b.value("device", "cpu");
   if (!wire::token_equal(token, cfg.token)) {
     ++stats.rejected;
-    log.write("reject", {{"reason", "wrong token"}, {"host", host}});
+    log.write(logev::Reject{"wrong token", {}, host, {}});
     std::fprintf(stderr, "coordinator: rejected a registration from %s: wrong job token\n", host.c_str());
     return reply(m.identity, MsgType::kReject, 0, 0, {{"error", "wrong job token"}});
   }
@@ -30,10 +30,11 @@ void Coordinator::Impl::on_register(const wire::Message& m) {
     for (int r = 0; r < cfg.max_workers && rank < 0; ++r)
       if (members[static_cast<std::size_t>(r)].identity.empty()) rank = r;
   if (rank < 0 || rank >= cfg.max_workers || !members[static_cast<std::size_t>(rank)].identity.empty()) {
+    const std::string why = rank < 0 ? "the job is full (" + std::to_string(cfg.max_workers) + " workers)"
+                                     : "rank " + std::to_string(rank) + " is taken or out of range";
     ++stats.rejected;
-    return reply(m.identity, MsgType::kReject, 0, 0,
-                 {{"error", rank < 0 ? "the job is full (" + std::to_string(cfg.max_workers) + " workers)"
-                                     : "rank " + std::to_string(rank) + " is taken or out of range"}});
+    log.write(logev::Reject{why, rank, host, {}});
+    return reply(m.identity, MsgType::kReject, 0, 0, {{"error", why}});
   }
   auto& mem = members[static_cast<std::size_t>(rank)];
   mem.identity = m.identity;
@@ -41,8 +42,7 @@ void Coordinator::Impl::on_register(const wire::Message& m) {
   mem.host = host;
   mem.last_seen = mono_s();
   ++stats.registered;
-  log.write("register",
-            {{"rank", rank}, {"device", mem.device}, {"host", mem.host}, {"joins", rank >= cfg.workers}});
+  log.write(logev::Register{rank, {}, mem.host, mem.device, rank >= cfg.workers});
   reply(m.identity, MsgType::kWelcome, static_cast<std::uint32_t>(rank), 0,
         {{"rank", rank}, {"world", cfg.workers}, {"job", cfg.job}, {"policy", cfg.job.policy}});
 }
@@ -50,9 +50,10 @@ void Coordinator::Impl::on_register(const wire::Message& m) {
 void Coordinator::Impl::on_attach(const wire::Message& m) {
   const int rank = m.body.value("rank", -1);
   if (rank < 0 || rank >= cfg.max_workers || members[static_cast<std::size_t>(rank)].identity.empty()) {
+    const std::string why = "attach to rank " + std::to_string(rank) + ", which is not registered";
     ++stats.rejected;
-    return reply(m.identity, MsgType::kReject, 0, 0,
-                 {{"error", "attach to rank " + std::to_string(rank) + ", which is not registered"}});
+    log.write(logev::Reject{why, rank, {}, {}});
+    return reply(m.identity, MsgType::kReject, 0, 0, {{"error", why}});
   }
   members[static_cast<std::size_t>(rank)].attached.push_back(m.identity);
   reply(m.identity, MsgType::kAck, static_cast<std::uint32_t>(rank), 0);
@@ -62,13 +63,14 @@ void Coordinator::Impl::on_register_server(const wire::Message& m) {
   const int shard = m.body.value("shard", -1);
   const int shards = cfg.job.servers;
   if (shard < 0 || shard >= shards) {
+    const std::string why = "shard " + std::to_string(shard) + " is out of range (the job has " +
+                            std::to_string(shards) + " servers)";
     ++stats.rejected;
-    return reply(m.identity, MsgType::kReject, 0, 0,
-                 {{"error", "shard " + std::to_string(shard) + " is out of range (the job has " +
-                                std::to_string(shards) + " servers)"}});
+    log.write(logev::Reject{why, {}, m.body.value("host", "?"), {}});
+    return reply(m.identity, MsgType::kReject, 0, 0, {{"error", why}});
   }
   servers[m.identity] = shard;
-  log.write("register", {{"server", shard}, {"host", m.body.value("host", "?")}});
+  log.write(logev::Register{{}, shard, m.body.value("host", "?"), {}, {}});
   reply(m.identity, MsgType::kWelcome, static_cast<std::uint32_t>(shard), 0,
         {{"rank", shard},
          {"world", cfg.workers},

@@ -38,7 +38,7 @@ JsonlLog& JsonlLog::operator=(JsonlLog&& o) noexcept {
   return *this;
 }
 
-void JsonlLog::write(const std::string& ev, nlohmann::json fields) {
+void JsonlLog::write_line(const std::string& ev, nlohmann::json fields) {
   if (fd_ < 0) return;
   nlohmann::json line = {{"ev", ev}, {"t", unix_s()}};
   line.update(fields);

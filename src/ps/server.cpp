@@ -17,14 +17,8 @@ ShardServer::Impl::Impl(ShardConfig c) : cfg(std::move(c)) {
   endpoint = wire::bind_router(sock, cfg.bind, cfg.port,
                                "parameter-server shard " + std::to_string(cfg.shard), cfg.max_frame_bytes);
   if (!cfg.log_dir.empty()) log = JsonlLog(cfg.log_dir, "server", cfg.shard);
-  log.write("start", {{"role", "server"},
-                      {"shard", cfg.shard},
-                      {"shards", cfg.shards},
-                      {"endpoint", endpoint},
-                      {"rule", cfg.rule.rule},
-                      {"workers", cfg.rule.workers},
-                      {"lr", cfg.rule.opt.lr},
-                      {"optimizer", cfg.rule.opt.kind}});
+  log.write(logev::ServerStart{"server", cfg.shard, cfg.shards, cfg.rule.workers, endpoint, cfg.rule.rule,
+                               cfg.rule.opt.kind, cfg.rule.opt.lr});
   if (!cfg.resume_file.empty()) resume();
   last_msg = mono_s();
 }
@@ -34,14 +28,16 @@ void ShardServer::Impl::resume() {
   rules = std::move(st.rules);
   total_n = st.total_n;
   samples = st.samples;
-  log.write("resume", {{"file", cfg.resume_file}, {"version", rules->version()}, {"samples", samples}});
+  log.write(
+      logev::ServerResume{cfg.resume_file, static_cast<std::int64_t>(rules->version()), double(samples)});
 }
 
 void ShardServer::Impl::write_checkpoint() {
   if (checkpoint_due == 0 || cfg.checkpoint_dir.empty()) return;
   writer.submit(cfg.checkpoint_dir, checkpoint_due,
                 shard_checkpoint(cfg, *rules, {nullptr, total_n, samples}, checkpoint_due));
-  log.write("checkpoint", {{"round", checkpoint_due}, {"version", rules->version()}});
+  log.write(logev::ServerCheckpoint{static_cast<std::int64_t>(checkpoint_due),
+                                    static_cast<std::int64_t>(rules->version())});
   checkpoint_due = 0;
 }
 
@@ -94,7 +90,8 @@ void ShardServer::Impl::on_init(const wire::Message& m, int rank) {
   const auto& frame = one_slice(m, range.size());
   const float* x = floats(frame);
   rules = std::make_unique<ShardRules>(cfg.rule, std::vector<float>(x, x + range.size()));
-  log.write("init", {{"n", total_n}, {"lo", range.lo}, {"hi", range.hi}});
+  log.write(logev::ServerInit{static_cast<std::int64_t>(total_n), static_cast<std::int64_t>(range.lo),
+                              static_cast<std::int64_t>(range.hi)});
   reply(m.identity, rank, MsgType::kAck);
   for (const auto& w : early_pulls) send_weights(w.identity, w.rank, json::object());
   early_pulls.clear();
@@ -140,8 +137,8 @@ void ShardServer::Impl::handle(const wire::Message& m) {
     const int rank = m.body.value("rank", -1);
     if (!wire::token_equal(m.body.value("token", ""), cfg.token) || rank < 0 || rank >= cfg.rule.workers) {
       ++stats.rejected;
-      log.write("reject", {{"reason", rank < 0 || rank >= cfg.rule.workers ? "bad rank" : "wrong token"},
-                           {"rank", rank}});
+      log.write(
+          logev::Reject{rank < 0 || rank >= cfg.rule.workers ? "bad rank" : "wrong token", rank, {}, {}});
       return reply(m.identity, 0, MsgType::kReject, {{"error", "wrong job token or rank"}});
     }
     peers[m.identity] = rank;
@@ -150,7 +147,7 @@ void ShardServer::Impl::handle(const wire::Message& m) {
   const auto peer = peers.find(m.identity);
   if (peer == peers.end()) {
     ++stats.rejected;
-    log.write("reject", {{"reason", "unregistered peer"}, {"type", wire::type_name(m.header.type)}});
+    log.write(logev::Reject{"unregistered peer", {}, {}, wire::type_name(m.header.type)});
     return reply(m.identity, 0, MsgType::kReject, {{"error", "register with the job token first"}});
   }
   const int rank = peer->second;
@@ -192,24 +189,20 @@ void ShardServer::Impl::publish() {
   published = stats;
 }
 
-void ShardServer::Impl::write_stats(double now, const char* ev) {
+void ShardServer::Impl::write_stats(double now) {
   last_log = now;
   if (!rules) return;
-  json hist = json::object();
-  for (const auto& [tau, count] : staleness_hist) hist[std::to_string(tau)] = count;
   stats.version = rules->version();
-  log.write(ev, {{"version", stats.version},
-                 {"pushes", stats.pushes},
-                 {"pulls", stats.pulls},
-                 {"live", rules->live_workers()},
-                 {"samples", samples},
-                 {"staleness_mean", stats.pushes ? stats.staleness_sum / double(stats.pushes) : 0.0},
-                 {"staleness_max", stats.staleness_max},
-                 {"staleness_hist", hist},
-                 {"bytes_in", stats.bytes_in},
-                 {"bytes_out", stats.bytes_out},
-                 {"malformed", stats.malformed},
-                 {"rejected", stats.rejected}});
+  const auto i64 = [](std::uint64_t v) { return static_cast<std::int64_t>(v); };
+  logev::PsStats ev;
+  for (const auto& [tau, count] : staleness_hist) ev.staleness_hist[std::to_string(tau)] = count;
+  ev.version = i64(stats.version), ev.pushes = i64(stats.pushes), ev.pulls = i64(stats.pulls);
+  ev.live = rules->live_workers(), ev.samples = double(samples);
+  ev.staleness_mean = stats.pushes ? stats.staleness_sum / double(stats.pushes) : 0.0;
+  ev.staleness_max = stats.staleness_max;
+  ev.bytes_in = i64(stats.bytes_in), ev.bytes_out = i64(stats.bytes_out);
+  ev.malformed = i64(stats.malformed), ev.rejected = i64(stats.rejected);
+  log.write(ev);
 }
 
 ShardServer::ShardServer(ShardConfig cfg) : impl_(std::make_unique<Impl>(std::move(cfg))) {}
@@ -227,29 +220,26 @@ void ShardServer::run(const std::atomic<bool>& stop) {
       if (auto m = wire::recv(im.sock, std::chrono::milliseconds(50), /*router=*/true)) im.handle(*m);
     } catch (const ProtocolError& e) {
       ++im.stats.malformed;
-      im.log.write("malformed", {{"error", e.what()}});
+      im.log.write(logev::Malformed{e.what()});
     } catch (const json::exception& e) {
       ++im.stats.malformed;
-      im.log.write("malformed", {{"error", std::string("bad body: ") + e.what()}});
+      im.log.write(logev::Malformed{std::string("bad body: ") + e.what()});
     }
     try {
       im.housekeeping();
     } catch (const Error& e) {
-      im.log.write("end", {{"status", "error"}, {"error", e.what()}});
+      im.log.write(logev::ErrorEnd{"error", e.what()});
       im.publish();
       throw;
     }
     im.publish();
   }
-  im.write_stats(mono_s(), "ps");
+  im.write_stats(mono_s());
   im.publish();
   im.writer.finish();
-  im.log.write("end", {{"status", "ok"},
-                       {"version", im.stats.version},
-                       {"pushes", im.stats.pushes},
-                       {"malformed", im.stats.malformed},
-                       {"rejected", im.stats.rejected},
-                       {"lost", im.stats.lost}});
+  const auto& s = im.stats;
+  im.log.write(logev::ServerEnd{"ok", std::int64_t(s.version), std::int64_t(s.pushes),
+                                std::int64_t(s.malformed), std::int64_t(s.rejected), std::int64_t(s.lost)});
 }
 
 }  // namespace esync::ps

@@ -8,6 +8,7 @@
 
 #include "esync/job_checkpoint.hpp"
 #include "esync/jsonl_log.hpp"
+#include "esync/log_events.hpp"
 #include "esync/message.hpp"
 #include "esync/ps_server.hpp"
 
@@ -79,7 +80,7 @@ struct ShardServer::Impl {
   void lose(int r, double silent_s, const std::string& what);
   void housekeeping();
   void publish();
-  void write_stats(double now, const char* ev);
+  void write_stats(double now);  // the "ps" event
 };
 
 }  // namespace esync::ps

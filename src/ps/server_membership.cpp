@@ -20,7 +20,7 @@ void ShardServer::Impl::on_join(const wire::Message& m, int rank) {
 void ShardServer::Impl::admit(const std::string& identity, int rank) {
   rules->add_worker(rank);
   heard[rank] = mono_s();
-  log.write("join", {{"rank", rank}, {"version", rules->version()}, {"live", rules->live_workers()}});
+  log.write(logev::ServerJoin{rank, static_cast<std::int64_t>(rules->version()), rules->live_workers()});
   send_weights(identity, rank, {{"joined", true}});
 }
 
@@ -39,12 +39,12 @@ void ShardServer::Impl::leave(int rank, const std::string& why) {
   std::erase_if(joins, [&](const Waiting& w) { return w.rank == rank; });
   if (!rules) return;
   if (rules->remove_worker(rank)) close_round();
-  log.write("leave", {{"rank", rank}, {"status", why}, {"live", rules->live_workers()}});
+  log.write(logev::ServerLeave{rank, why, rules->live_workers()});
 }
 
 void ShardServer::Impl::lose(int r, double silent_s, const std::string& what) {
   ++stats.lost;
-  log.write("lost", {{"rank", r}, {"round", rules->version()}, {"silent_s", silent_s}});
+  log.write(logev::ServerLost{r, static_cast<std::int64_t>(rules->version()), silent_s});
   std::fprintf(stderr, "server-%d: %s worker %d: %s for %.1f s\n", cfg.shard,
                cfg.abort_on_failure ? "lost" : "dropped", r, what.c_str(), silent_s);
   ESYNC_CHECK_T(PeerLostError, !cfg.abort_on_failure, "parameter-server shard ", cfg.shard, ": lost worker ",
@@ -75,7 +75,7 @@ void ShardServer::Impl::housekeeping() {
   if (now - last_msg > limit && waiting.empty() && (!rules || rules->live_workers() > 0))
     ESYNC_THROW(TimeoutError, "parameter-server shard ", cfg.shard, ": no message from any worker for ",
                 limit, " s");
-  if (now - last_log >= cfg.log_every_s) write_stats(now, "ps");
+  if (now - last_log >= cfg.log_every_s) write_stats(now);
 }
 
 }  // namespace esync::ps

@@ -8,6 +8,7 @@
 #include "esync/clock.hpp"
 #include "esync/collective.hpp"
 #include "esync/error.hpp"
+#include "esync/heterogeneity.hpp"
 #include "esync/kernels.hpp"
 
 namespace esync::sync {
@@ -22,16 +23,13 @@ ModelAveraging::ModelAveraging(std::string mode, const SyncContext& ctx, std::un
       k_(std::move(k)),
       overlap_(ctx.overlap),
       network_delay_(ctx.network_delay),
+      timeout_(ctx.timeout),
       scaffold_(ctx.scaffold) {
   ESYNC_CHECK_T(ConfigError, !scaffold_ || (c_ && !ps_ && !overlap_),
                 "--drift-correction scaffold needs an allreduce job without --overlap");
 }
 
-// A reduction still in flight when the worker unwinds (an error elsewhere) is waited for, not
-// abandoned: it uses the transport the worker is about to close. Its outcome no longer matters.
-ModelAveraging::~ModelAveraging() {
-  if (pending_.valid()) pending_.wait();
-}
+ModelAveraging::~ModelAveraging() = default;  // Work's destructor waits for a reduction in flight
 
 int ModelAveraging::begin_round(std::uint64_t round, const float* w, std::size_t n, double mean_step_s) {
   // With a reduction in flight, w_ref_ is its base (the global model this worker knows) and
@@ -58,8 +56,8 @@ void ModelAveraging::correct_gradient(float* grad, std::size_t n_params) {
 }
 
 bool ModelAveraging::exchange(float* out, std::size_t n, double samples, double weight, bool stop,
-                              SyncStats& st) {
-  inject_delay(network_delay_, st);  // a slower network (--delay): behind the steps too, with overlap
+                              double delay_s, SyncStats& st) {
+  st.delay_s += sleep_s(delay_s);  // a slower network (--delay): behind the steps too, with overlap
   if (ps_)
     return ps_exchange(*ps_, out, delta_.data(), samples, weight, stop, st,
                        ps_seen_);                            // the server applies it
@@ -76,7 +74,10 @@ bool ModelAveraging::exchange(float* out, std::size_t n, double samples, double 
 
 bool ModelAveraging::collect(float* w, std::size_t n, SyncStats& st) {
   const double t0 = mono_s();
-  Outcome o = pending_.get();  // rethrows the reduction's error (a dead peer, a timeout)
+  // Rethrows the reduction's error (a dead peer, its own timeout). Each of its calls is bounded
+  // by the timeout; the PS path makes two (push, pull), and the injected delay comes first.
+  Outcome o =
+      pending_.wait(2 * timeout_ + std::chrono::milliseconds(static_cast<long>(1000 * pending_delay_s_)));
   const double held = mono_s() - t0;
   // Only the time this worker was held up counts as waiting; the rest ran behind its steps.
   st.hidden_s += std::max(0.0, o.st.delay_s + o.st.comm_s + o.st.wait_s - held);
@@ -109,14 +110,18 @@ bool ModelAveraging::end_round(float* w, std::size_t n, double samples, bool sto
       cv_mine_[j] = next;
     }
   }
-  if (!overlap_) return exchange(w, n, samples, mine.weight, stop, st);
+  const double delay_s = network_delay_ ? network_delay_() : 0.0;
+  if (!overlap_) return exchange(w, n, samples, mine.weight, stop, delay_s, st);
   anchor_.assign(w, w + n);
   global_.resize(n);
-  pending_ = std::async(std::launch::async, [this, n, samples, weight = mine.weight, stop] {
-    Outcome o;
-    o.stop = exchange(global_.data(), n, samples, weight, stop, o.st);
-    return o;
-  });
+  pending_delay_s_ = delay_s;
+  pending_ =
+      comm::start_async<Outcome>("the reduction of round " + std::to_string(round_),
+                                 [this, n, samples, weight = mine.weight, stop, delay_s] {
+                                   Outcome o;
+                                   o.stop = exchange(global_.data(), n, samples, weight, stop, delay_s, o.st);
+                                   return o;
+                                 });
   return before;
 }
 

@@ -21,11 +21,11 @@
 // same reduction as the model's, after it, and c += sum a_i (c_i+ - c_i) / sum a_i. Allreduce
 // without --overlap only.
 #include <functional>
-#include <future>
 #include <memory>
 #include <vector>
 
 #include "esync/synchronizer.hpp"
+#include "esync/work.hpp"
 #include "k_planner.hpp"
 
 namespace esync::sync {
@@ -45,6 +45,8 @@ class ModelAveraging : public Synchronizer {
   bool end_round(float* w, std::size_t n, double samples, bool stop, SyncStats& st) override;
   bool settle(float* w, std::size_t n, SyncStats& st) override;
   const float* global_model() const override { return pending_.valid() ? w_ref_.data() : nullptr; }
+  // Waits for a reduction still in flight (its transport is about to close; the collectives'
+  // timeouts bound the wait); its outcome no longer matters.
   ~ModelAveraging() override;
 
  private:
@@ -54,7 +56,9 @@ class ModelAveraging : public Synchronizer {
   };
   // One reduction of delta_ (this worker's weighted progress since w_ref_, averaging.hpp): the new
   // global model into `out`. Runs on the caller's thread, or (overlap) on the pending one.
-  bool exchange(float* out, std::size_t n, double samples, double weight, bool stop, SyncStats& st);
+  // delay_s: injected network delay (--delay), slept first.
+  bool exchange(float* out, std::size_t n, double samples, double weight, bool stop, double delay_s,
+                SyncStats& st);
   // Waits for the pending reduction and moves w onto its result (w = G + w - anchor).
   bool collect(float* w, std::size_t n, SyncStats& st);
 
@@ -72,6 +76,8 @@ class ModelAveraging : public Synchronizer {
   std::unique_ptr<KPlanner> k_;
   bool overlap_;
   std::function<double()> network_delay_;
+  std::chrono::milliseconds timeout_;
+  double pending_delay_s_ = 0;  // the injected delay of the reduction in flight
   // w_ref_: the global model the round's progress is measured from; delta_: the progress in
   // flight; anchor_: w when it was sent; global_: the reduction's result (overlap only).
   std::vector<float> w_ref_, delta_, anchor_, global_;
@@ -79,7 +85,7 @@ class ModelAveraging : public Synchronizer {
   // of raw gradients.
   bool scaffold_;
   std::vector<float> cv_job_, cv_mine_, cv_corr_, grad_sum_;
-  std::future<Outcome> pending_;
+  comm::Work<Outcome> pending_;  // --overlap: the reduction of the previous round
 };
 
 }  // namespace esync::sync

@@ -35,12 +35,12 @@ void BackgroundEval::stop_thread() {
   if (thread_.joinable()) thread_.join();
 }
 
-bool BackgroundEval::submit(const torch::Tensor& flat, nlohmann::json fields, bool force) {
+bool BackgroundEval::submit(const torch::Tensor& flat, logev::Eval stamp, bool force) {
   const std::size_t bytes = static_cast<std::size_t>(flat.numel()) * flat.element_size();
   {
     std::lock_guard<std::mutex> lk(mu_);
     if (!force && !queue_.empty() && (queue_.size() + 1) * bytes > max_pending_) return false;
-    queue_.emplace_back(flat.clone(), std::move(fields));  // training goes on modifying its buffer
+    queue_.emplace_back(flat.clone(), stamp);  // training goes on modifying its buffer
   }
   cv_.notify_all();
   return true;
@@ -67,34 +67,30 @@ void BackgroundEval::loop() {
   }
 }
 
-std::optional<nlohmann::json> BackgroundEval::evaluate_one(const torch::Tensor& flat, nlohmann::json fields,
-                                                           const std::atomic<bool>* cancel) {
+std::optional<logev::Eval> BackgroundEval::evaluate_one(const torch::Tensor& flat, logev::Eval ev,
+                                                        const std::atomic<bool>* cancel) {
   model_.flat().copy_(flat);
   // Small batches on the idle thread so that a cancel is seen soon even when it is starved.
   const auto r = evaluate(model_.net(), test_, classes_, cancel ? 250 : 1000, cancel);
   if (!r.complete) return std::nullopt;
-  fields["loss"] = r.loss;
-  if (r.acc >= 0) fields["acc"] = r.acc;
-  if (!std::isnan(f_star_)) {
-    if (std::isnan(f0_.load())) f0_ = r.loss;  // one writer at a time: before, during or after the thread
-    fields["gap"] = r.loss - f_star_;
-    fields["rel_gap"] = (r.loss - f_star_) / (f0_.load() - f_star_);
-  }
-  log_.write("eval", fields);
-  return fields;
+  // one writer of f0 at a time: before, during or after the thread
+  if (!std::isnan(f_star_) && std::isnan(f0_.load())) f0_ = r.loss;
+  fill_eval(ev, r, f_star_, f0_.load());
+  log_.write(ev);
+  return ev;
 }
 
-void BackgroundEval::evaluate_now(const torch::Tensor& flat, nlohmann::json fields) {
+void BackgroundEval::evaluate_now(const torch::Tensor& flat, logev::Eval stamp) {
   std::lock_guard<std::mutex> lk(mu_);
-  ESYNC_CHECK(queue_.empty() && last_.is_null(), "evaluate_now after a snapshot was queued");
-  last_ = *evaluate_one(flat, std::move(fields), nullptr);
+  ESYNC_CHECK(queue_.empty() && !last_, "evaluate_now after a snapshot was queued");
+  last_ = evaluate_one(flat, stamp, nullptr);
 }
 
-nlohmann::json BackgroundEval::finish() {
+std::optional<logev::Eval> BackgroundEval::finish() {
   stop_thread();
   // Training is over: the rest runs at the caller's priority, in snapshot order.
   for (; !queue_.empty(); queue_.pop_front())
-    last_ = *evaluate_one(queue_.front().first, queue_.front().second, nullptr);
+    last_ = evaluate_one(queue_.front().first, queue_.front().second, nullptr);
   return last_;
 }
 

@@ -13,11 +13,11 @@
 #include <deque>
 #include <limits>
 #include <mutex>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <thread>
 
 #include "esync/jsonl_log.hpp"
+#include "esync/log_events.hpp"
 #include "train/data/dataset.hpp"
 #include "train/flat_model.hpp"
 
@@ -33,23 +33,24 @@ class BackgroundEval {
                  double f_star, double f0 = std::numeric_limits<double>::quiet_NaN(),
                  std::size_t max_pending_bytes = std::size_t{256} << 20);
   ~BackgroundEval();
-  // Queues a snapshot of `flat`; fields go into its "eval" event. false: skipped (queue full),
-  // unless force (the final evaluation is never skipped).
-  bool submit(const torch::Tensor& flat, nlohmann::json fields, bool force = false);
+  // Queues a snapshot of `flat` with its stamp (round, epoch, samples_seen, wall_s; the loss,
+  // accuracy and gaps are filled in). false: skipped (queue full), unless force (the final
+  // evaluation is never skipped).
+  bool submit(const torch::Tensor& flat, logev::Eval stamp, bool force = false);
   // Evaluates `flat` on the calling thread and logs it; only before the first submit (the
   // evaluator thread then has nothing in hand).
-  void evaluate_now(const torch::Tensor& flat, nlohmann::json fields);
+  void evaluate_now(const torch::Tensor& flat, logev::Eval stamp);
   // Stops the idle-priority thread (within one small batch of its current evaluation, which it
   // leaves in the queue), then evaluates every queued snapshot on the calling thread; returns the
-  // last result. Call once, when training is over.
-  nlohmann::json finish();
+  // last result (none when nothing was evaluated). Call once, when training is over.
+  std::optional<logev::Eval> finish();
   double f0() const { return f0_.load(); }  // NaN until the first evaluation (least squares)
 
  private:
   void loop();
   // nullopt: cancelled by finish() before the end (nothing logged).
-  std::optional<nlohmann::json> evaluate_one(const torch::Tensor& flat, nlohmann::json fields,
-                                             const std::atomic<bool>* cancel);
+  std::optional<logev::Eval> evaluate_one(const torch::Tensor& flat, logev::Eval ev,
+                                          const std::atomic<bool>* cancel);
   void stop_thread();
 
   FlatModel model_;
@@ -61,10 +62,10 @@ class BackgroundEval {
   std::size_t max_pending_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<std::pair<torch::Tensor, nlohmann::json>> queue_;
+  std::deque<std::pair<torch::Tensor, logev::Eval>> queue_;
   bool closing_ = false;
   std::atomic<bool> hurry_{false};  // finish(): the thread gives its work back and ends
-  nlohmann::json last_;
+  std::optional<logev::Eval> last_;
   std::thread thread_;
 };
 

@@ -1,5 +1,7 @@
 #include "train/evaluate.hpp"
 
+#include <cmath>
+
 #include "train/flat_model.hpp"
 
 namespace esync::train {
@@ -28,6 +30,15 @@ EvalResult evaluate(Net& net, const Split& split, std::int64_t classes, std::int
   r.loss = n > 0 ? loss_sum / double(n) : 0.0;
   r.acc = classes > 0 && n > 0 ? double(correct) / double(n) : -1.0;
   return r;
+}
+
+void fill_eval(logev::Eval& ev, const EvalResult& r, double f_star, double f0) {
+  ev.loss = r.loss;
+  if (r.acc >= 0) ev.acc = r.acc;
+  if (!std::isnan(f_star)) {
+    ev.gap = r.loss - f_star;
+    ev.rel_gap = (r.loss - f_star) / (f0 - f_star);
+  }
 }
 
 }  // namespace esync::train

@@ -1,6 +1,7 @@
 #pragma once
 #include <atomic>
 
+#include "esync/log_events.hpp"
 #include "train/data/dataset.hpp"
 #include "train/models/net.hpp"
 
@@ -16,5 +17,9 @@ struct EvalResult {
 // read between batches; once true the evaluation stops and returns complete = false.
 EvalResult evaluate(Net& net, const Split& split, std::int64_t classes, std::int64_t batch = 1000,
                     const std::atomic<bool>* cancel = nullptr);
+
+// Puts r into an "eval" event: loss, acc (classification), and on datasets with a known
+// optimum f_star the gap F - f* and rel_gap (F - f*) / (F0 - f*), F0 the first evaluation's.
+void fill_eval(logev::Eval& ev, const EvalResult& r, double f_star, double f0);
 
 }  // namespace esync::train

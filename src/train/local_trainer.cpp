@@ -14,6 +14,7 @@
 #include "esync/clock.hpp"
 #include "esync/error.hpp"
 #include "esync/jsonl_log.hpp"
+#include "esync/log_events.hpp"
 #include "esync/progress.hpp"
 #include "train/evaluate.hpp"
 #include "train/flat_model.hpp"
@@ -44,13 +45,7 @@ nlohmann::json run_local(const LocalConfig& cfg) {
   LocalState st;
   if (!cfg.resume.empty()) st = resume_from(cfg, fm, opt);
   JsonlLog log = cfg.log_dir.empty() ? JsonlLog() : JsonlLog(cfg.log_dir, "local", 0, !cfg.resume.empty());
-  log.write("start", {{"rank", 0},
-                      {"host", host_name()},
-                      {"device", cfg.device},
-                      {"mode", "local"},
-                      {"config", cfg.to_json()},
-                      {"num_params", fm.num_params()},
-                      {"resumed_step", st.step}});
+  log.write(logev::LocalStart{0, host_name(), cfg.device, "local", cfg.to_json(), fm.num_params(), st.step});
 
   const double t0 = mono_s();
   double train_s = 0;
@@ -58,17 +53,10 @@ nlohmann::json run_local(const LocalConfig& cfg) {
   auto do_eval = [&](std::int64_t epoch) {
     const auto r = evaluate(fm.net(), ds.test, ds.num_classes);
     if (std::isnan(st.f0)) st.f0 = r.loss;
-    nlohmann::json e = {{"round", st.step},
-                        {"epoch", epoch},
-                        {"samples_seen", st.samples},
-                        {"loss", r.loss},
-                        {"wall_s", mono_s() - t0}};
-    if (r.acc >= 0) e["acc"] = r.acc;
-    if (!std::isnan(ds.f_star)) {
-      e["gap"] = r.loss - ds.f_star;
-      e["rel_gap"] = (r.loss - ds.f_star) / (st.f0 - ds.f_star);
-    }
-    log.write("eval", e);
+    logev::Eval e;
+    e.round = st.step, e.epoch = double(epoch), e.samples_seen = double(st.samples), e.wall_s = mono_s() - t0;
+    fill_eval(e, r, ds.f_star, st.f0);
+    log.write(e);
     evals.push_back(e);
     return r;
   };
@@ -103,12 +91,7 @@ nlohmann::json run_local(const LocalConfig& cfg) {
       done_samples += len;
       loss_ema = std::isnan(loss_ema) ? lv : 0.95 * loss_ema + 0.05 * lv;
       if (cfg.log_every > 0 && st.step % cfg.log_every == 0)
-        log.write("step", {{"round", 0},
-                           {"k", st.step},
-                           {"loss", lv},
-                           {"samples", st.samples},
-                           {"compute_s", dt},
-                           {"injected_s", 0.0}});
+        log.write(logev::Step{0, st.step, lv, double(st.samples), dt, 0.0});
       if (!cfg.quiet)
         progress.update(done_samples, "epoch " + std::to_string(epoch + 1) + " loss " +
                                           std::to_string(loss_ema).substr(0, 6));
@@ -125,7 +108,7 @@ nlohmann::json run_local(const LocalConfig& cfg) {
       if (epoch_end && !cfg.save.empty()) save_checkpoint(cfg, fm, opt, st);
     }
   } catch (const std::exception& e) {
-    log.write("end", {{"status", "error"}, {"error", e.what()}});
+    log.write(logev::ErrorEnd{"error", e.what()});
     throw;
   }
   const double sps = train_s > 0 ? double(done_samples) / train_s : 0.0;
@@ -140,7 +123,7 @@ nlohmann::json run_local(const LocalConfig& cfg) {
                             {"evals", evals},
                             {"final", evals.back()}};
   if (!std::isnan(ds.f_star)) summary["f_star"] = ds.f_star, summary["f0"] = st.f0;
-  log.write("end", {{"status", "ok"}, {"samples_per_s", sps}, {"final", evals.back()}});
+  log.write(logev::LocalEnd{"ok", sps, evals.back()});
   return summary;
 }
 

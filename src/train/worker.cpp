@@ -72,23 +72,19 @@ nlohmann::json run_worker(const WorkerOptions& opt) {
   set_compute_threads(job.config.threads);
 
   JsonlLog log(job.config.log_dir, "worker", job.rank);
-  log.write("start", {{"rank", job.rank},
-                      {"world", job.world},
-                      {"host", host_name()},
-                      {"device", opt.device},
-                      {"mode", job.mode},
-                      {"bind", job.bind_host},
-                      {"config", job.config}});
+  log.write(
+      logev::WorkerStart{job.rank, job.world, host_name(), opt.device, job.mode, job.bind_host, job.config});
   try {
-    json summary;
+    logev::WorkerSummary summary;
     {
       WorkerSetup setup;  // its transport is closed when this block is left, before any handler runs
       setup_worker(job, setup);
       if (setup.joined)
-        log.write("join", {{"rank", job.rank}, {"version", *setup.joined}, {"round", setup.first_round}});
+        log.write(logev::WorkerJoin{job.rank, static_cast<std::int64_t>(*setup.joined),
+                                    static_cast<std::int64_t>(setup.first_round)});
       summary = train_loop(job, setup, log);  // leaves the parameter server itself
     }
-    log.write("end", {{"status", "ok"}, {"summary", summary}});
+    log.write(logev::WorkerEnd{"ok", summary, ""});
     job.client->goodbye("ok");
     return summary;
   } catch (const PeerLostError& e) {
@@ -97,11 +93,11 @@ nlohmann::json run_worker(const WorkerOptions& opt) {
     // heartbeat timeout) and say so.
     const std::string why =
         std::string(e.what()) + "; " + lost_workers(*job.client, heartbeat, job.config.heartbeat_timeout_s);
-    log.write("end", {{"status", "error"}, {"error", why}});
+    log.write(logev::ErrorEnd{"error", why});
     say_goodbye(*job.client, "error: " + why);
     ESYNC_THROW(PeerLostError, why);
   } catch (const std::exception& e) {
-    log.write("end", {{"status", "error"}, {"error", e.what()}});
+    log.write(logev::ErrorEnd{"error", e.what()});
     if (!heartbeat.coordinator_lost()) say_goodbye(*job.client, std::string("error: ") + e.what());
     throw;
   }

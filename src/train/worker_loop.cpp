@@ -33,7 +33,7 @@ struct Totals {
 
 }  // namespace
 
-json train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& log) {
+logev::WorkerSummary train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& log) {
   const JobConfig& cfg = job.config;
   FlatModel& fm = *s.fm;
   const Dataset& ds = s.ds;
@@ -56,6 +56,7 @@ json train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& log) {
   sctx.weighting = parse_weighting(cfg.weighting);
   sctx.params = n_params;
   sctx.scaffold = cfg.drift_correction == "scaffold";
+  sctx.timeout = job.timeout;
   auto syncer = sync::make_synchronizer(job.mode, sctx);
   OptimizerConfig oc;
   oc.kind = cfg.optimizer;
@@ -75,7 +76,7 @@ json train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& log) {
     evaluator =
         std::make_unique<BackgroundEval>(make_model(cfg.model, ds.sample_shape, ds.num_classes), ds.test,
                                          ds.num_classes, log, ds.f_star, checkpoints.resumed_f0());
-    const nlohmann::json first = {{"round", 0}, {"epoch", 0.0}, {"samples_seen", 0}, {"wall_s", 0.0}};
+    const logev::Eval first;  // round 0, epoch 0, nothing seen, at the start
     // Least squares measures progress against F0, the first evaluation's loss, which checkpoints
     // carry to a resumed job: it is evaluated now, not left to the idle-priority thread, which a
     // busy host may not run before the first checkpoint.
@@ -139,12 +140,8 @@ json train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& log) {
       ++k_done;
       ++tot.steps;
       if (tot.steps % log_every == 0)
-        log.write("step", {{"round", round},
-                           {"k", k_done},
-                           {"loss", loss.item<double>()},
-                           {"samples", tot.samples + round_samples},
-                           {"compute_s", compute},
-                           {"injected_s", slept}});
+        log.write(logev::Step{static_cast<std::int64_t>(round), k_done, loss.item<double>(),
+                              double(tot.samples) + round_samples, compute, slept});
       if (stop || syncer->step_done(round, compute + slept)) break;
     }
     if (!syncer->syncs_gradients()) {
@@ -162,20 +159,14 @@ json train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& log) {
     tot.compute += round_compute;
     tot.injected += round_slowdown + st.delay_s;
     tot.sync.add(st);
-    log.write("sync", {{"round", round},
-                       {"k_done", k_done},
-                       {"k_assigned", syncer->planned_steps(k)},
-                       {"comm_s", st.comm_s},
-                       {"wait_s", st.wait_s},
-                       {"hidden_s", st.hidden_s},
-                       {"bytes_sent", st.bytes_sent},
-                       {"bytes_recv", st.bytes_recv},
-                       {"staleness", st.staleness},
-                       {"compute_s", round_compute},
-                       {"injected_s", round_slowdown + st.delay_s},
-                       {"slowdown_s", round_slowdown},
-                       {"delay_s", st.delay_s},
-                       {"samples", round_samples}});
+    logev::Sync ev;
+    ev.round = static_cast<std::int64_t>(round), ev.k_done = k_done, ev.k_assigned = syncer->planned_steps(k);
+    ev.compute_s = round_compute, ev.comm_s = st.comm_s, ev.wait_s = st.wait_s, ev.hidden_s = st.hidden_s;
+    ev.slowdown_s = round_slowdown, ev.delay_s = st.delay_s, ev.injected_s = round_slowdown + st.delay_s;
+    ev.bytes_sent = static_cast<std::int64_t>(st.bytes_sent);
+    ev.bytes_recv = static_cast<std::int64_t>(st.bytes_recv);
+    ev.staleness = st.staleness, ev.samples = round_samples;
+    log.write(ev);
     checkpoints.after_sync(round, optim, seen, tot.samples, evaluator ? evaluator->f0() : NAN);
     if (evaluator && (stop || mono_s() - last_eval >= eval_every)) {
       // The job's final model: under the asynchronous rules the shards hold it, and rank 0's own
@@ -185,12 +176,10 @@ json train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& log) {
       const float* global = syncer->global_model();  // copied by submit
       const torch::Tensor model =
           global ? torch::from_blob(const_cast<float*>(global), {fm.size()}, torch::kFloat) : fm.flat();
-      evaluator->submit(model,
-                        {{"round", round},
-                         {"epoch", seen / double(ds.train.size())},
-                         {"samples_seen", seen},
-                         {"wall_s", mono_s() - t0}},
-                        /*force=*/stop);
+      logev::Eval stamp;
+      stamp.round = static_cast<std::int64_t>(round), stamp.epoch = seen / double(ds.train.size());
+      stamp.samples_seen = seen, stamp.wall_s = mono_s() - t0;
+      evaluator->submit(model, stamp, /*force=*/stop);
     }
   }
   // Throughput counts the training loop only: the final evaluation below is not training.
@@ -199,25 +188,18 @@ json train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& log) {
   // This worker's part of the job is over: leave the parameter server before rank 0's last
   // evaluations, so the shards end with the others instead of waiting out their silence timeout.
   if (s.psc) s.psc->leave("ok");
-  json final = evaluator ? evaluator->finish() : json::object();
-  return {{"rank", job.rank},
-          {"mode", job.mode},
-          {"backend", s.backend},
-          {"steps", tot.steps},
-          {"samples", tot.samples},
-          {"t0_unix", t0_unix},
-          {"wall_s", mono_s() - t0},
-          {"train_wall_s", train_wall},
-          {"samples_per_s", double(tot.samples) / train_wall},
-          {"compute_s", tot.compute},
-          {"injected_s", tot.injected},
-          {"delay_s", tot.sync.delay_s},
-          {"comm_s", tot.sync.comm_s},
-          {"wait_s", tot.sync.wait_s},
-          {"hidden_s", tot.sync.hidden_s},
-          {"bytes_sent", tot.sync.bytes_sent},
-          {"bytes_recv", tot.sync.bytes_recv},
-          {"final", final}};
+  logev::WorkerSummary sum;
+  if (evaluator)
+    if (const auto last = evaluator->finish()) sum.final = *last;
+  sum.rank = job.rank, sum.mode = job.mode, sum.backend = s.backend;
+  sum.steps = tot.steps, sum.samples = tot.samples;
+  sum.t0_unix = t0_unix, sum.wall_s = mono_s() - t0, sum.train_wall_s = train_wall;
+  sum.samples_per_s = double(tot.samples) / train_wall;
+  sum.compute_s = tot.compute, sum.injected_s = tot.injected, sum.delay_s = tot.sync.delay_s;
+  sum.comm_s = tot.sync.comm_s, sum.wait_s = tot.sync.wait_s, sum.hidden_s = tot.sync.hidden_s;
+  sum.bytes_sent = static_cast<std::int64_t>(tot.sync.bytes_sent);
+  sum.bytes_recv = static_cast<std::int64_t>(tot.sync.bytes_recv);
+  return sum;
 }
 
 }  // namespace esync::train

@@ -16,6 +16,7 @@
 #include "esync/heartbeat.hpp"
 #include "esync/job_config.hpp"
 #include "esync/jsonl_log.hpp"
+#include "esync/log_events.hpp"
 #include "esync/ps_client.hpp"
 #include "train/data/dataset.hpp"
 #include "train/flat_model.hpp"
@@ -54,6 +55,6 @@ struct WorkerSetup {
 void setup_worker(const WorkerJob& job, WorkerSetup& s);
 
 // Trains until the stop rule; returns the end-of-job summary (also logged as the "end" event's).
-nlohmann::json train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& log);
+logev::WorkerSummary train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& log);
 
 }  // namespace esync::train
