@@ -51,7 +51,8 @@ while IFS= read -r line || [[ -n $line ]]; do
   ((${#f[@]})) || continue
   [[ -v ip[${f[0]}] ]] || { hosts+=("${f[0]}"); ip[${f[0]}]=""; }
   for d in "${f[@]:1}"; do
-    [[ $d =~ ^(cpu|cuda(:[0-9]+)?)$ ]] || die "$hostfile: '$d' is not a device (cpu, cuda:N)"
+    [[ $d =~ ^(cpu|cuda(:[0-9]+)?)(:(batch|threads)=[1-9][0-9]*)*$ ]] ||
+      die "$hostfile: '$d' is not a device (cpu, cuda:N, with options like cpu:batch=32:threads=8)"
     devices+=("$d") device_host+=("${f[0]}")
   done
 done <"$hostfile"

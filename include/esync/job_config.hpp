@@ -67,6 +67,10 @@ struct JobConfig {
   std::vector<std::string> devices;  // one per starting worker: cpu | cuda:N
   std::string backend = "auto";      // auto | gloo | nccl
   int threads = 1;                   // intra-op threads per worker (esync run: cores / workers)
+  // A worker's own batch and threads (--workers cpu:batch=32:threads=8,cuda:0:batch=256), per
+  // rank; 0 or no entry: batch and threads above. A GPU and a CPU want different batches.
+  std::vector<std::int64_t> batch_per_worker;
+  std::vector<int> threads_per_worker;
   double heartbeat_timeout_s = 10, heartbeat_interval_s = 1;
 
   // Logs and checkpoints.
@@ -80,9 +84,19 @@ struct JobConfig {
   int workers() const { return static_cast<int>(devices.size()); }
   // Elastic capacity, never below the starting workers.
   int capacity(int workers) const { return max_workers > workers ? max_workers : workers; }
+  std::int64_t batch_of(int rank) const { return own(batch_per_worker, rank, batch); }
+  int threads_of(int rank) const { return own(threads_per_worker, rank, threads); }
   double slowdown_of(int rank) const {
     return rank >= 0 && rank < static_cast<int>(slowdown.size()) ? slowdown[static_cast<std::size_t>(rank)]
                                                                  : 1.0;
+  }
+
+ private:
+  template <class T>
+  static T own(const std::vector<T>& v, int rank, T job_wide) {
+    return rank >= 0 && rank < static_cast<int>(v.size()) && v[static_cast<std::size_t>(rank)] > 0
+               ? v[static_cast<std::size_t>(rank)]
+               : job_wide;
   }
 };
 

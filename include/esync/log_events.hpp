@@ -44,13 +44,16 @@ ESYNC_EVENT_KEYS(Step, round, k, loss, samples, compute_s, injected_s)
 
 // ---- workers ------------------------------------------------------------------------------
 
+// batch, threads: this worker's own (per-device settings), config: the whole JobConfig.
 struct WorkerStart {
   static constexpr const char* kName = "start";
   int rank = 0, world = 0;
   std::string host, device, mode, bind;
-  json config;  // the whole JobConfig
+  std::int64_t batch = 0;
+  int threads = 0;
+  json config;
 };
-ESYNC_EVENT_KEYS(WorkerStart, rank, world, host, device, mode, bind, config)
+ESYNC_EVENT_KEYS(WorkerStart, rank, world, host, device, mode, bind, batch, threads, config)
 
 // Once a round. injected_s = slowdown_s + delay_s; staleness: PS versions applied since the
 // weights this worker computed on (0 for the allreduce modes); samples: this round's.

@@ -8,7 +8,9 @@
 //   runs[]: label (directory name), dir, mode, config (the job configuration rank 0 logged),
 //     t0_unix (origin of every t_rel and of the accuracy curve's wall_s: rank 0's training start),
 //     world, warnings[] ("<file>: what"),
-//     workers[]: rank, device, host, status ("ok" | "error" | "no_end"), error, rounds (sync
+//     workers[]: rank, device, host, batch (its own per-step batch; null when its start event has none),
+//     status
+//       ("ok" | "error" | "no_end"), error, rounds (sync
 //       events), steps, samples, train_wall_s, samples_per_s, throughput_source ("end" |
 //       "sync_events"), bytes_sent, bytes_recv,
 //       time_split {compute_s, comm_s, wait_s, injected_s, total_s, compute_frac, comm_frac,

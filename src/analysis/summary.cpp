@@ -63,6 +63,7 @@ json worker_summary(int rank, const LogFile& log, const RunLogs& run, double t0,
   json w = {{"rank", rank},
             {"device", device},
             {"host", host},
+            {"batch", start && start->batch > 0 ? json(start->batch) : json(nullptr)},
             {"status", end ? (ok ? "ok" : "error") : "no_end"},
             {"error", end && !ok ? json(end->error) : json(nullptr)},
             {"rounds", syncs.size()}};

@@ -108,7 +108,11 @@ int cmd_run(int argc, char** argv) {
   const std::string given = env::token(), token = given.empty() ? wire::random_token() : given;
   const auto keys = plan->curve ? wire::generate_curve_keypair() : wire::CurveKeypair{};  // never printed
   std::string listed;
-  for (const auto& d : devices) listed += (listed.empty() ? "" : ",") + d;
+  for (int i = 0; i < n; ++i) {
+    listed += (listed.empty() ? "" : ", ") + devices[static_cast<std::size_t>(i)];
+    if (!job.batch_per_worker.empty() || !job.threads_per_worker.empty())
+      listed += " batch " + std::to_string(job.batch_of(i)) + " threads " + std::to_string(job.threads_of(i));
+  }
   std::printf("esync run: %d workers (%s), mode %s%s, logs in %s\n", n, listed.c_str(), mode.c_str(),
               keys.public_key.empty() ? "" : ", CURVE", log_dir.c_str());
   std::fflush(stdout);  // the group writes to the same fd, unbuffered

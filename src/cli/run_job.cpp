@@ -18,6 +18,7 @@
 #include "esync/job_checkpoint.hpp"
 #include "esync/modes.hpp"
 #include "esync/ps_rules.hpp"
+#include "train/device.hpp"
 
 namespace esync::cli {
 namespace {
@@ -26,26 +27,68 @@ bool all_digits(const std::string& s) {
   return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos;
 }
 
-// "3" -> three cpu workers; "cpu,cpu,cuda:0" -> one worker per listed device. A bare "cuda"
-// takes the lowest GPU ordinal nobody else names, as torchrun gives each local rank its own GPU:
-// "cuda,cuda" -> cuda:0, cuda:1; "cuda:0,cuda" -> cuda:0, cuda:1.
-std::vector<std::string> parse_workers(const std::string& s) {
-  std::vector<std::string> devices;
-  if (all_digits(s)) {
-    const int n = std::atoi(s.c_str());
-    ESYNC_CHECK_T(ConfigError, n >= 1 && n <= 1024, "--workers ", s, ": need 1 to 1024 workers");
-    return std::vector<std::string>(static_cast<std::size_t>(n), "cpu");
-  }
-  for (std::size_t begin = 0; begin <= s.size();) {
-    const auto end = std::min(s.find(',', begin), s.size());
-    const std::string part = s.substr(begin, end - begin);
-    const bool ok =
-        part == "cpu" || part == "cuda" || (part.rfind("cuda:", 0) == 0 && all_digits(part.substr(5)));
-    ESYNC_CHECK_T(ConfigError, ok, "--workers '", s, "': '", part,
-                  "' is not a device (a count like 3, or a list like cpu,cpu,cuda:0 or cuda,cuda)");
-    devices.push_back(part);
+// One worker of --workers: DEVICE[:ORDINAL][:batch=B][:threads=T], e.g. cpu:batch=32:threads=8,
+// cuda:0:batch=256, cuda:batch=256. Returns the device; batch and threads 0 when not given.
+std::string parse_worker(const std::string& spec, const std::string& all, std::int64_t& batch, int& threads) {
+  std::vector<std::string> parts;
+  for (std::size_t begin = 0; begin <= spec.size();) {
+    const auto end = std::min(spec.find(':', begin), spec.size());
+    parts.push_back(spec.substr(begin, end - begin));
     begin = end + 1;
   }
+  const auto bad = [&](const std::string& why) {
+    ESYNC_THROW(ConfigError, "--workers '", all, "': '", spec, "' ", why,
+                " (a count like 3, or devices like cpu,cuda:0 with options cpu:batch=32:threads=8)");
+  };
+  std::string device = parts[0];
+  if (device != "cpu" && device != "cuda") bad("is not a device");
+  std::size_t i = 1;
+  if (device == "cuda" && i < parts.size() && all_digits(parts[i])) device += ":" + parts[i++];
+  batch = 0, threads = 0;
+  for (; i < parts.size(); ++i) {
+    const auto eq = parts[i].find('=');
+    const std::string key = parts[i].substr(0, eq),
+                      value = eq == std::string::npos ? "" : parts[i].substr(eq + 1);
+    if (!all_digits(value) || value.size() > 9 || std::atoi(value.c_str()) < 1)
+      bad("has '" + parts[i] + "', not KEY=N with N >= 1");
+    if (key == "batch")
+      batch = std::atoi(value.c_str());
+    else if (key == "threads")
+      threads = std::atoi(value.c_str());
+    else
+      bad("has the unknown option '" + key + "' (known: batch, threads)");
+  }
+  return device;
+}
+
+// "3" -> three cpu workers; "cpu,cpu,cuda:0" -> one worker per listed device, each with its own
+// batch and threads when given. A bare "cuda" takes the lowest GPU ordinal nobody else names, as
+// torchrun gives each local rank its own GPU: "cuda,cuda" -> cuda:0, cuda:1; "cuda:0,cuda" ->
+// cuda:0, cuda:1.
+void parse_workers(const std::string& s, JobConfig& job) {
+  auto& devices = job.devices;
+  devices.clear(), job.batch_per_worker.clear(), job.threads_per_worker.clear();
+  if (all_digits(s)) {
+    const int n = std::atoi(s.c_str());
+    ESYNC_CHECK_T(ConfigError, s.size() <= 5 && n >= 1 && n <= 1024, "--workers ", s,
+                  ": need 1 to 1024 workers");
+    devices.assign(static_cast<std::size_t>(n), "cpu");
+    return;
+  }
+  std::vector<std::int64_t> batch;
+  std::vector<int> threads;
+  for (std::size_t begin = 0; begin <= s.size();) {
+    const auto end = std::min(s.find(',', begin), s.size());
+    std::int64_t b = 0;
+    int t = 0;
+    devices.push_back(parse_worker(s.substr(begin, end - begin), s, b, t));
+    batch.push_back(b), threads.push_back(t);
+    begin = end + 1;
+  }
+  // Only a job that sets a worker's own batch or threads carries the lists.
+  if (std::any_of(batch.begin(), batch.end(), [](auto b) { return b > 0; })) job.batch_per_worker = batch;
+  if (std::any_of(threads.begin(), threads.end(), [](int t) { return t > 0; }))
+    job.threads_per_worker = threads;
   std::set<std::string> named(devices.begin(), devices.end());
   int next = 0;
   for (auto& d : devices) {
@@ -54,7 +97,6 @@ std::vector<std::string> parse_workers(const std::string& s) {
     d = "cuda:" + std::to_string(next);
     named.insert(d);
   }
-  return devices;
 }
 
 std::string default_log_dir(const std::string& mode) {
@@ -92,7 +134,7 @@ std::optional<RunJob> parse_run_job(int argc, char** argv) {
   const JobConfig d;
   // clang-format off
   o.add_options("Job")
-    ("workers", "A count of cpu workers (3) or one device per worker (cpu,cpu,cuda:0)", cxxopts::value<std::string>()->default_value("2"))
+    ("workers", "A count of cpu workers (3) or one device per worker (cpu,cpu,cuda:0), each with its own batch or threads if given (cpu:batch=32:threads=8,cuda:0:batch=256)", cxxopts::value<std::string>()->default_value("2"))
     ("mode", mode_names(), cxxopts::value<std::string>()->default_value(d.mode))
     ("epochs", "Epochs", cxxopts::value<int>()->default_value(text(d.epochs)))
     ("time-budget", "Stop after this many seconds (0: none)", cxxopts::value<double>()->default_value(text(d.time_budget_s)))
@@ -124,7 +166,7 @@ std::optional<RunJob> parse_run_job(int argc, char** argv) {
   const auto num = [&](const char* flag) { return r[flag].as<double>(); };
 
   JobConfig job;
-  job.devices = parse_workers(str("workers"));
+  parse_workers(str("workers"), job);
   const int n = job.workers();
   job.mode = str("mode");
   const Mode& m = find_mode(job.mode);
@@ -199,6 +241,10 @@ std::optional<RunJob> parse_run_job(int argc, char** argv) {
   ESYNC_CHECK_T(ConfigError, out.wait_timeout_s > 0, "--wait-timeout must be > 0");
   out.dry_run = r["dry-run"].as<bool>();
   out.curve = r["curve"].as<bool>();
+  // Every worker starts on this host, so its devices are checked here, before anything starts
+  // (launch/cluster.sh places them on other hosts through --dry-run, which does not check).
+  if (!out.dry_run)
+    for (const auto& d : out.job.devices) train::require_trainable_device(d, "--workers");
   // Fail closed: a launcher running the printed commands would start a plain job unawares.
   ESYNC_CHECK_T(
       ConfigError, !(out.dry_run && out.curve),

@@ -16,8 +16,8 @@ namespace {
   X(weighting) X(drift_correction) X(overlap) X(policy) X(k_base) X(k_max) X(k_fixed) X(servers)   \
   X(max_workers) X(delay_adaptive) X(async_cached) X(dc_adaptive) X(dc_lambda) X(on_failure)       \
   X(slowdown) X(slowdown_basis) X(delay) X(slow_worker) X(devices) X(backend) X(threads)           \
-  X(heartbeat_timeout_s) X(heartbeat_interval_s) X(log_dir) X(eval_every_s) X(log_every)           \
-  X(checkpoint_every) X(checkpoint_dir) X(resume)
+  X(batch_per_worker) X(threads_per_worker) X(heartbeat_timeout_s) X(heartbeat_interval_s)         \
+  X(log_dir) X(eval_every_s) X(log_every) X(checkpoint_every) X(checkpoint_dir) X(resume)
 // clang-format on
 
 template <typename T>

@@ -16,6 +16,7 @@
 #include "esync/jsonl_log.hpp"
 #include "esync/log_events.hpp"
 #include "esync/progress.hpp"
+#include "train/device.hpp"
 #include "train/evaluate.hpp"
 #include "train/flat_model.hpp"
 #include "train/local_state.hpp"
@@ -24,10 +25,7 @@
 namespace esync::train {
 
 nlohmann::json run_local(const LocalConfig& cfg) {
-  ESYNC_CHECK_T(ConfigError, cfg.device == "cpu" || torch::cuda::is_available(), "--device ", cfg.device,
-                ": this LibTorch has no CUDA support or no GPU is visible (use --device cpu)");
-  ESYNC_CHECK_T(ConfigError, cfg.device == "cpu", "--device ", cfg.device,
-                ": CUDA training is built by launch/device-build.sh, not in this build");
+  require_trainable_device(cfg.device, "--device");
   ESYNC_CHECK_T(ConfigError, cfg.batch > 0, "--batch must be > 0");
   ESYNC_CHECK_T(ConfigError, cfg.epochs > 0 || cfg.steps > 0, "--epochs or --steps must be > 0");
   set_compute_threads(cfg.threads);

@@ -7,6 +7,7 @@
 #include "esync/heartbeat.hpp"
 #include "esync/message.hpp"
 #include "esync/train_config.hpp"
+#include "train/device.hpp"
 #include "train/local_state.hpp"
 #include "train/threads.hpp"
 #include "train/worker_parts.hpp"
@@ -43,6 +44,7 @@ void say_goodbye(coord::CoordinatorClient& client, const std::string& status) {
 }  // namespace
 
 nlohmann::json run_worker(const WorkerOptions& opt) {
+  require_trainable_device(opt.device, "--device");  // before the job counts on this worker
   WorkerJob job;
   job.timeout = std::chrono::milliseconds(static_cast<long>(opt.timeout_s * 1000));
   job.client = std::make_shared<coord::CoordinatorClient>(opt.coordinator, opt.token, job.timeout);
@@ -67,13 +69,11 @@ nlohmann::json run_worker(const WorkerOptions& opt) {
                              seconds(job.config.heartbeat_interval_s),
                              seconds(job.config.heartbeat_timeout_s));
   job.heartbeat = &heartbeat;
-  ESYNC_CHECK_T(ConfigError, opt.device == "cpu", "--device ", opt.device,
-                ": CUDA workers need the CUDA build");
-  set_compute_threads(job.config.threads);
+  set_compute_threads(job.config.threads_of(job.rank));
 
   JsonlLog log(job.config.log_dir, "worker", job.rank);
-  log.write(
-      logev::WorkerStart{job.rank, job.world, host_name(), opt.device, job.mode, job.bind_host, job.config});
+  log.write(logev::WorkerStart{job.rank, job.world, host_name(), opt.device, job.mode, job.bind_host,
+                               job.config.batch_of(job.rank), job.config.threads_of(job.rank), job.config});
   try {
     logev::WorkerSummary summary;
     {

@@ -96,7 +96,7 @@ void setup_worker(const WorkerJob& job, WorkerSetup& s) {
   const auto shards = partition(labels, s.ds.train.size(), elastic ? 1 : job.world, cfg.partition,
                                 cfg.dirichlet_alpha, dopt.seed);
   s.sampler.emplace(torch::tensor(shards[elastic ? 0 : static_cast<std::size_t>(job.rank)], torch::kInt64),
-                    cfg.batch, dopt.seed + 7919u * static_cast<std::uint64_t>(job.rank + 1));
+                    cfg.batch_of(job.rank), dopt.seed + 7919u * static_cast<std::uint64_t>(job.rank + 1));
   torch::manual_seed(dopt.seed);
   s.fm.emplace(make_model(cfg.model, s.ds.sample_shape, s.ds.num_classes),
                static_cast<std::int64_t>(sync::control_slots(job.world)));
