@@ -58,14 +58,14 @@ int bench_kernels(int argc, char** argv) {
       "threads", "OpenMP threads (0: all cores)", cxxopts::value<int>()->default_value("0"))(
       "seconds", "Minimum measuring time per kernel and size",
       cxxopts::value<double>()->default_value("0.3"))(
-      "device", "cpu (the CUDA kernels: tests/test_kernels_cuda on a GPU host)",
+      "device", "cpu (the CUDA kernels: tests/test_kernels_cuda.cpp, run by launch/device-check.sh)",
       cxxopts::value<std::string>()->default_value("cpu"));
   cxxopts::ParseResult r;
   if (!parse(o, argc, argv, r)) return 0;
   ESYNC_CHECK_T(ConfigError, r["device"].as<std::string>() == "cpu", "--device ",
                 r["device"].as<std::string>(),
                 ": this command benchmarks the CPU kernels; the CUDA kernels are checked against them by "
-                "tests/test_kernels_cuda on a GPU host");
+                "tests/test_kernels_cuda.cpp on a GPU host (launch/device-check.sh)");
   const int threads = r["threads"].as<int>() > 0 ? r["threads"].as<int>() : default_threads();
   omp_set_num_threads(threads);
   const double min_s = r["seconds"].as<double>();
