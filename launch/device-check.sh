@@ -8,12 +8,15 @@
 #   launch/fetch-debs.sh                      # elsewhere, once: launch/debs/*.deb
 #   launch/device-check.sh [OUT]              # on the GPU host (OUT: results/gpu)
 #
-# What it runs: every CUDA kernel against its CPU twin (test_kernels *Cuda*), the NCCL collective's
-# tests (test_nccl), `esync bench step` (CPU: the baseline of a later GPU step), and records what
-# is refused: training on a GPU (`esync local --device cuda:0`) is not built yet (README, "GPU
-# hosts"). Exit 3, one line, where no GPU is visible; 1 on a build or tool failure.
+# What it runs: every CUDA kernel and the Place dispatch against their CPU twins (test_kernels
+# *Cuda*), the NCCL collective's tests (test_nccl), `esync bench kernels --device cuda:0` (GB/s
+# against a device-to-device copy), one epoch of Fashion-MNIST with `esync local`
+# on cuda:0 and on the CPU (accuracy, samples/s), and a mixed job `--workers cuda:0,cpu,cpu`
+# (the GPU worker synchronising through pinned host copies over gloo) with ESync against SSGD.
+# Exit 3, one line, where no GPU is visible; 1 on a build or tool failure.
 # ESYNC_DEVICE_CHECK_REHEARSE=1 skips the GPU check and takes Debian's LibTorch: it rehearses the
-# unpacking and the build on a machine without a GPU (the GPU tests then skip).
+# unpacking and the build on a machine without a GPU (the GPU tests then skip, the cuda:0 runs
+# record their one-line refusal; ESYNC_REHEARSE_DEVICE=cpu runs them on the CPU instead).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-results/gpu}
@@ -82,12 +85,48 @@ say "built in ${build_s} s"
 rc_kernels=0 rc_nccl=0
 build-gpu/tests/test_kernels --gtest_filter="*Cuda*" --gtest_output=json:"$out/kernels.json" > "$out/kernels.txt" 2>&1 || rc_kernels=$?
 build-gpu/tests/test_nccl --gtest_output=json:"$out/nccl.json" > "$out/nccl.txt" 2>&1 || rc_nccl=$?
-build-gpu/esync bench step --seconds 3 > "$out/bench_step.txt" 2>&1 || true
-refusal=$(build-gpu/esync local --device cuda:0 --epochs 1 --data-dir "$data_dir" 2>&1 || true)
+timeout 120 build-gpu/esync bench kernels --device "${ESYNC_REHEARSE_DEVICE:-cuda:0}" --seconds 0.1 \
+  --sizes 2^20,2^24 > "$out/bench_kernels.txt" 2>&1 || true
+# Training: the same epoch on the GPU and on 8 CPU threads (a ratio measured in this run), then
+# the mixed job. A rehearsal has no GPU: its cuda:0 runs record their refusal.
+gpu_dev=cuda:0
+[[ -n ${ESYNC_DEVICE_CHECK_REHEARSE:-} ]] && gpu_dev=${ESYNC_REHEARSE_DEVICE:-cuda:0}
+for run in "gpu $gpu_dev" "cpu cpu"; do
+  read -r name dev <<< "$run"
+  rm -rf "$out/local-$name"
+  timeout 300 build-gpu/esync local --device "$dev" --model lenet5 --batch 128 --threads 8 --epochs 1 \
+    --quiet --data-dir "$data_dir" --log-dir "$out/local-$name" > "$out/local-$name.txt" 2>&1 || true
+done
+for mode in esync ssgd; do
+  rm -rf "$out/mixed-$mode"
+  timeout 300 build-gpu/esync run --workers "$gpu_dev:batch=256,cpu:batch=64:threads=4,cpu:batch=64:threads=4" \
+    --mode "$mode" --model lenet5 --epochs 2 --data-dir "$data_dir" --timeout 120 \
+    --log-dir "$out/mixed-$mode" > "$out/mixed-$mode.txt" 2>&1 || true
+done
 
-python3 - "$out" "$rc_kernels" "$rc_nccl" "$build_s" "$refusal" "$torch_dir" << 'PY'
-import json, subprocess, sys
-out, rc_k, rc_n, build_s, refusal, torch_dir = sys.argv[1:]
+python3 - "$out" "$rc_kernels" "$rc_nccl" "$build_s" "$torch_dir" << 'PY'
+import glob, json, subprocess, sys
+out, rc_k, rc_n, build_s, torch_dir = sys.argv[1:]
+def events(path, ev):
+    try:
+        return [j for j in map(json.loads, open(path)) if j.get("ev") == ev]
+    except (OSError, ValueError):
+        return []
+def outcome(name):
+    """A run's result: its final accuracy and samples/s, or the last line it printed."""
+    if name.startswith("local"):
+        end = events(f"{out}/{name}/local-0.jsonl", "end")
+        if end and end[-1].get("status") == "ok":
+            return {"acc": end[-1]["final"].get("acc"), "samples_per_s": round(end[-1]["samples_per_s"])}
+    else:
+        ends = [events(f, "end") for f in sorted(glob.glob(f"{out}/{name}/worker-*.jsonl"))]
+        if ends and all(e and e[-1].get("status") == "ok" for e in ends):
+            sums = [e[-1]["summary"] for e in ends]
+            return {"acc": sums[0]["final"].get("acc"), "samples_per_s": round(sum(s["samples_per_s"] for s in sums)),
+                    "train_wall_s": round(max(s["train_wall_s"] for s in sums), 1),
+                    "staging": [s.get("staging") for s in sums]}
+    lines = open(f"{out}/{name}.txt").read().strip().splitlines() if glob.glob(f"{out}/{name}.txt") else []
+    return {"failed": lines[-1] if lines else "no output"}
 def tests(name):
     try:
         d = json.load(open(f"{out}/{name}.json"))
@@ -102,7 +141,8 @@ except OSError:
     gpu = "none visible"
 doc = {"gpu": gpu, "libtorch": torch_dir, "build_s": int(build_s),
        "kernels": dict(tests("kernels"), exit=int(rc_k)), "nccl": dict(tests("nccl"), exit=int(rc_n)),
-       "local_cuda": refusal.strip()}
+       "local_cuda": outcome("local-gpu"), "local_cpu": outcome("local-cpu"),
+       "mixed_esync": outcome("mixed-esync"), "mixed_ssgd": outcome("mixed-ssgd")}
 json.dump(doc, open(f"{out}/device_check.json", "w"), indent=1)
 k, n = doc["kernels"], doc["nccl"]
 open(f"{out}/README.md", "w").write(f"""# GPU host check (`launch/device-check.sh`)
@@ -114,9 +154,25 @@ GPU: {gpu or 'none visible'}. LibTorch: `{torch_dir}`. Build: {build_s} s.
 | CUDA kernels against their CPU twins (`test_kernels`, `*Cuda*`) | {k['tests']} | {k['failures']} | {k['skipped']} | {k['exit']} |
 | NCCL collective (`test_nccl`) | {n['tests']} | {n['failures']} | {n['skipped']} | {n['exit']} |
 
-`esync local --device cuda:0`: {refusal.strip() or '(trained)'}
+One epoch of Fashion-MNIST, LeNet-5, batch 128 (`esync local`; the CPU run with 8 threads):
 
-Raw output: `kernels.txt`, `nccl.txt`, `bench_step.txt`; everything above: `device_check.json`.
+| device | result |
+|---|---|
+| cuda:0 | {doc['local_cuda']} |
+| cpu | {doc['local_cpu']} |
+
+Two epochs, `--workers cuda:0:batch=256,cpu:batch=64:threads=4,cpu:batch=64:threads=4` (the GPU
+worker reduces over gloo through pinned host copies):
+
+| mode | result |
+|---|---|
+| esync | {doc['mixed_esync']} |
+| ssgd | {doc['mixed_ssgd']} |
+
+Kernel bandwidth against a device-to-device copy: `bench_kernels.txt`.
+
+Raw output: `kernels.txt`, `nccl.txt`, `local-*.txt`, `mixed-*.txt` and their log directories;
+everything above: `device_check.json`.
 """)
 print(f"device-check: kernels {k['tests']} tests, {k['failures']} failed; nccl {n['tests']} tests, "
       f"{n['failures']} failed; results in {out}")

@@ -128,6 +128,21 @@ TEST(Comm, NcclWithoutCudaIsConfigError) {
 }
 #endif
 
+// Training groups reduce over gloo whatever their devices (GPU workers through pinned host
+// copies); asking for NCCL in a job is refused with the reason, an unknown name too.
+TEST(Comm, TrainingGroupsResolveToGloo) {
+  EXPECT_EQ(comm::resolve_backend("auto", {"cuda:0", "cuda:1"}), "gloo");
+  EXPECT_EQ(comm::resolve_backend("auto", {"cuda:0", "cpu"}), "gloo");
+  EXPECT_EQ(comm::resolve_backend("gloo", {"cpu"}), "gloo");
+  try {
+    comm::resolve_backend("nccl", {"cuda:0", "cuda:1"});
+    FAIL() << "nccl accepted";
+  } catch (const esync::ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("gloo"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(comm::resolve_backend("mpi", {"cpu"}), esync::ConfigError);
+}
+
 TEST(Comm, MemoryStoreGetTimesOutNamingTheKey) {
   auto store = comm::make_memory_store();
   store->set("a", {'x', 'y'});

@@ -185,6 +185,49 @@ TEST(ProcessGroup, SignalDeathIsReported) {
   }
 }
 
+// An expendable child's failure is a loss: named on one line, reported to on_lost, and the others
+// go on; the group succeeds when a worker finished the job, and fails when every worker was lost.
+TEST(ProcessGroup, ExpendableChildLostTheOthersGoOn) {
+  Captured cap;
+  std::vector<std::string> reported;
+  {
+    auto opt = cap.options(500ms);
+    opt.on_lost = [&](const std::string& name, const std::string& why) {
+      reported.push_back(name + ": " + why);
+    };
+    ProcessGroup g(opt);
+    g.start(sh("svc", "while :; do sleep 0.05; done", true));
+    ChildSpec lost = sh("worker-1", "sleep 30");
+    lost.expendable = true;
+    const pid_t victim = g.start(lost);
+    g.start(sh("worker-0", "sleep 0.5; echo done"));
+    ASSERT_TRUE(g.kill("worker-1", SIGKILL));
+    EXPECT_EQ(g.wait_all(30s), 0) << cap.text();
+    EXPECT_TRUE(g.error().empty()) << g.error();
+    EXPECT_EQ(g.lost(), std::vector<std::string>{"worker-1"});
+    EXPECT_NE(cap.text().find("worker-1 (pid " + std::to_string(victim) +
+                              ") lost: killed by signal SIGKILL; the job goes on without it"),
+              std::string::npos)
+        << cap.text();
+  }
+  EXPECT_EQ(reported, std::vector<std::string>{"worker-1: killed by signal SIGKILL"});
+  EXPECT_NE(cap.text().find("[worker-0] done"), std::string::npos) << cap.text();
+}
+
+TEST(ProcessGroup, EveryExpendableChildLostFailsTheGroup) {
+  Captured cap;
+  ProcessGroup g(cap.options(500ms));
+  g.start(sh("svc", "while :; do sleep 0.05; done", true));
+  for (const char* name : {"worker-1", "worker-2"}) {
+    ChildSpec c = sh(name, "sleep 30");
+    c.expendable = true;
+    g.start(c);
+    ASSERT_TRUE(g.kill(name, SIGKILL));
+  }
+  EXPECT_EQ(g.wait_all(30s), ProcessGroup::kFailed);
+  EXPECT_EQ(g.error(), "every worker was lost (worker-1, worker-2)");
+}
+
 TEST(ProcessGroup, ForwardsParentSignals) {
   // SIGINT to ourselves stands for the user's Ctrl-C: the children get it and wait_all reports
   // the interruption (130, as a shell would).

@@ -71,8 +71,9 @@ struct CollectiveOptions {
 // Blocks until all `size` ranks have met through the store (or the timeout passes).
 std::unique_ptr<Collective> make_collective(const CollectiveOptions& opts, std::shared_ptr<Store> store);
 
-// The backend a group of workers on `devices` ("cpu", "cuda:N") uses: "auto" is nccl when every
-// device is a GPU, else gloo; an explicit nccl with a CPU among the devices is a ConfigError.
+// The backend a training group of workers on `devices` ("cpu", "cuda:N") uses: gloo for "auto"
+// and "gloo", GPU workers included (through pinned host copies); "nccl" is a ConfigError that
+// says so, since the synchronisers do not yet work on GPU memory.
 std::string resolve_backend(const std::string& requested, const std::vector<std::string>& devices);
 
 }  // namespace esync::comm

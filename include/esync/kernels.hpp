@@ -80,6 +80,14 @@ void copy_to_device(void* dst, const void* src, std::size_t bytes);
 void copy_to_host(void* dst, const void* src, std::size_t bytes);
 void copy_device_to_device(void* dst, const void* src, std::size_t bytes, Stream stream);
 void synchronize();
+// For the dispatch (place.hpp): the calling thread's device, stream-ordered copies in any
+// direction and zeroing, waiting for a stream, page-locked host memory for staging.
+void set_device(int device);
+void copy_async(void* dst, const void* src, std::size_t bytes, Stream stream);
+void zero_async(void* p, std::size_t bytes, Stream stream);
+void stream_synchronize(Stream stream);
+void* pinned_alloc(std::size_t bytes);
+void pinned_free(void* p);
 }  // namespace cuda
 
 #undef ESYNC_KERNEL_DECLS

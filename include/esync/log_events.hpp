@@ -52,8 +52,9 @@ struct WorkerStart {
   std::int64_t batch = 0;
   int threads = 0;
   json config;
+  std::int64_t pid = 0;  // the worker's process, for whoever has to find it on its host
 };
-ESYNC_EVENT_KEYS(WorkerStart, rank, world, host, device, mode, bind, batch, threads, config)
+ESYNC_EVENT_KEYS(WorkerStart, rank, world, host, device, mode, bind, batch, threads, config, pid)
 
 // Once a round. injected_s = slowdown_s + delay_s; staleness: PS versions applied since the
 // weights this worker computed on (0 for the allreduce modes); samples: this round's.
@@ -77,11 +78,16 @@ struct WorkerSummary {
   std::optional<double> train_wall_s, samples_per_s;
   double compute_s = 0, injected_s = 0, delay_s = 0, comm_s = 0, wait_s = 0, hidden_s = 0;
   std::int64_t bytes_sent = 0, bytes_recv = 0;
+  // How the synchroniser reached the model (sync_staging.hpp): "none" (the model's own host
+  // memory), "pinned" (page-locked copies of a GPU model), "host" (copies forced on a CPU);
+  // staging_s: the seconds those copies took.
+  std::string staging = "none";
+  double staging_s = 0;
   json final = json::object();  // rank 0's last eval's keys; {} elsewhere
 };
 ESYNC_EVENT_KEYS(WorkerSummary, rank, mode, backend, steps, samples, t0_unix, wall_s, train_wall_s,
                  samples_per_s, compute_s, injected_s, delay_s, comm_s, wait_s, hidden_s, bytes_sent,
-                 bytes_recv, final)
+                 bytes_recv, staging, staging_s, final)
 
 struct WorkerEnd {
   static constexpr const char* kName = "end";
@@ -225,6 +231,16 @@ struct CoordinatorLost {
   double silent_s = 0;
 };
 ESYNC_EVENT_KEYS(CoordinatorLost, rank, host, silent_s)
+
+// The launcher's record of a worker process it lost (`esync run`, launcher-0.jsonl): the job
+// went on without it. last_round: the last round its own log completed (-1: none).
+struct LauncherLost {
+  static constexpr const char* kName = "lost";
+  int rank = 0;
+  std::string host, device, why;
+  std::int64_t last_round = -1;
+};
+ESYNC_EVENT_KEYS(LauncherLost, rank, host, device, why, last_round)
 
 struct CoordinatorEnd {
   static constexpr const char* kName = "end";

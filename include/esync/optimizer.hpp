@@ -1,13 +1,14 @@
 #pragma once
 // The optimiser on flat buffers: one kernel call updates every parameter of the model, because
 // parameters and gradients are views into one contiguous buffer each. The same
-// object serves esync local, the SSGD step after the allreduce, and ESync's local steps.
+// object serves esync local, the SSGD step after the allreduce, and ESync's local steps. Its
+// state lives at the Place of the weights it updates (a GPU worker's optimiser never leaves the GPU).
 #include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
 
-#include "esync/kernels.hpp"
+#include "esync/place.hpp"
 
 namespace esync {
 
@@ -26,20 +27,22 @@ struct OptimizerConfig {
 
 class FlatOptimizer {
  public:
-  FlatOptimizer(OptimizerConfig cfg, std::size_t n);
-  // One step on n elements at learning rate lr (the schedule's value for this step).
+  FlatOptimizer(OptimizerConfig cfg, std::size_t n, kernels::Place place = {});
+  // One step on n elements at learning rate lr (the schedule's value for this step); w and g at
+  // the optimiser's Place.
   void step(float* w, const float* g, float lr);
   const OptimizerConfig& config() const { return cfg_; }
   std::int64_t steps() const { return steps_; }
   // Named state buffers for checkpoints (momentum, or Adam's m and v) and the step counter.
-  std::vector<std::pair<std::string, std::vector<float>*>> state();
+  std::vector<std::pair<std::string, kernels::Buffer*>> state();
   void set_steps(std::int64_t s) { steps_ = s; }
 
  private:
   OptimizerConfig cfg_;
   std::size_t n_;
+  kernels::Place place_;
   std::int64_t steps_ = 0;
-  std::vector<float> buf_a_, buf_b_;
+  kernels::Buffer buf_a_, buf_b_;
 };
 
 // Learning-rate schedule: none, cosine (to 0 at total_steps), exponential (x gamma per epoch).

@@ -24,7 +24,8 @@
 //         (bytes = sent + received; with stride s > 1 each point sums s consecutive syncs and
 //          carries the last one's time, so totals are kept),
 //     job: workers, samples, samples_per_s (sum over workers), train_wall_s (max), bytes_sent,
-//       bytes_recv, time_split (sums over workers, same fields), lost [{source, rank, t_rel}],
+//       bytes_recv, time_split (sums over workers, same fields), lost [{source, rank, t_rel} (launcher: +
+//       why, last_round)],
 //     accuracy: metric ("acc" | "rel_gap" | null), curve [[wall_s, samples_seen, value], ...],
 //       final {value, loss, wall_s, samples_seen, epoch, round} | null,
 //       time_to_target [{target, wall_s, samples_seen, round}] (wall_s null: never reached),

@@ -39,4 +39,31 @@ void copy_device_to_device(void* dst, const void* src, std::size_t bytes, Stream
 
 void synchronize() { CUDA_CHECK(cudaDeviceSynchronize()); }
 
+void set_device(int device) { CUDA_CHECK(cudaSetDevice(device)); }
+
+void copy_async(void* dst, const void* src, std::size_t bytes, Stream stream) {
+  // cudaMemcpyDefault: the direction comes from the pointers (unified addressing), so one call
+  // serves device<->device, device<->pinned host and pageable host copies.
+  if (bytes)
+    CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, reinterpret_cast<cudaStream_t>(stream)));
+}
+
+void zero_async(void* p, std::size_t bytes, Stream stream) {
+  if (bytes) CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, reinterpret_cast<cudaStream_t>(stream)));
+}
+
+void stream_synchronize(Stream stream) {
+  CUDA_CHECK(cudaStreamSynchronize(reinterpret_cast<cudaStream_t>(stream)));
+}
+
+void* pinned_alloc(std::size_t bytes) {
+  void* p = nullptr;
+  if (bytes) CUDA_CHECK(cudaHostAlloc(&p, bytes, cudaHostAllocDefault));
+  return p;
+}
+
+void pinned_free(void* p) {
+  if (p) CUDA_CHECK(cudaFreeHost(p));
+}
+
 }  // namespace esync::kernels::cuda

@@ -193,6 +193,13 @@ json run_summary(const std::string& dir, const SummaryOptions& opt) {
   if (run.coordinator)
     for (const auto& e : run.coordinator->all<logev::CoordinatorLost>())
       lost.push_back({{"source", "coordinator"}, {"rank", e.rank}, {"t_rel", e.t.value_or(0) - t0}});
+  if (run.launcher)
+    for (const auto& e : run.launcher->all<logev::LauncherLost>())
+      lost.push_back({{"source", "launcher"},
+                      {"rank", e.rank},
+                      {"t_rel", e.t.value_or(0) - t0},
+                      {"why", e.why},
+                      {"last_round", e.last_round}});
   json shards = servers(run, t0, lost, warnings);
   json acc = accuracy(run, opt.targets, opt.loss_targets, warnings);
 

@@ -58,6 +58,7 @@ struct RunLogs {
   std::vector<std::pair<int, LogFile>> workers;  // sorted by rank
   std::vector<std::pair<int, LogFile>> servers;  // sorted by shard
   std::optional<LogFile> coordinator;
+  std::optional<LogFile> launcher;  // esync run's own record (launcher-0.jsonl), if any
 };
 
 // IoError naming the file when it cannot be opened or read.

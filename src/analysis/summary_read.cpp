@@ -132,6 +132,8 @@ RunLogs read_run(const std::string& dir) {
       run.servers.emplace_back(rank, read_log(path));
     else if (role == "coordinator" && rank == 0)
       run.coordinator = read_log(path);
+    else if (role == "launcher" && rank == 0)
+      run.launcher = read_log(path);
   }
   ESYNC_CHECK_T(IoError, !run.workers.empty(), "log directory ", dir, " holds no worker-*.jsonl log");
   return run;

@@ -1,7 +1,9 @@
 // esync run: the single-host launcher. The flags become one validated job JSON in
 // LOGDIR/job.json; then the coordinator (a daemon that writes its port to a file), the PS shards
 // (daemons) and one worker per device, all this same binary, run as one ProcessGroup: their
-// output prefixed and interleaved, Ctrl-C forwarded, the first failure stopping the rest.
+// output prefixed and interleaved, Ctrl-C forwarded, the first failure stopping the rest; with
+// --on-failure continue over the parameter server, a lost worker other than rank 0 is named and
+// the others go on (the shards drop it).
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -18,6 +20,8 @@
 #include "cli/run_job.hpp"
 #include "esync/curve.hpp"
 #include "esync/error.hpp"
+#include "esync/jsonl_log.hpp"
+#include "esync/log_events.hpp"
 #include "esync/wire.hpp"
 
 namespace esync::cli {
@@ -57,6 +61,18 @@ int read_port(const fs::path& file) {
   return port > 0 && port < 65536 ? port : -1;
 }
 
+// The last round a worker's log records ("sync" events), or -1: where a lost worker stopped.
+std::int64_t last_round(const fs::path& log) {
+  std::ifstream in(log);
+  std::int64_t round = -1;
+  for (std::string line; std::getline(in, line);) {
+    if (line.find("\"sync\"") == std::string::npos) continue;
+    const auto j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_object() && j.value("ev", "") == "sync") round = j.value("round", round);
+  }
+  return round;
+}
+
 }  // namespace
 
 int cmd_run(int argc, char** argv) {
@@ -76,6 +92,7 @@ int cmd_run(int argc, char** argv) {
   job_out << nlohmann::json(job).dump(2) << "\n";
   ESYNC_CHECK_T(IoError, job_out.flush().good(), job_file.string(), ": cannot write the job file");
   fs::remove(port_file, ec);  // a stale port from an earlier run in the same directory
+  fs::remove(fs::path(log_dir) / "launcher-0.jsonl", ec);  // and its record of lost workers
 
   const std::string exe = fs::read_symlink("/proc/self/exe").string();
   char wait_timeout[32];
@@ -117,7 +134,25 @@ int cmd_run(int argc, char** argv) {
               keys.public_key.empty() ? "" : ", CURVE", log_dir.c_str());
   std::fflush(stdout);  // the group writes to the same fd, unbuffered
 
-  ProcessGroup group;
+  // A lost worker (see below) is named with where it ran and how far it got, on the terminal
+  // and in LOGDIR/launcher-0.jsonl, which the summary reads.
+  JsonlLog launcher_log;
+  ProcessGroupOptions gopt;
+  gopt.on_lost = [&](const std::string& name, const std::string& why) {
+    logev::LauncherLost ev;
+    ev.rank = std::stoi(name.substr(name.find('-') + 1));
+    ev.host = "localhost", ev.device = devices[static_cast<std::size_t>(ev.rank)], ev.why = why;
+    ev.last_round = last_round(fs::path(log_dir) / (name + ".jsonl"));
+    std::fprintf(stderr, "esync run: %s was on %s; its last completed round: %s\n", name.c_str(),
+                 ev.device.c_str(), ev.last_round < 0 ? "none" : std::to_string(ev.last_round).c_str());
+    try {
+      if (!launcher_log.enabled()) launcher_log = JsonlLog(log_dir, "launcher", 0);
+      launcher_log.write(ev);
+    } catch (const std::exception& e) {  // the record is lost, not the job
+      std::fprintf(stderr, "esync run: cannot log the loss: %s\n", e.what());
+    }
+  };
+  ProcessGroup group(gopt);
   const auto finish = [&](int rc) {
     if (rc == 0)
       std::printf("esync run: done, logs in %s\n", log_dir.c_str());
@@ -136,10 +171,19 @@ int cmd_run(int argc, char** argv) {
     ESYNC_THROW(TimeoutError, "the coordinator did not write its port to ", port_file.string(),
                 " within 10 s");
   }
-  // Servers are essential (the job cannot go on without one); workers report their own end.
-  for (auto& [role, cmd] : peers("127.0.0.1:" + std::to_string(port)))
-    group.start({role, std::move(cmd), env(role.rfind("server", 0) == 0), role.rfind("server", 0) == 0});
-  return finish(group.wait_all(std::chrono::seconds(plan->timeout_s)));
+  // Servers are essential (the job cannot go on without one); workers report their own end. A
+  // lost worker is survivable where the shards drop it and go on (--on-failure continue); rank 0
+  // is not, as it evaluates the job's model. An allreduce group cannot re-form yet: its
+  // survivors stop, naming the lost worker, and so does the job.
+  const bool survivable = servers > 0 && job.on_failure == "continue";
+  for (auto& [role, cmd] : peers("127.0.0.1:" + std::to_string(port))) {
+    const bool server = role.rfind("server", 0) == 0;
+    group.start({role, std::move(cmd), env(server), server, survivable && !server && role != "worker-0"});
+  }
+  const int rc = group.wait_all(std::chrono::seconds(plan->timeout_s));
+  if (rc == 0 && !group.lost().empty())
+    std::printf("esync run: the job finished without %zu lost worker(s)\n", group.lost().size());
+  return finish(rc);
 }
 
 }  // namespace esync::cli

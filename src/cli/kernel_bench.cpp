@@ -1,6 +1,8 @@
-// esync bench kernels: GB/s of every CPU kernel next to memcpy measured in the same run.
-// Bandwidth counts the bytes each kernel must move at minimum (reads + writes per element);
-// the baseline is the better of libc memcpy and a memcpy split across the same threads.
+// esync bench kernels: GB/s of every kernel next to a copy measured in the same run, on the CPU
+// or a GPU (--device cuda:N: the same calls through the Place dispatch, each timed until it ran).
+// Bandwidth counts the bytes each kernel must move at minimum (reads + writes per element); the
+// CPU's baseline is the better of libc memcpy and a memcpy split across the same threads, a GPU's
+// a device-to-device copy.
 #include <omp.h>
 
 #include <algorithm>
@@ -13,7 +15,7 @@
 #include "esync/bench_table.hpp"
 #include "esync/clock.hpp"
 #include "esync/error.hpp"
-#include "esync/kernels.hpp"
+#include "esync/place.hpp"
 
 namespace esync::cli {
 namespace {
@@ -57,15 +59,20 @@ int bench_kernels(int argc, char** argv) {
                   cxxopts::value<std::string>()->default_value("2^10,2^16,2^20,2^24"))(
       "threads", "OpenMP threads (0: all cores)", cxxopts::value<int>()->default_value("0"))(
       "seconds", "Minimum measuring time per kernel and size",
-      cxxopts::value<double>()->default_value("0.3"))(
-      "device", "cpu (the CUDA kernels: tests/test_kernels_cuda.cpp, run by launch/device-check.sh)",
-      cxxopts::value<std::string>()->default_value("cpu"));
+      cxxopts::value<double>()->default_value("0.3"))("device", "cpu, cuda or cuda:N",
+                                                      cxxopts::value<std::string>()->default_value("cpu"));
   cxxopts::ParseResult r;
   if (!parse(o, argc, argv, r)) return 0;
-  ESYNC_CHECK_T(ConfigError, r["device"].as<std::string>() == "cpu", "--device ",
-                r["device"].as<std::string>(),
-                ": this command benchmarks the CPU kernels; the CUDA kernels are checked against them by "
-                "tests/test_kernels_cuda.cpp on a GPU host (launch/device-check.sh)");
+  const std::string device = r["device"].as<std::string>();
+  k::Place place;
+  if (device != "cpu") {
+    ESYNC_CHECK_T(ConfigError, device == "cuda" || device.rfind("cuda:", 0) == 0, "--device ", device,
+                  ": not a device (cpu, cuda or cuda:N)");
+    ESYNC_CHECK_T(ConfigError, k::cuda_built(), "--device ", device, ": this build has no CUDA kernels");
+    place = k::Place::gpu(device == "cuda" ? 0 : std::stoi(device.substr(5)));
+    ESYNC_CHECK_T(ConfigError, place.cuda_device < k::cuda::device_count(), "--device ", device, ": only ",
+                  k::cuda::device_count(), " GPU(s) visible");
+  }
   const int threads = r["threads"].as<int>() > 0 ? r["threads"].as<int>() : default_threads();
   omp_set_num_threads(threads);
   const double min_s = r["seconds"].as<double>();
@@ -83,57 +90,77 @@ int bench_kernels(int argc, char** argv) {
     pos = comma + 1;
   }
 
-  BenchTable t("kernels (cpu, " + std::to_string(threads) + " threads)",
-               {"kernel", "n", "bytes", "time_us", "GB/s", "vs_memcpy"});
+  BenchTable t(
+      "kernels (" + place.name() + (place.is_cuda() ? "" : ", " + std::to_string(threads) + " threads") + ")",
+      {"kernel", "n", "bytes", "time_us", "GB/s", "vs_memcpy"});
   for (const std::size_t n : sizes) {
-    std::vector<float> a(n, 1.0f), b(n, 0.5f), c(n, 0.25f), d(n, 2.0f), e(n, 0.0f), f(n, 0.1f);
-    std::vector<std::uint16_t> h(n, 0);
-    const float* xs[4] = {b.data(), c.data(), d.data(), f.data()};
+    // Buffers at the Place, filled from the host; h holds n 16-bit values in n/2 floats.
+    auto filled = [&](float v) {
+      k::Buffer buf(place, n);
+      buf.from_host(std::vector<float>(n, v));
+      return buf;
+    };
+    k::Buffer ba = filled(1.0f), bb = filled(0.5f), bc = filled(0.25f), bd = filled(2.0f), be = filled(0.0f),
+              bf = filled(0.1f), bh(place, n / 2 + 1);
+    float *a = ba.data(), *b = bb.data(), *c = bc.data(), *d = bd.data(), *e = be.data(), *f = bf.data();
+    auto* h = reinterpret_cast<std::uint16_t*>(bh.data());
+    const float* xs[4] = {b, c, d, f};
     const float ws[4] = {0.25f, 0.25f, 0.25f, 0.25f};
     k::SgdParams sgd{0.01f, 0.0f, 0.0f, false}, mom{0.01f, 0.9f, 1e-4f, false};
     k::AdamParams adam;
     std::int64_t adam_step = 0;
     const double bytes_copy = 8.0 * double(n);
-    auto memcpy_threads = [&] { parallel_memcpy(e.data(), b.data(), n); };
-    const double t_libc = time_call([&] { std::memcpy(e.data(), b.data(), n * sizeof(float)); }, min_s);
-    const double t_par = time_call(memcpy_threads, min_s);
-    const double t_memcpy = std::min(t_libc, t_par);
-    t.add_row({"memcpy (libc)", n, bytes_copy, 1e6 * t_libc, bytes_copy / t_libc / 1e9, t_memcpy / t_libc});
-    t.add_row({"memcpy (threads)", n, bytes_copy, 1e6 * t_par, bytes_copy / t_par / 1e9, t_memcpy / t_par});
+    // Every call is timed until it has run (a GPU's calls are only queued when they return).
+    auto timed = [&](const std::function<void()>& fn, double s) {
+      return time_call(
+          [&] {
+            fn();
+            k::wait(place);
+          },
+          s);
+    };
+    std::function<void()> copy_base = [&] { parallel_memcpy(e, b, n); };
+    double t_libc = 0;
+    if (place.is_cuda()) {
+      copy_base = [&] { k::copy(place, e, b, n); };
+      t_libc = timed(copy_base, min_s);
+      t.add_row({"copy (device to device)", n, bytes_copy, 1e6 * t_libc, bytes_copy / t_libc / 1e9, 1.0});
+    } else {
+      t_libc = time_call([&] { std::memcpy(e, b, n * sizeof(float)); }, min_s);
+      const double t_par = time_call(copy_base, min_s);
+      const double t_memcpy = std::min(t_libc, t_par);
+      t.add_row({"memcpy (libc)", n, bytes_copy, 1e6 * t_libc, bytes_copy / t_libc / 1e9, t_memcpy / t_libc});
+      t.add_row({"memcpy (threads)", n, bytes_copy, 1e6 * t_par, bytes_copy / t_par / 1e9, t_memcpy / t_par});
+    }
     const std::vector<std::tuple<std::string, double, std::function<void()>>> kernels = {
-        {"axpy", 12, [&] { k::cpu::axpy(a.data(), 1e-7f, b.data(), n); }},
-        {"weighted_sum K=4", 20, [&] { k::cpu::weighted_sum(a.data(), xs, ws, 4, n); }},
-        {"scale", 8, [&] { k::cpu::scale(a.data(), 0.9999f, n); }},
-        {"sgd_update", 12, [&] { k::cpu::sgd_update(a.data(), b.data(), nullptr, n, sgd); }},
-        {"sgd_update momentum", 20, [&] { k::cpu::sgd_update(a.data(), b.data(), e.data(), n, mom); }},
-        {"adam_update", 28,
-         [&] { k::cpu::adam_update(a.data(), b.data(), e.data(), f.data(), n, adam, ++adam_step); }},
-        {"dc_compensate", 16,
-         [&] { k::cpu::dc_compensate(e.data(), b.data(), c.data(), d.data(), n, 0.04f); }},
+        {"axpy", 12, [&] { k::axpy(place, a, 1e-7f, b, n); }},
+        {"weighted_sum K=4", 20, [&] { k::weighted_sum(place, a, xs, ws, 4, n); }},
+        {"scale", 8, [&] { k::scale(place, a, 0.9999f, n); }},
+        {"sgd_update", 12, [&] { k::sgd_update(place, a, b, nullptr, n, sgd); }},
+        {"sgd_update momentum", 20, [&] { k::sgd_update(place, a, b, e, n, mom); }},
+        {"adam_update", 28, [&] { k::adam_update(place, a, b, e, f, n, adam, ++adam_step); }},
+        {"dc_compensate", 16, [&] { k::dc_compensate(place, e, b, c, d, n, 0.04f); }},
         {"dc_compensate_adaptive", 24,
-         [&] {
-           k::cpu::dc_compensate_adaptive(e.data(), b.data(), c.data(), d.data(), f.data(), n, 0.04f, 0.95f,
-                                          1e-7f);
-         }},
-        {"esync_delta", 12, [&] { k::cpu::esync_delta(e.data(), b.data(), c.data(), 0.5f, n); }},
-        {"esync_apply", 12, [&] { k::cpu::esync_apply(a.data(), c.data(), b.data(), 1.0f, n); }},
-        {"delay_adaptive_apply", 12,
-         [&] { k::cpu::delay_adaptive_apply(a.data(), b.data(), 0.01f, 4, 9, n); }},
-        {"pack_fp16", 6, [&] { k::cpu::pack_fp16(h.data(), b.data(), n); }},
-        {"unpack_fp16", 6, [&] { k::cpu::unpack_fp16(e.data(), h.data(), n); }},
-        {"pack_bf16", 6, [&] { k::cpu::pack_bf16(h.data(), b.data(), n); }},
-        {"unpack_bf16", 6, [&] { k::cpu::unpack_bf16(e.data(), h.data(), n); }},
+         [&] { k::dc_compensate_adaptive(place, e, b, c, d, f, n, 0.04f, 0.95f, 1e-7f); }},
+        {"esync_delta", 12, [&] { k::esync_delta(place, e, b, c, 0.5f, n); }},
+        {"esync_apply", 12, [&] { k::esync_apply(place, a, c, b, 1.0f, n); }},
+        {"delay_adaptive_apply", 12, [&] { k::delay_adaptive_apply(place, a, b, 0.01f, 4, 9, n); }},
+        {"pack_fp16", 6, [&] { k::pack_fp16(place, h, b, n); }},
+        {"unpack_fp16", 6, [&] { k::unpack_fp16(place, e, h, n); }},
+        {"pack_bf16", 6, [&] { k::pack_bf16(place, h, b, n); }},
+        {"unpack_bf16", 6, [&] { k::unpack_bf16(place, e, h, n); }},
     };
     for (const auto& [name, bpe, fn] : kernels) {
       // The baseline is re-measured next to each kernel: on a noisy machine a ratio of two
       // timings taken seconds apart says little.
-      const double base = std::min(time_call(memcpy_threads, min_s / 2), t_libc);
-      const double sec = time_call(fn, min_s), bytes = bpe * double(n);
+      const double base = std::min(timed(copy_base, min_s / 2), t_libc);
+      const double sec = timed(fn, min_s), bytes = bpe * double(n);
       const double gbs = bytes / sec / 1e9;
       t.add_row({name, n, bytes, 1e6 * sec, gbs, gbs / (bytes_copy / base / 1e9)});
     }
   }
   t.set("threads", threads);
+  t.set("device", place.name());
   t.print();
   return 0;
 }

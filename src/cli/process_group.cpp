@@ -38,9 +38,11 @@ struct Child {
   std::string name;
   pid_t pid = -1;
   bool daemon = false;
+  bool expendable = false;
   bool running = true;
-  Fd out;           // read end of the child's stdout+stderr pipe
-  std::string buf;  // bytes after the last newline
+  bool lost = false;  // an expendable child that failed
+  Fd out;             // read end of the child's stdout+stderr pipe
+  std::string buf;    // bytes after the last newline
 };
 
 }  // namespace
@@ -73,11 +75,17 @@ struct ProcessGroup::Impl {
     return std::any_of(kids.begin(), kids.end(),
                        [&](const Child& c) { return c.running && (daemons || !c.daemon); });
   }
-  std::string running_names() const {
+  std::string names_if(bool (*pick)(const Child&)) const {
     std::string names;
     for (const auto& c : kids)
-      if (c.running) names += (names.empty() ? "" : ", ") + c.name;
+      if (pick(c)) names += (names.empty() ? "" : ", ") + c.name;
     return names;
+  }
+  std::string running_names() const {
+    return names_if([](const Child& c) { return c.running; });
+  }
+  std::string lost_names() const {
+    return names_if([](const Child& c) { return c.lost; });
   }
   void message(const std::string& s) { write_all(opts.err_fd, opts.label + ": " + s + "\n"); }
   void signal_all(int sig) {
@@ -127,6 +135,12 @@ struct ProcessGroup::Impl {
     std::string why = WIFEXITED(status) ? "exit code " + std::to_string(WEXITSTATUS(status))
                                         : "killed by signal " + signal_name(WTERMSIG(status));
     if (WIFSIGNALED(status) && WCOREDUMP(status)) why += " (core dumped)";
+    if (c.expendable) {
+      c.lost = true;
+      message(c.name + " (pid " + std::to_string(c.pid) + ") lost: " + why + "; the job goes on without it");
+      if (opts.on_lost) opts.on_lost(c.name, why);
+      return;
+    }
     error = c.name + " (pid " + std::to_string(c.pid) + ") failed: " + why;
     message(error);
     begin_stop(Stop::kFailure, kFailed, SIGTERM);
@@ -222,7 +236,8 @@ pid_t ProcessGroup::start(ChildSpec spec) {
   }
   ::fcntl(out_r.get(), F_SETFL, O_NONBLOCK);
   m.width = std::max(m.width, spec.name.size());
-  m.kids.push_back(Child{std::move(spec.name), pid, spec.daemon, true, std::move(out_r), {}});
+  m.kids.push_back(
+      Child{std::move(spec.name), pid, spec.daemon, spec.expendable, true, false, std::move(out_r), {}});
   return pid;
 }
 
@@ -250,7 +265,17 @@ int ProcessGroup::wait_all(std::chrono::milliseconds timeout) {
       m.message(m.error);
       m.begin_stop(Impl::Stop::kTimeout, kTimedOut, SIGTERM);
     } else if (m.stop == Impl::Stop::kNone && !m.any_running(false)) {
-      m.begin_stop(Impl::Stop::kDaemons, 0, SIGTERM);  // the workers are done: stop the services
+      // The workers are done: stop the services. Lost workers fail the job only when no worker
+      // was left to finish it.
+      const bool none_left =
+          std::all_of(m.kids.begin(), m.kids.end(), [](const Child& c) { return c.daemon || c.lost; });
+      if (none_left && std::any_of(m.kids.begin(), m.kids.end(), [](const Child& c) { return c.lost; })) {
+        m.error = "every worker was lost (" + m.lost_names() + ")";
+        m.message(m.error);
+        m.begin_stop(Impl::Stop::kFailure, kFailed, SIGTERM);
+      } else {
+        m.begin_stop(Impl::Stop::kDaemons, 0, SIGTERM);
+      }
     } else if (m.stop != Impl::Stop::kNone && !m.killed && now >= m.kill_at) {
       m.message("sending SIGKILL to " + m.running_names() + " (still running " +
                 std::to_string(m.opts.grace.count()) + " ms after the stop signal)");
@@ -278,5 +303,12 @@ bool ProcessGroup::kill(const std::string& name, int sig) {
 }
 
 const std::string& ProcessGroup::error() const { return impl_->error; }
+
+std::vector<std::string> ProcessGroup::lost() const {
+  std::vector<std::string> out;
+  for (const auto& c : impl_->kids)
+    if (c.lost) out.push_back(c.name);
+  return out;
+}
 
 }  // namespace esync::cli

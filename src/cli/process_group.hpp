@@ -6,7 +6,10 @@
 // line, so lines of different children interleave but are never torn. The group fails as a
 // unit: the first child that exits non-zero or dies by a signal is named on one line, the rest
 // get SIGTERM and, after a grace period, SIGKILL. "Daemon" children (coordinator, servers) are
-// stopped the same way once every other child has exited 0, and their exit is no failure.
+// stopped the same way once every other child has exited, and their exit is no failure.
+// "Expendable" children (the workers of a job that survives a lost worker) are the exception:
+// the failure of one is named on one line as a loss and the others go on; the group fails only
+// when every child that is not a daemon failed.
 // SIGINT/SIGTERM sent to the parent are forwarded to every child. No child outlives the parent:
 // each asks the kernel for SIGKILL when its parent dies (PR_SET_PDEATHSIG), and the destructor
 // kills and reaps whatever still runs.
@@ -30,6 +33,7 @@ struct ChildSpec {
   std::vector<std::string> argv;  // argv[0] is the program executed (a path, no PATH lookup)
   std::vector<std::pair<std::string, std::string>> env;  // added to (or replacing in) ours
   bool daemon = false;                                   // serves the others; stopped when they are done
+  bool expendable = false;                               // its failure is a loss, not the group's
 };
 
 struct ProcessGroupOptions {
@@ -38,6 +42,8 @@ struct ProcessGroupOptions {
   std::chrono::milliseconds grace{3000};  // SIGTERM -> SIGKILL
   bool forward_signals = true;            // install SIGINT/SIGTERM handlers for the group's life
   std::string label = "esync run";        // prefix of the group's own messages
+  // Called when an expendable child fails (name, the reason as in error()), after its last output.
+  std::function<void(const std::string& name, const std::string& why)> on_lost;
 };
 
 class ProcessGroup {
@@ -74,6 +80,8 @@ class ProcessGroup {
   bool kill(const std::string& name, int sig);
   // The one-line reason of the last non-zero wait_all ("worker-1 (pid 42) failed: exit code 3").
   const std::string& error() const;
+  // The expendable children lost so far, in order.
+  std::vector<std::string> lost() const;
 
  private:
   struct Impl;

@@ -115,7 +115,7 @@ Checkpoint Checkpoint::load(const std::string& path) {
 }
 
 void save_optimizer(Checkpoint& ck, FlatOptimizer& opt) {
-  for (auto& [name, buf] : opt.state()) ck.tensors.emplace_back(name, *buf);
+  for (auto& [name, buf] : opt.state()) ck.tensors.emplace_back(name, buf->to_host());
   ck.meta["opt_steps"] = opt.steps();
 }
 
@@ -124,7 +124,7 @@ void load_optimizer(const Checkpoint& ck, FlatOptimizer& opt, const std::string&
     const auto& saved = ck.tensor(name);
     ESYNC_CHECK_T(IoError, saved.size() == buf->size(), where, ": optimizer state ", name, " has ",
                   saved.size(), " values, the optimiser ", buf->size());
-    *buf = saved;
+    buf->from_host(saved);
   }
   opt.set_steps(ck.meta.at("opt_steps").get<std::int64_t>());
 }

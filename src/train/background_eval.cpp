@@ -40,7 +40,12 @@ bool BackgroundEval::submit(const torch::Tensor& flat, logev::Eval stamp, bool f
   {
     std::lock_guard<std::mutex> lk(mu_);
     if (!force && !queue_.empty() && (queue_.size() + 1) * bytes > max_pending_) return false;
-    queue_.emplace_back(flat.clone(), stamp);  // training goes on modifying its buffer
+  }
+  // A host copy: training goes on modifying its buffer, and the evaluator's twin is on the CPU.
+  auto copy = flat.to(torch::kCPU, flat.scalar_type(), /*non_blocking=*/false, /*copy=*/true);
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    queue_.emplace_back(std::move(copy), stamp);
   }
   cv_.notify_all();
   return true;

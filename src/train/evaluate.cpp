@@ -14,13 +14,15 @@ EvalResult evaluate(Net& net, const Split& split, std::int64_t classes, std::int
   double loss_sum = 0;
   std::int64_t correct = 0;
   const std::int64_t n = split.size();
+  const auto params = net.parameters();
+  const torch::Device device = params.empty() ? torch::Device(torch::kCPU) : params.front().device();
   for (std::int64_t i = 0; i < n; i += batch) {
     if (cancel && cancel->load()) {
       net.set_training(was_training);
       return {0, -1, false};
     }
     const auto len = std::min(batch, n - i);
-    auto x = split.inputs(i, len), y = split.y.narrow(0, i, len);
+    auto x = split.inputs(i, len).to(device), y = split.y.narrow(0, i, len).to(device);
     auto out = net.forward(x);
     loss_sum += loss_fn(out, y, classes).item<double>() * double(len);
     if (classes > 0) correct += out.argmax(1).eq(y).sum().item<std::int64_t>();

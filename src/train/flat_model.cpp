@@ -1,6 +1,7 @@
 #include "train/flat_model.hpp"
 
 #include "esync/error.hpp"
+#include "train/device.hpp"
 
 namespace esync::train {
 
@@ -16,6 +17,7 @@ FlatModel::FlatModel(std::shared_ptr<Net> net, std::int64_t grad_spare) : net_(s
       torch::TensorOptions().dtype(torch::kFloat32).device(params.empty() ? torch::kCPU : params[0].device());
   flat_ = torch::zeros({n_params_ + n_buffers_}, opts);
   grad_ = torch::zeros({n_params_ + grad_spare}, opts);
+  place_ = place_of(flat_.device());
   torch::NoGradGuard ng;
   std::int64_t off = 0;
   for (auto& p : params) {
@@ -31,6 +33,18 @@ FlatModel::FlatModel(std::shared_ptr<Net> net, std::int64_t grad_spare) : net_(s
     b.set_data(view);
     off += b.numel();
   }
+}
+
+std::vector<float> FlatModel::to_host() const {
+  const auto host = flat_.to(torch::kCPU).contiguous();
+  return std::vector<float>(host.data_ptr<float>(), host.data_ptr<float>() + host.numel());
+}
+
+void FlatModel::load(const std::vector<float>& flat) {
+  ESYNC_CHECK(static_cast<std::int64_t>(flat.size()) == size(), "FlatModel::load: ", flat.size(),
+              " values for a model of ", size());
+  torch::NoGradGuard ng;
+  flat_.copy_(torch::from_blob(const_cast<float*>(flat.data()), {size()}, torch::kFloat32));
 }
 
 torch::Tensor loss_fn(const torch::Tensor& out, const torch::Tensor& y, std::int64_t classes) {

@@ -4,8 +4,12 @@
 // Each parameter becomes a view (set_data) into `flat`, each .grad a view into `grad`, so an
 // optimiser step, an allreduce or a PS push is one call on one pointer with no packing, and
 // autograd accumulates straight into `grad` (zero it, never set it to None).
+// Both buffers live on the net's device when it is made: a GPU model's never leave the GPU but
+// through the staging of sync_staging.hpp and the host copies below.
 #include <memory>
+#include <vector>
 
+#include "esync/place.hpp"
 #include "train/models/net.hpp"
 
 namespace esync::train {
@@ -25,10 +29,16 @@ class FlatModel {
   float* data() { return flat_.data_ptr<float>(); }
   float* grad_data() { return grad_.data_ptr<float>(); }
   void zero_grad() { grad_.zero_(); }
+  // Where the buffers live, for the kernels (place.hpp).
+  const kernels::Place& place() const { return place_; }
+  // The flat buffer as host floats (checkpoints), and back.
+  std::vector<float> to_host() const;
+  void load(const std::vector<float>& flat);
 
  private:
   std::shared_ptr<Net> net_;
   torch::Tensor flat_, grad_;
+  kernels::Place place_;
   std::int64_t n_params_ = 0, n_buffers_ = 0;
 };
 

@@ -2,8 +2,6 @@
 
 #include <unistd.h>
 
-#include <cstring>
-
 #include "esync/checkpoint.hpp"
 #include "esync/error.hpp"
 
@@ -23,9 +21,7 @@ void save_checkpoint(const LocalConfig& cfg, FlatModel& fm, FlatOptimizer& opt, 
              {"samples", st.samples},
              {"num_flat", fm.size()}};
   if (!std::isnan(st.f0)) ck.meta["f0"] = st.f0;
-  const auto flat = fm.flat().contiguous();
-  ck.tensors.emplace_back("flat",
-                          std::vector<float>(flat.data_ptr<float>(), flat.data_ptr<float>() + flat.numel()));
+  ck.tensors.emplace_back("flat", fm.to_host());
   save_optimizer(ck, opt);
   ck.save(cfg.save);
 }
@@ -46,7 +42,7 @@ LocalState resume_from(const LocalConfig& cfg, FlatModel& fm, FlatOptimizer& opt
   const auto& flat = ck.tensor("flat");
   ESYNC_CHECK_T(ConfigError, static_cast<std::int64_t>(flat.size()) == fm.size(), cfg.resume,
                 ": checkpoint holds ", flat.size(), " values but the model has ", fm.size());
-  std::memcpy(fm.data(), flat.data(), flat.size() * sizeof(float));
+  fm.load(flat);
   load_optimizer(ck, opt, cfg.resume);
   LocalState st;
   st.step = ck.meta.at("step").get<std::int64_t>();

@@ -16,6 +16,7 @@
 #include "esync/jsonl_log.hpp"
 #include "esync/log_events.hpp"
 #include "esync/progress.hpp"
+#include "train/batches.hpp"
 #include "train/device.hpp"
 #include "train/evaluate.hpp"
 #include "train/flat_model.hpp"
@@ -32,8 +33,11 @@ nlohmann::json run_local(const LocalConfig& cfg) {
 
   const Dataset ds = load_dataset(cfg.data);
   torch::manual_seed(cfg.seed);
-  FlatModel fm(make_model(cfg.model, ds.sample_shape, ds.num_classes));
-  FlatOptimizer opt(cfg.opt, static_cast<std::size_t>(fm.num_params()));
+  // Made on the CPU with the seed (the same initial weights on every device), then moved.
+  auto net = make_model(cfg.model, ds.sample_shape, ds.num_classes);
+  net->to(torch_device(cfg.device));
+  FlatModel fm(net);
+  FlatOptimizer opt(cfg.opt, static_cast<std::size_t>(fm.num_params()), fm.place());
   const std::int64_t n = ds.train.size();
   const std::int64_t steps_per_epoch = (n + cfg.batch - 1) / cfg.batch;
   const std::int64_t total_steps = cfg.steps > 0 ? cfg.steps : cfg.epochs * steps_per_epoch;
@@ -63,25 +67,33 @@ nlohmann::json run_local(const LocalConfig& cfg) {
   Progress progress("local " + cfg.model, (total_steps - st.step) * cfg.batch);
   auto gen = at::detail::createCPUGenerator(cfg.seed);
   torch::Tensor perm;
+  // The feeder asks for each batch's indices in turn: this epoch's permutation, in order. On a
+  // GPU it asks one batch ahead, so the permutation of the next epoch is drawn by position.
+  std::int64_t fed = st.step;
+  auto indices = [&] {
+    const std::int64_t epoch = fed / steps_per_epoch, pos = fed % steps_per_epoch;
+    if (pos == 0 || !perm.defined()) {
+      gen.set_current_seed(cfg.seed + static_cast<std::uint64_t>(epoch));
+      perm = at::randperm(n, gen);
+    }
+    ++fed;
+    return perm.narrow(0, pos * cfg.batch, std::min(cfg.batch, n - pos * cfg.batch));
+  };
+  BatchFeeder feeder(ds.train, indices, fm.flat().device());
   double loss_ema = NAN;
   std::int64_t done_samples = 0;
   const std::int64_t first_step = st.step;
   try {
     while (st.step < total_steps) {
-      const std::int64_t epoch = st.step / steps_per_epoch, pos = st.step % steps_per_epoch;
-      if (pos == 0 || !perm.defined()) {
-        gen.set_current_seed(cfg.seed + static_cast<std::uint64_t>(epoch));
-        perm = at::randperm(n, gen);
-      }
+      const std::int64_t epoch = st.step / steps_per_epoch;
       const double ts = mono_s();
-      const auto len = std::min(cfg.batch, n - pos * cfg.batch);
-      const auto idx = perm.narrow(0, pos * cfg.batch, len);
-      const auto x = ds.train.inputs(idx), y = ds.train.y.index_select(0, idx);
+      const Batch b = feeder.next();
+      const auto len = b.size;
       fm.zero_grad();
-      auto loss = loss_fn(fm.net().forward(x), y, ds.num_classes);
+      auto loss = loss_fn(fm.net().forward(b.x), b.y, ds.num_classes);
       loss.backward();
       opt.step(fm.data(), fm.grad_data(), sched.at(st.step));
-      const double lv = loss.item<double>();
+      const double lv = loss.item<double>();  // on a GPU, also waits for the step to have run
       const double dt = mono_s() - ts;
       train_s += dt;
       ++st.step;

@@ -2,6 +2,8 @@
 // the job configuration from it, sets up its data, model and transport (worker_setup.cpp), runs
 // the training loop (worker_loop.cpp), and reports how it ended: to its log, to the state
 // server, and as the exception or summary it returns.
+#include <unistd.h>
+
 #include "esync/clock.hpp"
 #include "esync/error.hpp"
 #include "esync/heartbeat.hpp"
@@ -73,7 +75,8 @@ nlohmann::json run_worker(const WorkerOptions& opt) {
 
   JsonlLog log(job.config.log_dir, "worker", job.rank);
   log.write(logev::WorkerStart{job.rank, job.world, host_name(), opt.device, job.mode, job.bind_host,
-                               job.config.batch_of(job.rank), job.config.threads_of(job.rank), job.config});
+                               job.config.batch_of(job.rank), job.config.threads_of(job.rank), job.config,
+                               static_cast<std::int64_t>(::getpid())});
   try {
     logev::WorkerSummary summary;
     {

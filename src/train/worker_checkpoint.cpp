@@ -1,7 +1,6 @@
 #include "train/worker_checkpoint.hpp"
 
 #include <cmath>
-#include <cstring>
 #include <filesystem>
 
 #include "esync/error.hpp"
@@ -31,7 +30,7 @@ void resume_worker(const WorkerJob& job, WorkerSetup& s) {
   const auto& flat = ck.tensor("flat");
   ESYNC_CHECK_T(IoError, static_cast<std::int64_t>(flat.size()) == fm.size(), file, ": ", flat.size(),
                 " values but the model has ", fm.size());
-  std::memcpy(fm.data(), flat.data(), flat.size() * sizeof(float));
+  fm.load(flat);
   s.sampler->restore(ck.meta.at("sampler_epoch").get<std::int64_t>(),
                      ck.meta.at("sampler_pos").get<std::int64_t>());
   s.resumed = std::move(ck);
@@ -79,8 +78,7 @@ void WorkerCheckpoints::after_sync(std::uint64_t round, FlatOptimizer& optim, do
              {"sampler_pos", s_.sampler->position()},
              {"config", job_.config}};
   if (!std::isnan(f0)) ck.meta["f0"] = f0;
-  FlatModel& fm = *s_.fm;
-  ck.tensors.emplace_back("flat", std::vector<float>(fm.data(), fm.data() + fm.size()));
+  ck.tensors.emplace_back("flat", s_.fm->to_host());
   save_optimizer(ck, optim);
   // Copied above; the file is written on the writer's thread while the next round runs.
   writer_.submit(dir_, round + 1, std::move(ck));

@@ -12,6 +12,7 @@
 #include "esync/optimizer.hpp"
 #include "esync/synchronizer.hpp"
 #include "train/background_eval.hpp"
+#include "train/batches.hpp"
 #include "train/models/net.hpp"
 #include "train/worker_checkpoint.hpp"
 #include "train/worker_parts.hpp"
@@ -36,6 +37,10 @@ struct Totals {
 logev::WorkerSummary train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& log) {
   const JobConfig& cfg = job.config;
   FlatModel& fm = *s.fm;
+  // The model, its gradient and the optimiser live on the worker's device; the synchroniser
+  // reads and writes their host side (sync_staging.hpp), the same memory on a CPU worker.
+  SyncStaging& stage = *s.stage;
+  const kernels::Place place = fm.place();
   const Dataset& ds = s.ds;
   const auto n_all = static_cast<std::size_t>(fm.size()),
              n_params = static_cast<std::size_t>(fm.num_params());
@@ -62,7 +67,9 @@ logev::WorkerSummary train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& 
   oc.kind = cfg.optimizer;
   oc.lr = static_cast<float>(syncer->syncs_gradients() ? cfg.lr : cfg.local_lr);
   oc.momentum = static_cast<float>(cfg.momentum);
-  FlatOptimizer optim(oc, n_params);
+  FlatOptimizer optim(oc, n_params, place);
+  BatchFeeder feeder(
+      ds.train, [&s] { return s.sampler->next(); }, fm.flat().device());
   WorkerCheckpoints checkpoints(job, s);
   // --epochs 0 (with a --time-budget): no sample target, the budget alone stops the job.
   const double epochs = cfg.epochs;
@@ -100,7 +107,9 @@ logev::WorkerSummary train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& 
     return consensus || seen >= target;
   };
   for (std::uint64_t round = s.first_round; !stop; ++round) {
-    const int k = syncer->begin_round(round, fm.data(), n_all, step_s);
+    // Model averaging keeps the round's starting weights; the gradient modes read none.
+    const int k = syncer->begin_round(
+        round, syncer->syncs_gradients() ? stage.weights_out() : stage.weights(), n_all, step_s);
     double round_compute = 0, round_device = 0, round_slowdown = 0, round_samples = 0;
     int k_done = 0;
     st.clear();
@@ -112,24 +121,34 @@ logev::WorkerSummary train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& 
       // compute: the whole local step (batch, forward, backward, optimiser), everything but
       // the synchronisation and injected delays, so K_i x c_i really is the round's length.
       const double ts = mono_s();
-      const auto idx = s.sampler->next();
+      const Batch batch = feeder.next();
       fm.zero_grad();
-      auto loss =
-          loss_fn(fm.net().forward(ds.train.inputs(idx)), ds.train.y.index_select(0, idx), ds.num_classes);
+      auto loss = loss_fn(fm.net().forward(batch.x), batch.y, ds.num_classes);
       loss.backward();
-      round_samples += double(idx.size(0));
+      round_samples += double(batch.size);
       double not_compute = 0;
       if (syncer->syncs_gradients()) {
         const double tsync = mono_s();
+        float* grad = stage.grads();
         stop = decide(
-            syncer->reduce_gradients(fm.data(), fm.grad_data(), n_params, double(idx.size(0)), vote(), st),
+            syncer->reduce_gradients(stage.weights_out(), grad, n_params, double(batch.size), vote(), st),
             st);
+        // The parameter server sent the new parameters; an allreduce changed the gradient.
+        if (syncer->applies_update())
+          stage.upload_weights(n_params);
+        else
+          stage.upload_grads();
         not_compute = mono_s() - tsync;
       }
       if (!syncer->applies_update()) {
-        syncer->correct_gradient(fm.grad_data(), n_params);
+        if (sctx.scaffold) {  // the drift correction works on the host side of the gradient
+          syncer->correct_gradient(stage.grads(), n_params);
+          stage.upload_grads();
+        }
         optim.step(fm.data(), fm.grad_data(), oc.lr);
+        stage.model_moved();
       }
+      kernels::wait(place);  // a GPU's step is queued work: its time is taken when it has run
       const double compute = mono_s() - ts - not_compute;
       // Emulate a device `slowdown` x slower: to the state server that is compute time (the
       // device is slower), to the logs it is injected time, kept apart from real compute.
@@ -145,14 +164,15 @@ logev::WorkerSummary train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& 
       if (stop || syncer->step_done(round, compute + slept)) break;
     }
     if (!syncer->syncs_gradients()) {
-      stop = decide(syncer->end_round(fm.data(), n_all, round_samples, vote(), st), st);
+      stop = decide(syncer->end_round(stage.weights(), n_all, round_samples, vote(), st), st);
       // --overlap leaves this round's reduction in flight: it is settled when the job stops (the
       // final model is then the same on every rank) and around checkpoint rounds.
       if (stop || checkpoints.settles(round)) {
         sync::SyncStats last;
-        stop = decide(syncer->settle(fm.data(), n_all, last), last) || stop;
+        stop = decide(syncer->settle(stage.weights(), n_all, last), last) || stop;
         st.add(last);
       }
+      stage.upload_weights();
     }
     step_s = k_done ? round_device / k_done : step_s;
     tot.samples += static_cast<std::int64_t>(round_samples);
@@ -171,7 +191,10 @@ logev::WorkerSummary train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& 
     if (evaluator && (stop || mono_s() - last_eval >= eval_every)) {
       // The job's final model: under the asynchronous rules the shards hold it, and rank 0's own
       // copy is as old as its last push (on a busy host, many versions).
-      if (stop && s.psc && syncer->syncs_gradients()) s.psc->pull(fm.data());
+      if (stop && s.psc && syncer->syncs_gradients()) {
+        s.psc->pull(stage.weights_out());
+        stage.upload_weights(n_params);
+      }
       last_eval = mono_s();
       const float* global = syncer->global_model();  // copied by submit
       const torch::Tensor model =
@@ -199,6 +222,7 @@ logev::WorkerSummary train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& 
   sum.comm_s = tot.sync.comm_s, sum.wait_s = tot.sync.wait_s, sum.hidden_s = tot.sync.hidden_s;
   sum.bytes_sent = static_cast<std::int64_t>(tot.sync.bytes_sent);
   sum.bytes_recv = static_cast<std::int64_t>(tot.sync.bytes_recv);
+  sum.staging = stage.kind(), sum.staging_s = stage.seconds();
   return sum;
 }
 

@@ -21,6 +21,7 @@
 #include "train/data/dataset.hpp"
 #include "train/flat_model.hpp"
 #include "train/sampler.hpp"
+#include "train/sync_staging.hpp"
 
 namespace esync::train {
 
@@ -37,12 +38,13 @@ struct WorkerJob {
 };
 
 // Members in dependency order: destruction runs backwards, so the transport closes before the
-// model goes (the PS client sends fm's buffers zero-copy; a send still queued after an error
-// must not read freed memory), however the scope holding it is left.
+// model and its staging go (the PS client sends their buffers zero-copy; a send still queued
+// after an error must not read freed memory), however the scope holding it is left.
 struct WorkerSetup {
   Dataset ds;
   std::optional<ShardSampler> sampler;
-  std::optional<FlatModel> fm;
+  std::optional<FlatModel> fm;       // on the worker's device
+  std::optional<SyncStaging> stage;  // the host side of fm that the transports read and write
   std::unique_ptr<comm::Collective> coll;
   std::unique_ptr<ps::PsClient> psc;
   std::string backend;                  // "ps", or the collective's backend

@@ -7,6 +7,7 @@
 #include "esync/modes.hpp"
 #include "esync/synchronizer.hpp"
 #include "train/data/partition.hpp"
+#include "train/device.hpp"
 #include "train/models/net.hpp"
 #include "train/worker_checkpoint.hpp"
 #include "train/worker_parts.hpp"
@@ -46,15 +47,18 @@ void connect_ps(const WorkerJob& job, WorkerSetup& s) {
       std::make_unique<ps::PsClient>(endpoints, job.token, job.rank, job.client->job_id(), n, job.timeout);
   s.backend = "ps";
   // A resumed job's shards start from their own checkpoints, not from rank 0's weights.
-  if (job.rank == 0 && !s.resuming) s.psc->init(fm.data());
+  SyncStaging& stage = *s.stage;
+  if (job.rank == 0 && !s.resuming) s.psc->init(stage.weights());
   if (job.rank < job.world) {
-    s.psc->pull(fm.data());
+    s.psc->pull(stage.weights_out());
+    stage.upload_weights(n);
     return;
   }
   // A worker joining a running job: live from the next round on every shard, holding its
   // weights. The synchronous rules count one version per round, so its round numbers continue
   // the job's (the state server's poll rule refuses a round that has gone by).
-  const auto r = s.psc->join(fm.data());
+  const auto r = s.psc->join(stage.weights_out());
+  stage.upload_weights(n);
   s.joined = r.version;
   if (find_mode(job.mode).synchronous()) s.first_round = r.version;
 }
@@ -68,7 +72,8 @@ void connect_collective(const WorkerJob& job, WorkerSetup& s) {
   copt.timeout = job.timeout;
   s.coll = comm::make_collective(copt, std::make_shared<coord::CoordStore>(job.client));
   FlatModel& fm = *s.fm;
-  s.coll->broadcast(fm.data(), static_cast<std::size_t>(fm.size()), 0);
+  s.coll->broadcast(s.stage->weights(), static_cast<std::size_t>(fm.size()), 0);
+  s.stage->upload_weights();
   float base = static_cast<float>(unix_s());  // one time origin for everyone's arrival stamps
   s.coll->broadcast(&base, 1, 0);
   sync::set_time_base(base);
@@ -98,8 +103,13 @@ void setup_worker(const WorkerJob& job, WorkerSetup& s) {
   s.sampler.emplace(torch::tensor(shards[elastic ? 0 : static_cast<std::size_t>(job.rank)], torch::kInt64),
                     cfg.batch_of(job.rank), dopt.seed + 7919u * static_cast<std::uint64_t>(job.rank + 1));
   torch::manual_seed(dopt.seed);
-  s.fm.emplace(make_model(cfg.model, s.ds.sample_shape, s.ds.num_classes),
-               static_cast<std::int64_t>(sync::control_slots(job.world)));
+  // Made on the CPU with the job's seed (the same initial weights whatever the device), then
+  // moved to the worker's device, where it stays.
+  auto net = make_model(cfg.model, s.ds.sample_shape, s.ds.num_classes);
+  net->to(torch_device(job.device));
+  const auto spare = sync::control_slots(job.world);
+  s.fm.emplace(net, static_cast<std::int64_t>(spare));
+  s.stage.emplace(*s.fm, spare, staging_copies(*s.fm));
   resume_worker(job, s);
   // The parameter server when the job has shards, else an allreduce group; either way every
   // rank starts from rank 0's initial weights.

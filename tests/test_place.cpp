@@ -1,0 +1,143 @@
+// The Place dispatch (place.hpp): on host memory each call is its CPU kernel; on a GPU the same
+// calls on Buffers give the CPU's results (run only where a GPU is visible: PlaceCuda.*, picked
+// up by launch/device-check.sh's *Cuda* filter). Buffers start zeroed and round-trip the host.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <functional>
+#include <random>
+#include <vector>
+
+#include "esync/config.h"
+#include "esync/error.hpp"
+#include "esync/place.hpp"
+
+namespace k = esync::kernels;
+
+namespace {
+
+std::vector<float> rnd(std::size_t n, unsigned seed) {
+  std::mt19937 g(seed);
+  std::uniform_real_distribution<float> u(-1, 1);
+  std::vector<float> v(n);
+  for (auto& x : v) x = u(g);
+  return v;
+}
+
+}  // namespace
+
+TEST(Place, HostDispatchRunsTheCpuKernels) {
+  const std::size_t n = 1000;
+  const auto b = rnd(n, 2), c = rnd(n, 3);
+  auto a = rnd(n, 1), ref = a;
+  k::axpy(k::Place::host(), a.data(), 0.3f, b.data(), n);
+  k::cpu::axpy(ref.data(), 0.3f, b.data(), n);
+  EXPECT_EQ(a, ref);
+  k::esync_apply(k::Place::host(), a.data(), a.data(), c.data(), 0.9f, n);
+  k::cpu::esync_apply(ref.data(), ref.data(), c.data(), 0.9f, n);
+  EXPECT_EQ(a, ref);
+  std::vector<float> copy(n, 7.0f);
+  k::copy(k::Place::host(), copy.data(), a.data(), n);
+  EXPECT_EQ(copy, a);
+  k::zero(k::Place::host(), copy.data(), n);
+  EXPECT_EQ(copy, std::vector<float>(n, 0.0f));
+  k::wait(k::Place::host());
+}
+
+TEST(Place, BuffersStartZeroedAndRoundTripTheHost) {
+  k::Buffer buf(k::Place::host(), 5);
+  EXPECT_EQ(buf.to_host(), std::vector<float>(5, 0.0f));
+  buf.from_host({1, 2, 3, 4, 5});
+  EXPECT_EQ(buf.to_host(), (std::vector<float>{1, 2, 3, 4, 5}));
+  EXPECT_THROW(buf.from_host({1, 2}), esync::Error);
+  k::Buffer moved = std::move(buf);
+  EXPECT_EQ(moved.size(), 5u);
+  EXPECT_EQ(buf.size(), 0u);
+  k::HostBuffer h(k::Place::host(), 3);
+  EXPECT_FALSE(h.pinned());  // page-locking is for GPU staging only
+  EXPECT_EQ(h.data()[2], 0.0f);
+  EXPECT_EQ(k::Place::gpu(1).name(), "cuda:1");
+  EXPECT_EQ(k::Place::host().name(), "cpu");
+}
+
+#if !ESYNC_WITH_CUDA
+TEST(Place, AGpuPlaceWithoutTheCudaKernelsIsRefused) {
+  EXPECT_THROW(k::Buffer(k::Place::gpu(0), 4), esync::ConfigError);
+  float x = 0;
+  EXPECT_THROW(k::scale(k::Place::gpu(0), &x, 2.0f, 1), esync::ConfigError);
+}
+#else
+namespace {
+// One dispatched kernel applied at a Place to buffers a (in/out), b, c (in), d (state, in/out).
+using Op = std::function<void(const k::Place&, float* a, const float* b, const float* c, float* d, float* e,
+                              std::size_t n)>;
+
+std::vector<std::pair<const char*, Op> > ops() {
+  return {
+      {"axpy", [](auto& p, float* a, const float* b, const float*, float*, float*,
+                  std::size_t n) { k::axpy(p, a, 0.3f, b, n); }},
+      {"scale", [](auto& p, float* a, const float*, const float*, float*, float*,
+                   std::size_t n) { k::scale(p, a, 0.7f, n); }},
+      {"weighted_sum",
+       [](auto& p, float* a, const float* b, const float* c, float*, float*, std::size_t n) {
+         const float* xs[] = {b, c};
+         const float w[] = {0.25f, 0.75f};
+         k::weighted_sum(p, a, xs, w, 2, n);
+       }},
+      {"sgd_update momentum",
+       [](auto& p, float* a, const float* b, const float*, float* d, float*, std::size_t n) {
+         k::sgd_update(p, a, b, d, n, k::SgdParams{0.1f, 0.9f, 1e-4f, true});
+       }},
+      {"adam_update", [](auto& p, float* a, const float* b, const float*, float* d, float* e,
+                         std::size_t n) { k::adam_update(p, a, b, e, d, n, k::AdamParams{}, 3); }},
+      {"dc_compensate", [](auto& p, float* a, const float* b, const float* c, float*, float*,
+                           std::size_t n) { k::dc_compensate(p, a, b, a, c, n, 0.04f); }},
+      {"dc_compensate_adaptive",
+       [](auto& p, float* a, const float* b, const float* c, float* d, float*, std::size_t n) {
+         k::dc_compensate_adaptive(p, a, b, a, c, d, n, 0.04f, 0.95f, 1e-7f);
+       }},
+      {"esync_delta", [](auto& p, float* a, const float* b, const float* c, float*, float*,
+                         std::size_t n) { k::esync_delta(p, a, b, c, 0.5f, n); }},
+      {"esync_apply", [](auto& p, float* a, const float* b, const float* c, float*, float*,
+                         std::size_t n) { k::esync_apply(p, a, b, c, 0.9f, n); }},
+  };
+}
+
+}  // namespace
+
+// Every dispatched kernel on GPU Buffers against the same call on host memory.
+TEST(PlaceCuda, EveryDispatchedKernelMatchesTheHost) {
+  if (k::cuda::device_count() == 0) GTEST_SKIP() << "no CUDA device visible: PlaceCuda skipped";
+  const k::Place gpu = k::Place::gpu(0);
+  for (const std::size_t n : {std::size_t{1}, std::size_t{1000}, std::size_t{1} << 20}) {
+    for (const auto& [name, op] : ops()) {
+      auto a = rnd(n, 1), d = rnd(n, 4), e = rnd(n, 5);
+      for (auto& x : d) x = std::abs(x);  // a second moment is never negative
+      const auto b = rnd(n, 2), c = rnd(n, 3);
+      k::Buffer ga(gpu, n), gb(gpu, n), gc(gpu, n), gd(gpu, n), ge(gpu, n);
+      ga.from_host(a), gb.from_host(b), gc.from_host(c), gd.from_host(d), ge.from_host(e);
+      op(k::Place::host(), a.data(), b.data(), c.data(), d.data(), e.data(), n);
+      op(gpu, ga.data(), gb.data(), gc.data(), gd.data(), ge.data(), n);
+      const auto got = ga.to_host();
+      std::size_t bad = 0;
+      for (std::size_t i = 0; i < n; ++i)
+        if (std::abs(got[i] - a[i]) > 1e-6f + 1e-5f * std::abs(a[i])) ++bad;
+      EXPECT_EQ(bad, 0u) << name << " n=" << n;
+    }
+  }
+}
+
+TEST(PlaceCuda, StagingCopiesThroughPinnedMemory) {
+  if (k::cuda::device_count() == 0) GTEST_SKIP() << "no CUDA device visible: PlaceCuda skipped";
+  const k::Place gpu = k::Place::gpu(0);
+  const std::size_t n = 1 << 20;
+  k::HostBuffer pinned(gpu, n);
+  EXPECT_TRUE(pinned.pinned());
+  const auto src = rnd(n, 9);
+  std::copy(src.begin(), src.end(), pinned.data());
+  k::Buffer dev(gpu, n);
+  k::copy(gpu, dev.data(), pinned.data(), n);
+  k::wait(gpu);
+  EXPECT_EQ(dev.to_host(), src);
+}
+#endif
