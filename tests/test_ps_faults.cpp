@@ -234,4 +234,45 @@ TEST(PsServer, SilentWorkerIsDroppedAndTheRoundCompletes) {
   EXPECT_EQ(st.pushes, 2u);
 }
 
+// The state server declared a worker lost (its heartbeats stopped): the shard drops it at once,
+// long before its own wait timeout (60 s here, longer than the clients' 20 s: only the drop can
+// complete the round in time), and the survivors' round completes without it.
+TEST(PsServer, WorkerLostByTheStateServerIsDroppedAtOnce) {
+  const std::size_t n = 1001;
+  Job job(1, "sync-grad", 3, 60s);
+  std::atomic<int> silent_ready{0}, pushed{0};
+  std::thread rank2([&] {
+    PsClient silent(job.endpoints, kToken, 2, 1, n, 20s);
+    std::vector<float> w(n);
+    silent.pull(w.data());
+    silent_ready = 1;
+    wait_for(pushed, 2);
+  });
+  std::thread coordinator([&] {  // what the shard process's watcher does on "lost/0" = 2
+    const auto deadline = std::chrono::steady_clock::now() + 30s;
+    while (job.shard[0]->server.stats().pushes < 2 && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(2ms);
+    job.shard[0]->server.worker_lost(2);
+  });
+  run_ranks(2, [&](int rank) {
+    PsClient client(job.endpoints, kToken, rank, 1, n, 20s);
+    auto w = start_from_init(client, rank, n);
+    wait_for(silent_ready, 1);
+    std::vector<float> g(n);
+    for (std::size_t i = 0; i < n; ++i) g[i] = grad_value(rank, i);
+    try {
+      EXPECT_EQ(client.push_pull(w.data(), g.data(), 1.0, false).version, 1u);
+    } catch (...) {
+      ++pushed;
+      throw;
+    }
+    ++pushed;
+    client.leave("done");
+  });
+  coordinator.join();
+  rank2.join();
+  job.finish();
+  EXPECT_EQ(job.shard[0]->server.stats().lost, 1u);
+}
+
 }  // namespace

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 #include "esync/curve.hpp"
@@ -32,6 +33,11 @@ class CoordinatorClient {
   // TimeoutError if absent after `wait`, or no reply within wait + slack (-1: the client's timeout).
   std::string kv_get(const std::string& key, std::chrono::milliseconds wait,
                      std::chrono::milliseconds slack = std::chrono::milliseconds(-1));
+  // The key's value once it exists, or nullopt if it did not appear within `wait`; TimeoutError
+  // when the coordinator does not answer within wait + slack. A late answer to an earlier poll is
+  // recognised by its key and skipped. For a thread that watches a key (a shard: "lost/<n>").
+  std::optional<std::string> kv_poll(const std::string& key, std::chrono::milliseconds wait,
+                                     std::chrono::milliseconds slack);
   // Assign and deadline policies: report the round just finished (k_done steps, mean device
   // step time) and receive the plan for the next one.
   struct RoundPlan {

@@ -70,6 +70,9 @@ class ShardServer {
   // Safe to call from another thread while run() serves: a copy published after every message
   // (version included).
   ShardStats stats() const;
+  // The state server declared worker `rank` lost (its heartbeats stopped): run() drops it within
+  // one turn of its loop, as if it had stalled a round for the wait timeout. Thread-safe.
+  void worker_lost(int rank);
 
  private:
   struct Impl;

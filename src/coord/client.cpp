@@ -123,6 +123,20 @@ std::string CoordinatorClient::kv_get(const std::string& key, std::chrono::milli
   return r.body.at("value").get<std::string>();
 }
 
+std::optional<std::string> CoordinatorClient::kv_poll(const std::string& key, std::chrono::milliseconds wait,
+                                                      std::chrono::milliseconds slack) {
+  using Clock = std::chrono::steady_clock;
+  impl_->send(MsgType::kKvGet, 0, {{"key", key}, {"wait_ms", wait.count()}}, impl_->timeout);
+  const auto deadline = Clock::now() + wait + slack;
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    auto r = impl_->receive(MsgType::kKvValue, std::max(left, std::chrono::milliseconds(1)));
+    if (r.body.value("key", "") != key) continue;  // the answer to a poll that timed out before
+    if (r.body.value("missing", false)) return std::nullopt;
+    return r.body.at("value").get<std::string>();
+  }
+}
+
 void CoordinatorClient::report_ahead(std::uint64_t round, int k_done, double step_s) {
   impl_->send(MsgType::kReport, round, {{"k_done", k_done}, {"step_s", step_s}}, impl_->timeout);
   impl_->ahead = round;

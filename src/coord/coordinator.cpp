@@ -175,6 +175,11 @@ void Coordinator::Impl::housekeeping() {
                   now - mem.last_seen);
     kv["lost"] += (kv["lost"].empty() ? "" : ", ") + std::string(who);
     answer_waiters("lost");
+    // And one key per loss, "lost/<n>" = the rank, for the shards, which wait for the next one
+    // and drop that worker at once instead of after a whole round's wait timeout.
+    const std::string nth = "lost/" + std::to_string(stats.lost - 1);
+    kv[nth] = std::to_string(r);
+    answer_waiters(nth);
     std::fprintf(stderr, "coordinator: lost worker %zu on %s (silent for %.1f s)\n", r, mem.host.c_str(),
                  now - mem.last_seen);
   }

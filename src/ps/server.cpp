@@ -213,6 +213,11 @@ ShardStats ShardServer::stats() const {
   return impl_->published;
 }
 
+void ShardServer::worker_lost(int rank) {
+  std::lock_guard<std::mutex> lk(impl_->lost_mu);
+  impl_->lost_by_coordinator.push_back(rank);
+}
+
 void ShardServer::run(const std::atomic<bool>& stop) {
   auto& im = *impl_;
   while (!stop.load() && !(im.rules && im.rules->live_workers() == 0)) {

@@ -44,9 +44,11 @@ struct ShardServer::Impl {
   double samples = 0, round_open = 0, last_msg = 0, last_log = 0;
   bool stop_flag = false;
   std::map<std::int64_t, std::uint64_t> staleness_hist;
-  std::map<int, double> heard;       // rank -> when its last message arrived
-  std::vector<float> aligned;        // scratch for a frame whose floats are not 4-byte aligned
-  std::uint64_t checkpoint_due = 0;  // a round rank 0 asked to checkpoint, once its push is applied
+  std::map<int, double> heard;  // rank -> when its last message arrived
+  std::vector<float> aligned;   // scratch for a frame whose floats are not 4-byte aligned
+  std::mutex lost_mu;
+  std::vector<int> lost_by_coordinator;  // worker_lost() from another thread; drained by housekeeping
+  std::uint64_t checkpoint_due = 0;      // a round rank 0 asked to checkpoint, once its push is applied
   ckpt::BackgroundWriter writer{"server-" + std::to_string(cfg.shard) + ".ckpt"};
 
   explicit Impl(ShardConfig c);

@@ -53,6 +53,17 @@ void ShardServer::Impl::lose(int r, double silent_s, const std::string& what) {
 
 void ShardServer::Impl::housekeeping() {
   const double now = mono_s(), limit = cfg.timeout.count() / 1e3;
+  std::vector<int> lost_now;
+  {
+    std::lock_guard<std::mutex> lk(lost_mu);
+    lost_now.swap(lost_by_coordinator);
+  }
+  for (const int r : lost_now)
+    if (rules && rules->is_live(r)) {
+      const auto it = heard.find(r);
+      lose(r, it == heard.end() ? 0.0 : now - it->second, "lost by the state server (no heartbeat)");
+      if (rules->remove_worker(r)) close_round();
+    }
   if (rules && !waiting.empty() && now - round_open > limit) {
     // Drop whoever stalls the round; the rest go on (their pushes count, the round closes).
     for (const int r : rules->missing()) {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <thread>
 
 #include "esync/coord_client.hpp"
 #include "esync/error.hpp"
@@ -81,7 +82,32 @@ int run_server(const ServerOptions& opt, const std::atomic<bool>& stop) {
   std::printf("server-%d: %s, rule %s, %d workers\n", opt.shard, server.endpoint().c_str(),
               cfg.rule.rule.c_str(), cfg.rule.workers);
   std::fflush(stdout);
-  server.run(stop);
+  // The state server hears every worker's heartbeat; a worker it declares lost is dropped here at
+  // once, not after a whole round's wait timeout (which must be long: a slow device may hold a
+  // round that long). This thread is the client's only user while the shard serves. If the state
+  // server stops answering, the shard keeps its own timeouts.
+  std::atomic<bool> served{false};
+  std::thread watch([&] {
+    try {
+      for (int n = 0; !served.load() && !stop.load();) {
+        const auto rank = client.kv_poll("lost/" + std::to_string(n), std::chrono::milliseconds(500),
+                                         std::chrono::milliseconds(5000));
+        if (!rank) continue;
+        server.worker_lost(std::stoi(*rank));
+        ++n;
+      }
+    } catch (const std::exception&) {  // the state server is gone or garbled: nothing to watch
+    }
+  });
+  try {
+    server.run(stop);
+  } catch (...) {
+    served = true;
+    watch.join();
+    throw;
+  }
+  served = true;
+  watch.join();
   const auto s = server.stats();
   std::printf(
       "server-%d done: version %llu, %llu pushes, %llu malformed, %llu rejected, %llu workers dropped\n",
