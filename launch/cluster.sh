@@ -4,7 +4,9 @@
 # coordinator on the first host, worker R on the host of the R-th device of the hostfile, PS
 # shards round-robin over the hosts), starts them through a remote shell, watches them, stops all
 # of them on the first failure, on a timeout or on Ctrl-C, and gathers the logs for
-# `esync summarize`. Usage below; launch/CLUSTER.md explains the set-up.
+# `esync summarize`. A parameter-server job with --on-failure continue (the default) survives a
+# lost worker other than rank 0, as under `esync run`: the shards drop it and the others finish.
+# Usage below; launch/CLUSTER.md explains the set-up.
 set -euo pipefail
 
 usage() {
@@ -240,21 +242,35 @@ for i in $(seq 40); do
 done
 for r in "${roles[@]:1}"; do launch "$r"; done
 
+# A lost worker is survivable where the shards drop it (a job with shards, --on-failure continue);
+# rank 0 is not: it evaluates the job's model.
+survivable=0
+[[ " ${roles[*]}" == *" server-"* ]] && survivable=1
+for ((j = 0; j < ${#args[@]}; j++)); do
+  [[ ${args[j]} == --on-failure=abort || (${args[j]} == --on-failure && ${args[j + 1]:-} == abort) ]] && survivable=0
+done
+declare -A lost=()
 deadline=$((SECONDS + job_timeout))
 while :; do
   sleep 0.5
   reap
   for r in "${roles[@]}"; do
-    [[ ${rc[$r]:-0} == 0 ]] && continue
+    [[ ${rc[$r]:-0} == 0 || -v lost[$r] ]] && continue
+    if ((survivable)) && [[ $r == worker-* && $r != worker-0 ]]; then
+      lost[$r]=1
+      say "$r on ${host_of[$r]} lost (exit code ${rc[$r]}); the job goes on without it"
+      continue
+    fi
     say "$r on ${host_of[$r]} exited with code ${rc[$r]}; stopping the rest"
     stop; gather; say "logs in $log_dir"; exit 1
   done
   done=1
-  for r in "${roles[@]}"; do [[ $r != worker-* || ${rc[$r]:-x} == 0 ]] || done=0; done
+  for r in "${roles[@]}"; do [[ $r != worker-* || ${rc[$r]:-x} == 0 || -v lost[$r] ]] || done=0; done
   ((done)) && break
   ((SECONDS < deadline)) || { say "timed out after $job_timeout s"; stop; exit 124; }
 done
 stop # the coordinator and the servers serve until they are stopped
 gather
 "$local_esync" summarize "$log_dir" -o "$log_dir/summary.json" | sed '/^#json/,$d'
+((${#lost[@]} == 0)) || echo "cluster.sh: the job finished without ${#lost[@]} lost worker(s): ${!lost[*]}"
 echo "cluster.sh: done, logs in $log_dir"

@@ -8,6 +8,9 @@
 #   4. TERM to cluster.sh mid-job (ssh-like remote shell): it exits, nothing is left running.
 #   5. a parameter-server job with more shards than hosts (4 on 3: the first host runs shards 0
 #      and 3) and --overlap: every shard bound its host's address, the job converges.
+#   6. a parameter-server ESync job loses its third host mid-job (every process of that namespace
+#      killed): cluster.sh names the lost worker and its host, the job finishes, exit 0, and the
+#      shard dropped the worker.
 # Exit 77 (skip, one line) without root or where namespaces or veth pairs cannot be made. The
 # namespaces, their addresses and the bridge exist only for the test and go on every exit path.
 set -euo pipefail
@@ -178,4 +181,24 @@ print(f"final relative gap {gap}")
 assert gap < 1e-3, f"relative gap {gap} >= 1e-3"
 EOF
 echo "case 5 (4 shards on 3 hosts, --overlap): ok"
+
+# --- 6. a whole host taken down mid-job (a PS job survives it)
+t=$SECONDS
+run "$tmp/down" 300 --mode esync --servers 1 --epochs 1 --threads 1 >"$tmp/down.out" 2>&1 &
+pid=$!
+for _ in $(seq 1200); do grep -q '"sync"' "$tmp/down/worker-2.jsonl" 2>/dev/null && break; sleep 0.1; done
+grep -q '"sync"' "$tmp/down/worker-2.jsonl" || fail "case 6: worker-2 did not train within 120 s"
+for p in $(ip netns pids "${ns[2]}"); do kill -KILL "$p" 2>/dev/null || true; done
+wait "$pid" && code=0 || code=$?
+tail -n 5 "$tmp/down.out"
+((code == 0)) || fail "case 6: cluster.sh exited $code after losing a host"
+grep -q "cluster.sh: worker-2 on $net.3 lost" "$tmp/down.out" || fail "case 6: the lost worker is not named"
+nothing_left "case 6"
+check_logs "$tmp/down" <<'EOF' || fail "case 6: the logs"
+assert [e["rank"] for e in events("server-0.jsonl", "lost")] == [2], "the shard did not drop worker 2"
+acc = events("worker-0.jsonl", "eval")[-1]["acc"]
+print(f"final test accuracy {acc} without host 3")
+assert acc >= 0.78, f"accuracy {acc} < 0.78"
+EOF
+echo "case 6 (a host down mid-job): ok in $((SECONDS - t)) s"
 echo "PASS in $((SECONDS - t0)) s"
