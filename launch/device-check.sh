@@ -65,27 +65,35 @@ if compgen -G "$debs/*.deb" > /dev/null; then
   say "unpacked $(ls "$debs"/*.deb | wc -l) packages into $deps"
 fi
 
-# 4. The build: esync and the GPU tests, against that LibTorch, CUDA on.
+# 4. The build: esync and the GPU tests, against that LibTorch, CUDA on. ESYNC_DEVICE_CHECK_BUILD=DIR
+# reuses a build instead (the checks only: a second run on the same host, or a rehearsal).
 mkdir -p "$out"
-cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DESYNC_LIBTORCH="$torch_dir" \
-  -DESYNC_CUDA="${ESYNC_DEVICE_CHECK_REHEARSE:+AUTO}${ESYNC_DEVICE_CHECK_REHEARSE:-ON}" "${prefix_args[@]}" \
-  > "$out/configure.log" 2>&1 || {
-  tail -20 "$out/configure.log" >&2
-  die "cmake configure failed ($out/configure.log)"
-}
-grep -E 'esync: (CUDA|LibTorch|NCCL)' "$out/configure.log" || true
-cmake --build build-gpu --target esync test_kernels test_nccl > "$out/build.log" 2>&1 || {
-  grep -m 20 -E 'error|Error' "$out/build.log" >&2 || tail -20 "$out/build.log" >&2
-  die "build failed ($out/build.log)"
-}
-build_s=$(($(date +%s) - start))
-say "built in ${build_s} s"
+bdir=${ESYNC_DEVICE_CHECK_BUILD:-build-gpu}
+build_s=0
+if [[ -n ${ESYNC_DEVICE_CHECK_BUILD:-} ]]; then
+  [[ -x $bdir/esync && -x $bdir/tests/test_kernels ]] || die "$bdir holds no esync build"
+  say "checks only, with the build in $bdir"
+else
+  cmake -S . -B "$bdir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DESYNC_LIBTORCH="$torch_dir" \
+    -DESYNC_CUDA="${ESYNC_DEVICE_CHECK_REHEARSE:+AUTO}${ESYNC_DEVICE_CHECK_REHEARSE:-ON}" "${prefix_args[@]}" \
+    > "$out/configure.log" 2>&1 || {
+    tail -20 "$out/configure.log" >&2
+    die "cmake configure failed ($out/configure.log)"
+  }
+  grep -E 'esync: (CUDA|LibTorch|NCCL)' "$out/configure.log" || true
+  cmake --build "$bdir" --target esync test_kernels test_nccl > "$out/build.log" 2>&1 || {
+    grep -m 20 -E 'error|Error' "$out/build.log" >&2 || tail -20 "$out/build.log" >&2
+    die "build failed ($out/build.log)"
+  }
+  build_s=$(($(date +%s) - start))
+  say "built in ${build_s} s"
+fi
 
 # 5. The checks. A failing test is a result, not a stop: every check runs and is recorded.
 rc_kernels=0 rc_nccl=0
-build-gpu/tests/test_kernels --gtest_filter="*Cuda*" --gtest_output=json:"$out/kernels.json" > "$out/kernels.txt" 2>&1 || rc_kernels=$?
-build-gpu/tests/test_nccl --gtest_output=json:"$out/nccl.json" > "$out/nccl.txt" 2>&1 || rc_nccl=$?
-timeout 120 build-gpu/esync bench kernels --device "${ESYNC_REHEARSE_DEVICE:-cuda:0}" --seconds 0.1 \
+"$bdir"/tests/test_kernels --gtest_filter="*Cuda*" --gtest_output=json:"$out/kernels.json" > "$out/kernels.txt" 2>&1 || rc_kernels=$?
+"$bdir"/tests/test_nccl --gtest_output=json:"$out/nccl.json" > "$out/nccl.txt" 2>&1 || rc_nccl=$?
+timeout 120 "$bdir"/esync bench kernels --device "${ESYNC_REHEARSE_DEVICE:-cuda:0}" --seconds 0.1 \
   --sizes 2^20,2^24 > "$out/bench_kernels.txt" 2>&1 || true
 # Training: the same epoch on the GPU and on 8 CPU threads (a ratio measured in this run), then
 # the mixed job. A rehearsal has no GPU: its cuda:0 runs record their refusal.
@@ -94,12 +102,12 @@ gpu_dev=cuda:0
 for run in "gpu $gpu_dev" "cpu cpu"; do
   read -r name dev <<< "$run"
   rm -rf "$out/local-$name"
-  timeout 300 build-gpu/esync local --device "$dev" --model lenet5 --batch 128 --threads 8 --epochs 1 \
+  timeout 300 "$bdir"/esync local --device "$dev" --model lenet5 --batch 128 --threads 8 --epochs 1 \
     --quiet --data-dir "$data_dir" --log-dir "$out/local-$name" > "$out/local-$name.txt" 2>&1 || true
 done
 for mode in esync ssgd; do
   rm -rf "$out/mixed-$mode"
-  timeout 300 build-gpu/esync run --workers "$gpu_dev:batch=256,cpu:batch=64:threads=4,cpu:batch=64:threads=4" \
+  timeout 300 "$bdir"/esync run --workers "$gpu_dev:batch=256,cpu:batch=64:threads=4,cpu:batch=64:threads=4" \
     --mode "$mode" --model lenet5 --epochs 2 --data-dir "$data_dir" --timeout 120 \
     --log-dir "$out/mixed-$mode" > "$out/mixed-$mode.txt" 2>&1 || true
 done
@@ -144,6 +152,18 @@ doc = {"gpu": gpu, "libtorch": torch_dir, "build_s": int(build_s),
        "local_cuda": outcome("local-gpu"), "local_cpu": outcome("local-cpu"),
        "mixed_esync": outcome("mixed-esync"), "mixed_ssgd": outcome("mixed-ssgd")}
 json.dump(doc, open(f"{out}/device_check.json", "w"), indent=1)
+def fmt(o):
+    if "failed" in o:
+        return "failed: " + o["failed"]
+    s = f"accuracy {o['acc']}, {o['samples_per_s']} samples/s"
+    if "train_wall_s" in o:
+        s += f", {o['train_wall_s']} s of training, staging {'/'.join(map(str, o['staging']))}"
+    return s
+def ratio(a, b, key):
+    try:
+        return f"{a[key] / b[key]:.2f}x"
+    except (KeyError, TypeError, ZeroDivisionError):
+        return "n/a"
 k, n = doc["kernels"], doc["nccl"]
 open(f"{out}/README.md", "w").write(f"""# GPU host check (`launch/device-check.sh`)
 
@@ -158,16 +178,21 @@ One epoch of Fashion-MNIST, LeNet-5, batch 128 (`esync local`; the CPU run with 
 
 | device | result |
 |---|---|
-| cuda:0 | {doc['local_cuda']} |
-| cpu | {doc['local_cpu']} |
+| cuda:0 | {fmt(doc['local_cuda'])} |
+| cpu | {fmt(doc['local_cpu'])} |
+
+GPU against CPU, samples/s: {ratio(doc['local_cuda'], doc['local_cpu'], 'samples_per_s')}.
 
 Two epochs, `--workers cuda:0:batch=256,cpu:batch=64:threads=4,cpu:batch=64:threads=4` (the GPU
 worker reduces over gloo through pinned host copies):
 
 | mode | result |
 |---|---|
-| esync | {doc['mixed_esync']} |
-| ssgd | {doc['mixed_ssgd']} |
+| esync | {fmt(doc['mixed_esync'])} |
+| ssgd | {fmt(doc['mixed_ssgd'])} |
+
+ESync against SSGD: samples/s {ratio(doc['mixed_esync'], doc['mixed_ssgd'], 'samples_per_s')}, training time
+{ratio(doc['mixed_esync'], doc['mixed_ssgd'], 'train_wall_s')}.
 
 Kernel bandwidth against a device-to-device copy: `bench_kernels.txt`.
 
