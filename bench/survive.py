@@ -2,16 +2,17 @@
 """A worker of `esync run` jobs killed at random moments: does the job survive, and how fast?
 
 For each mode, REPEAT jobs of 3 workers over one parameter-server shard, 2 epochs of
-Fashion-MNIST; in each, one worker drawn among ranks 1..2 (rank 0 evaluates the job's model and
-is not survivable) gets SIGKILL at a moment drawn uniformly in [0, 5] s after its first completed
-round. Recorded per job: the launcher's exit code, whether it named the loss (launcher-0.jsonl),
-the final accuracy and epochs, when the shard dropped the victim, and the recovery: from the kill
-to rank 0's first round completed without the victim (after the drop where the rule waits for
-every worker, esync; after the kill otherwise), with the longest gap between rank 0's rounds
-in between (the stall).
+Fashion-MNIST; in each, one worker drawn among ranks 0..2 (when rank 0, the evaluator, is lost,
+the lowest surviving rank evaluates the final model) gets SIGKILL at a moment drawn uniformly
+in [0, 5] s after its first completed round. Recorded per job: the launcher's exit code, whether
+it named the loss (launcher-0.jsonl), the final accuracy and epochs, when the shard dropped the
+victim, and the recovery: from the kill to the evaluating rank's first round completed without
+the victim (after the drop where the rule waits for every worker, esync; after the kill
+otherwise), with the longest gap between that rank's rounds in between (the stall).
 
     bench/survive.py [--repeat 10] [--modes esync,asgd,dcasgd] [--out results/experiments/survive]
     bench/survive.py --table-only            # README.md from the committed runs.json
+The README's table is written by bench/tables.py (survive) from runs.json.
 """
 import argparse
 import json
@@ -19,7 +20,6 @@ import os
 import random
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import time
@@ -44,7 +44,7 @@ def events(path, ev):
 
 
 def one_job(esync, mode, logs, rng):
-    victim = rng.randint(1, 2)
+    victim = rng.randint(0, 2)
     delay = rng.uniform(0.0, 5.0)
     shutil.rmtree(logs, ignore_errors=True)
     os.makedirs(logs)
@@ -66,9 +66,11 @@ def one_job(esync, mode, logs, rng):
             except ProcessLookupError:
                 pass
         rc = proc.wait(timeout=1500)
-    end = events(os.path.join(logs, "worker-0.jsonl"), "end")
+    # The final model's evaluation: rank 0's, or the lowest survivor's when rank 0 was lost.
+    evaluator = 1 if victim == 0 else 0
+    end = events(os.path.join(logs, f"worker-{evaluator}.jsonl"), "end")
     final = end[-1].get("summary", {}).get("final", {}) if end else {}
-    rounds = sorted(e["t"] for e in events(os.path.join(logs, "worker-0.jsonl"), "sync"))
+    rounds = sorted(e["t"] for e in events(os.path.join(logs, f"worker-{evaluator}.jsonl"), "sync"))
     # When the shard stopped counting on the victim (a synchronous round waits for it until then).
     drops = [e["t"] for e in events(os.path.join(logs, "server-0.jsonl"), "lost") if e.get("rank") == victim]
     dropped = drops[0] if drops else None
@@ -76,7 +78,7 @@ def one_job(esync, mode, logs, rng):
     resume_at = dropped if waits_for_it and dropped else t_kill
     after = [t for t in rounds if t > resume_at]
     recovered = after[0] if after else None
-    # The longest gap between rank 0's rounds from the last before the kill to the recovery.
+    # The longest gap between the evaluating rank's rounds from the last before the kill to the recovery.
     between = [t for t in rounds if recovered and t_kill < t <= recovered]
     window = [t for t in rounds if t <= t_kill][-1:] + between
     gaps = [b - a for a, b in zip(window, window[1:])]
@@ -90,58 +92,50 @@ def one_job(esync, mode, logs, rng):
             "stall_s": round(max(gaps), 3) if gaps else None}
 
 
-def table(runs):
-    lines = ["| mode | jobs | victim killed mid-job | exit 0 | loss named | accuracy min / median | "
-             "dropped median / max (s) | recovery median / max (s) | stall median / max (s) |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    for mode in dict.fromkeys(r["mode"] for r in runs):
-        rs = [r for r in runs if r["mode"] == mode]
-        accs = [r["acc"] for r in rs if r["acc"] is not None]
-        rec = [r["recovery_s"] for r in rs if r["recovery_s"] is not None]
-        drop = [r["dropped_s"] for r in rs if r.get("dropped_s") is not None]
-        stall = [r["stall_s"] for r in rs if r["stall_s"] is not None]
-        fmt = lambda v: f"{statistics.median(v):.2f} / {max(v):.2f}" if v else "-"
-        lines.append(f"| {mode} | {len(rs)} | {sum(r['killed'] for r in rs)} | {sum(r['exit'] == 0 for r in rs)} | "
-                     f"{sum(r['named'] for r in rs)} | "
-                     f"{(f'{min(accs):.3f} / {statistics.median(accs):.3f}') if accs else '-'} | "
-                     f"{fmt(drop)} | {fmt(rec)} | {fmt(stall)} |")
-    return "\n".join(lines)
-
-
 def write_readme(out, doc):
     with open(os.path.join(out, "README.md"), "w") as f:
         f.write(f"""# A worker killed mid-job, through `esync run`
 
-Made by `bench/survive.py` from `runs.json` ({doc['host']}, {doc['cores']} cores). Each job: 3
-workers over one parameter-server shard (`--servers 1`, `--on-failure continue`, the default),
-2 epochs of Fashion-MNIST, LeNet-5, one thread per worker. One worker, drawn among ranks 1 and 2,
-gets SIGKILL at a moment drawn uniformly in 0-5 s after its first completed round. Rank 0 is never
-the victim: it evaluates the job's model, and its loss still stops the job. Heartbeat timeout:
-the default, 10 s.
+Made by `bench/survive.py` ({doc['host']}, {doc['cores']} cores); the table is written by
+`bench/tables.py` from `runs.json`. Each job: 3 workers over one parameter-server shard
+(`--servers 1`, `--on-failure continue`, the default), 2 epochs of Fashion-MNIST, LeNet-5, one
+thread per worker. One worker, drawn among ranks 0, 1 and 2, gets SIGKILL at a moment drawn
+uniformly in 0-5 s after its first completed round. When the victim is rank 0, the evaluator,
+the lowest surviving rank evaluates the final model, and the recovery is measured on that
+rank's rounds. Heartbeat timeout: the default, 10 s.
 
-{table(doc['runs'])}
+<!-- table:survive -->
+<!-- /table -->
 
 - **Exit 0**: the launcher's exit code.
-- **Loss named**: the launcher's `lost` event in `launcher-0.jsonl` names the victim. The summary
-  lists it under `job.lost`.
+- **Loss named**: the launcher's `lost` event in `launcher-0.jsonl` names the victim. The
+  summary lists it under `job.lost`.
 - **Dropped**: from the kill to the shard's `lost` event for the victim.
-- **Recovery**: from the kill to rank 0's first round completed without the victim. Under the
-  synchronous rule that is the first round after the drop; under the asynchronous rules, the
-  first after the kill.
-- **Stall**: the longest gap between rank 0's rounds from the kill to the recovery.
+- **Recovery**: from the kill to the evaluating rank's first round completed without the victim.
+  Under the synchronous rule that is the first round after the drop; under the asynchronous
+  rules, the first after the kill.
+- **Stall**: the longest gap between that rank's rounds from the kill to the recovery.
 
 The synchronous rule (esync over the shard) waits for every live worker at each round, so a
-killed worker holds the round until the shard drops it. The shard drops it when the state
-server declares it lost, which happens when its heartbeats stop for the heartbeat timeout. The
-shard learns this by watching the state server's `lost/<n>` keys. Before that, the shard waited
-for the whole round's wait timeout (60 s). The asynchronous rules (asgd, dcasgd) never wait for
-the killed worker. An asynchronous job may end before the drop: the drop is then missing from
-its row.
+killed worker holds the round until the shard drops it. The shard drops it as soon as the state
+server declares it lost, that is, once its heartbeats have stopped for the heartbeat timeout; the
+shard learns of it by watching the state server's `lost/<n>` keys. Left to itself, a shard would
+wait out the round's wait timeout (60 s). The asynchronous rules (asgd, dcasgd) never wait for
+the killed worker. An asynchronous job may end before the drop, and the drop is then missing
+from its row.
 
-An allreduce job (ssgd, esync, local-sgd without `--servers`) does not survive a lost worker
-yet: its survivors stop within the heartbeat timeout, naming the lost worker, and so does
+An allreduce job (ssgd, esync, local-sgd without `--servers`) does not survive a lost worker:
+its survivors stop within the heartbeat timeout, naming the lost worker, and so does
 `esync run`.
 """)
+
+
+
+def write_table(out):
+    readme = os.path.join(out, "README.md")
+    rc = subprocess.call([sys.executable, os.path.join(ROOT, "bench/tables.py"), "--write", readme])
+    print(open(readme).read())
+    return rc
 
 
 def main():
@@ -157,7 +151,7 @@ def main():
     runs_file = os.path.join(a.out, "runs.json")
     if a.table_only:
         write_readme(a.out, json.load(open(runs_file)))
-        return 0
+        return write_table(a.out)
     seed = a.seed if a.seed is not None else random.SystemRandom().randrange(2**31)
     rng = random.Random(seed)
     doc = {"seed": seed, "host": os.uname().nodename, "cores": os.cpu_count(), "runs": []}
@@ -170,8 +164,7 @@ def main():
             json.dump(doc, open(runs_file, "w"), indent=1)
     shutil.rmtree(logs, ignore_errors=True)  # the figures are in runs.json
     write_readme(a.out, doc)
-    print(table(doc["runs"]))
-    return 0
+    return write_table(a.out)
 
 
 if __name__ == "__main__":

@@ -515,6 +515,24 @@ def theory():
                   "1 / (λM) (ms)", "measured / theory"], rows)
 
 
+def survive():
+    d = load("results/experiments/survive/runs.json")
+    rows = []
+    for mode in dict.fromkeys(r["mode"] for r in d["runs"]):
+        rs = [r for r in d["runs"] if r["mode"] == mode]
+        def spread(key):
+            v = [r[key] for r in rs if r.get(key) is not None]
+            return f"{statistics.median(v):.2f} / {max(v):.2f}" if v else "—"
+        accs = [r["acc"] for r in rs if r["acc"] is not None]
+        rows.append([mode, len(rs), ", ".join(str(sum(r["victim"] == q for r in rs)) for q in range(3)),
+                     sum(r["killed"] for r in rs), sum(r["exit"] == 0 for r in rs), sum(r["named"] for r in rs),
+                     f"{min(accs):.3f} / {statistics.median(accs):.3f}" if accs else "—",
+                     spread("dropped_s"), spread("recovery_s"), spread("stall_s")])
+    return table(["mode", "jobs", "victims (rank 0, 1, 2)", "killed mid-job", "exit 0", "loss named",
+                  "accuracy min / median", "dropped (s) median / max", "recovery (s) median / max",
+                  "stall (s) median / max"], rows)
+
+
 def simulate_validation():
     d = load("results/experiments/simulate/validation.json")
     groups = {}
@@ -579,6 +597,7 @@ TABLES = {
                       "bench/heterogeneity.sh"),
     "seed000": (seed000, ["results/experiments/seed000/seed000.json"], "bench/seed000_ls.py"),
     "theory": (theory, ["results/experiments/theory/theory.json"], "bench/theory_check.py"),
+    "survive": (survive, ["results/experiments/survive/runs.json"], "bench/survive.py"),
     "simulate_validation": (simulate_validation, ["results/experiments/simulate/validation.json"],
                             "bench/simulate_validation.py"),
     "simulate_prediction": (simulate_prediction, ["results/experiments/simulate/prediction.json"],

@@ -5,7 +5,7 @@
 # shards round-robin over the hosts), starts them through a remote shell, watches them, stops all
 # of them on the first failure, on a timeout or on Ctrl-C, and gathers the logs for
 # `esync summarize`. A parameter-server job with --on-failure continue (the default) survives a
-# lost worker other than rank 0, as under `esync run`: the shards drop it and the others finish.
+# lost worker, as under `esync run`: the shards drop it and the others finish.
 # Usage below; launch/CLUSTER.md explains the set-up.
 set -euo pipefail
 
@@ -242,8 +242,8 @@ for i in $(seq 40); do
 done
 for r in "${roles[@]:1}"; do launch "$r"; done
 
-# A lost worker is survivable where the shards drop it (a job with shards, --on-failure continue);
-# rank 0 is not: it evaluates the job's model.
+# A lost worker is survivable where the shards drop it (a job with shards, --on-failure continue),
+# rank 0 included: the lowest surviving rank then evaluates the final model.
 survivable=0
 [[ " ${roles[*]}" == *" server-"* ]] && survivable=1
 for ((j = 0; j < ${#args[@]}; j++)); do
@@ -256,7 +256,7 @@ while :; do
   reap
   for r in "${roles[@]}"; do
     [[ ${rc[$r]:-0} == 0 || -v lost[$r] ]] && continue
-    if ((survivable)) && [[ $r == worker-* && $r != worker-0 ]]; then
+    if ((survivable)) && [[ $r == worker-* ]]; then
       lost[$r]=1
       say "$r on ${host_of[$r]} lost (exit code ${rc[$r]}); the job goes on without it"
       continue
@@ -264,8 +264,15 @@ while :; do
     say "$r on ${host_of[$r]} exited with code ${rc[$r]}; stopping the rest"
     stop; gather; say "logs in $log_dir"; exit 1
   done
-  done=1
-  for r in "${roles[@]}"; do [[ $r != worker-* || ${rc[$r]:-x} == 0 || -v lost[$r] ]] || done=0; done
+  done=1 left=0
+  for r in "${roles[@]}"; do
+    [[ $r == worker-* && ${rc[$r]:-x} == 0 ]] && left=1
+    [[ $r != worker-* || ${rc[$r]:-x} == 0 || -v lost[$r] ]] || done=0
+  done
+  if ((done && !left)); then
+    say "every worker was lost (${!lost[*]}); stopping the rest"
+    stop; gather; say "logs in $log_dir"; exit 1
+  fi
   ((done)) && break
   ((SECONDS < deadline)) || { say "timed out after $job_timeout s"; stop; exit 124; }
 done

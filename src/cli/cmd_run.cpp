@@ -2,8 +2,8 @@
 // LOGDIR/job.json; then the coordinator (a daemon that writes its port to a file), the PS shards
 // (daemons) and one worker per device, all this same binary, run as one ProcessGroup: their
 // output prefixed and interleaved, Ctrl-C forwarded, the first failure stopping the rest; with
-// --on-failure continue over the parameter server, a lost worker other than rank 0 is named and
-// the others go on (the shards drop it).
+// --on-failure continue over the parameter server, a lost worker is named and the others go on
+// (the shards drop it).
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -173,12 +173,12 @@ int cmd_run(int argc, char** argv) {
   }
   // Servers are essential (the job cannot go on without one); workers report their own end. A
   // lost worker is survivable where the shards drop it and go on (--on-failure continue); rank 0
-  // is not, as it evaluates the job's model. An allreduce group cannot re-form yet: its
-  // survivors stop, naming the lost worker, and so does the job.
+  // too, the lowest survivor then evaluating the final model (final_eval.hpp). An allreduce group
+  // cannot re-form yet: its survivors stop, naming the lost worker, and so does the job.
   const bool survivable = servers > 0 && job.on_failure == "continue";
   for (auto& [role, cmd] : peers("127.0.0.1:" + std::to_string(port))) {
     const bool server = role.rfind("server", 0) == 0;
-    group.start({role, std::move(cmd), env(server), server, survivable && !server && role != "worker-0"});
+    group.start({role, std::move(cmd), env(server), server, survivable && !server});
   }
   const int rc = group.wait_all(std::chrono::seconds(plan->timeout_s));
   if (rc == 0 && !group.lost().empty())

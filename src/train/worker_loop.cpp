@@ -4,6 +4,7 @@
 //   worker's time budget ran out (its stop vote); both are read from the reductions, so every
 //   rank takes the same decision at the same round and no collective is left unmatched.
 #include <cmath>
+#include <cstdio>
 #include <limits>
 
 #include "esync/clock.hpp"
@@ -13,6 +14,7 @@
 #include "esync/synchronizer.hpp"
 #include "train/background_eval.hpp"
 #include "train/batches.hpp"
+#include "train/final_eval.hpp"
 #include "train/models/net.hpp"
 #include "train/worker_checkpoint.hpp"
 #include "train/worker_parts.hpp"
@@ -208,12 +210,34 @@ logev::WorkerSummary train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& 
   // Throughput counts the training loop only: the final evaluation below is not training.
   const double train_wall = mono_s() - t0;
   checkpoints.finish();
+  // A parameter-server job that survives lost workers survives rank 0, its evaluator: the others
+  // keep the final model (pulled before they leave) in case they have to evaluate it.
+  torch::Tensor final_model;
+  const bool may_take_over = !evaluator && s.psc && cfg.on_failure == "continue" && job.client;
+  if (may_take_over) {
+    if (syncer->syncs_gradients()) {
+      s.psc->pull(stage.weights_out());
+      stage.upload_weights(n_params);
+    }
+    final_model = fm.flat().to(torch::kCPU, torch::kFloat32, /*non_blocking=*/false, /*copy=*/true);
+  }
   // This worker's part of the job is over: leave the parameter server before rank 0's last
   // evaluations, so the shards end with the others instead of waiting out their silence timeout.
   if (s.psc) s.psc->leave("ok");
   logev::WorkerSummary sum;
-  if (evaluator)
+  if (evaluator) {
     if (const auto last = evaluator->finish()) sum.final = *last;
+    if (s.psc) announce_final_evaluation(job);
+  } else if (may_take_over && takes_over_final_evaluation(job)) {
+    std::fprintf(stderr, "worker %d: every lower rank was lost; evaluating the final model\n", job.rank);
+    BackgroundEval takeover(make_model(cfg.model, ds.sample_shape, ds.num_classes), ds.test, ds.num_classes,
+                            log, ds.f_star);
+    logev::Eval stamp;
+    stamp.round = tot.steps, stamp.epoch = seen / double(ds.train.size());
+    stamp.samples_seen = seen, stamp.wall_s = mono_s() - t0;
+    takeover.evaluate_now(final_model, stamp);
+    if (const auto last = takeover.finish()) sum.final = *last;
+  }
   sum.rank = job.rank, sum.mode = job.mode, sum.backend = s.backend;
   sum.steps = tot.steps, sum.samples = tot.samples;
   sum.t0_unix = t0_unix, sum.wall_s = mono_s() - t0, sum.train_wall_s = train_wall;
