@@ -6,18 +6,13 @@
 #include <vector>
 
 #include "esync/kernels.hpp"
+#include "kernel_test_util.hpp"
 
 namespace k = esync::kernels;
 
 namespace {
 
-std::vector<float> rnd(std::size_t n, std::uint64_t seed, float lo = -1.0f, float hi = 1.0f) {
-  std::mt19937_64 g(seed);
-  std::uniform_real_distribution<float> u(lo, hi);
-  std::vector<float> v(n);
-  for (auto& x : v) x = u(g);
-  return v;
-}
+using esync::test::rnd;
 
 template <typename Ref>
 void expect_close(const std::vector<float>& got, Ref ref, double atol = 1e-6, double rtol = 1e-5) {

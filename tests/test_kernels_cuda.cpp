@@ -6,6 +6,7 @@
 
 #include "esync/config.h"
 #include "esync/kernels.hpp"
+#include "kernel_test_util.hpp"
 
 #if ESYNC_WITH_CUDA
 namespace k = esync::kernels;
@@ -27,13 +28,7 @@ struct DeviceBuf {
   float* p;
 };
 
-std::vector<float> rnd(std::size_t n, unsigned seed) {
-  std::mt19937 g(seed);
-  std::uniform_real_distribution<float> u(-1, 1);
-  std::vector<float> v(n);
-  for (auto& x : v) x = u(g);
-  return v;
-}
+using esync::test::rnd;
 
 void expect_near_all(const std::vector<float>& a, const std::vector<float>& b) {
   ASSERT_EQ(a.size(), b.size());

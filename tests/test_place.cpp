@@ -11,20 +11,10 @@
 #include "esync/config.h"
 #include "esync/error.hpp"
 #include "esync/place.hpp"
+#include "kernel_test_util.hpp"
 
 namespace k = esync::kernels;
-
-namespace {
-
-std::vector<float> rnd(std::size_t n, unsigned seed) {
-  std::mt19937 g(seed);
-  std::uniform_real_distribution<float> u(-1, 1);
-  std::vector<float> v(n);
-  for (auto& x : v) x = u(g);
-  return v;
-}
-
-}  // namespace
+using esync::test::rnd;
 
 TEST(Place, HostDispatchRunsTheCpuKernels) {
   const std::size_t n = 1000;
