@@ -84,19 +84,22 @@ int run_server(const ServerOptions& opt, const std::atomic<bool>& stop) {
   std::fflush(stdout);
   // The state server hears every worker's heartbeat; a worker it declares lost is dropped here at
   // once, not after a whole round's wait timeout (which must be long: a slow device may hold a
-  // round that long). This thread is the client's only user while the shard serves. If the state
-  // server stops answering, the shard keeps its own timeouts.
+  // round that long). This thread is the client's only user while the shard serves; each poll
+  // ends within 1.5 s, so the shard's exit never waits longer for it. An unanswered poll is
+  // asked again (a late answer is recognised by its key); the shard keeps its own timeouts.
   std::atomic<bool> served{false};
   std::thread watch([&] {
-    try {
-      for (int n = 0; !served.load() && !stop.load();) {
+    for (int n = 0; !served.load() && !stop.load();) {
+      try {
         const auto rank = client.kv_poll("lost/" + std::to_string(n), std::chrono::milliseconds(500),
-                                         std::chrono::milliseconds(5000));
+                                         std::chrono::milliseconds(1000));
         if (!rank) continue;
         server.worker_lost(std::stoi(*rank));
         ++n;
+      } catch (const TimeoutError&) {    // a busy or a lost state server: ask again
+      } catch (const std::exception&) {  // a garbled answer: nothing more to learn from it
+        return;
       }
-    } catch (const std::exception&) {  // the state server is gone or garbled: nothing to watch
     }
   });
   try {
