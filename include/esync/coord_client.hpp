@@ -35,7 +35,8 @@ class CoordinatorClient {
                      std::chrono::milliseconds slack = std::chrono::milliseconds(-1));
   // The key's value once it exists, or nullopt if it did not appear within `wait`; TimeoutError
   // when the coordinator does not answer within wait + slack. A late answer to an earlier poll is
-  // recognised by its key and skipped. For a thread that watches a key (a shard: "lost/<n>").
+  // recognised by the id the coordinator echoes and skipped. For a thread that watches a key (a
+  // shard: "lost/<n>").
   std::optional<std::string> kv_poll(const std::string& key, std::chrono::milliseconds wait,
                                      std::chrono::milliseconds slack);
   // Assign and deadline policies: report the round just finished (k_done steps, mean device

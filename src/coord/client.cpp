@@ -24,6 +24,7 @@ struct CoordinatorClient::Impl {
 
   // A report sent ahead (report_ahead) whose reply has not been read: its round, or none.
   std::optional<std::uint64_t> ahead;
+  std::int64_t polls = 0;  // kv_poll request ids
 
   // One request, one reply of the expected type; anything else is a protocol error. A reply
   // still owed to a report sent ahead is read first and dropped (its round never ran).
@@ -126,12 +127,15 @@ std::string CoordinatorClient::kv_get(const std::string& key, std::chrono::milli
 std::optional<std::string> CoordinatorClient::kv_poll(const std::string& key, std::chrono::milliseconds wait,
                                                       std::chrono::milliseconds slack) {
   using Clock = std::chrono::steady_clock;
-  impl_->send(MsgType::kKvGet, 0, {{"key", key}, {"wait_ms", wait.count()}}, impl_->timeout);
+  // Each poll carries an id the coordinator echoes: the late answer to an earlier poll, of this
+  // key or another, is skipped, never taken for this one's.
+  const std::int64_t id = ++impl_->polls;
+  impl_->send(MsgType::kKvGet, 0, {{"key", key}, {"wait_ms", wait.count()}, {"id", id}}, impl_->timeout);
   const auto deadline = Clock::now() + wait + slack;
   for (;;) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     auto r = impl_->receive(MsgType::kKvValue, std::max(left, std::chrono::milliseconds(1)));
-    if (r.body.value("key", "") != key) continue;  // the answer to a poll that timed out before
+    if (r.body.value("id", std::int64_t{-1}) != id) continue;
     if (r.body.value("missing", false)) return std::nullopt;
     return r.body.at("value").get<std::string>();
   }

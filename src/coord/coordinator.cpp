@@ -60,7 +60,7 @@ Member* Coordinator::Impl::member(const wire::Message& m) {
 void Coordinator::Impl::answer_waiters(const std::string& key) {
   for (auto it = waiters.begin(); it != waiters.end();) {
     if (it->key == key) {
-      reply(it->identity, MsgType::kKvValue, it->rank, 0, {{"key", key}, {"value", kv[key]}});
+      reply(it->identity, MsgType::kKvValue, it->rank, 0, {{"key", key}, {"value", kv[key]}, {"id", it->id}});
       it = waiters.erase(it);
     } else {
       ++it;
@@ -101,9 +101,11 @@ void Coordinator::Impl::handle(const wire::Message& m) {
     }
     case MsgType::kKvGet: {
       const std::string key = m.body.at("key").get<std::string>();
+      const std::int64_t id = m.body.value("id", std::int64_t{-1});
       if (auto it = kv.find(key); it != kv.end())
-        return reply(m.identity, MsgType::kKvValue, rank, 0, {{"key", key}, {"value", it->second}});
-      waiters.push_back({m.identity, key, rank, mono_s() + m.body.value("wait_ms", 30000) / 1e3});
+        return reply(m.identity, MsgType::kKvValue, rank, 0,
+                     {{"key", key}, {"value", it->second}, {"id", id}});
+      waiters.push_back({m.identity, key, rank, mono_s() + m.body.value("wait_ms", 30000) / 1e3, id});
       return;
     }
     case MsgType::kReport: {  // assign policy: end of round r (or the start of the job)
@@ -154,7 +156,8 @@ void Coordinator::Impl::housekeeping() {
   const double now = mono_s();
   for (auto it = waiters.begin(); it != waiters.end();) {
     if (now > it->deadline) {
-      reply(it->identity, MsgType::kKvValue, it->rank, 0, {{"key", it->key}, {"missing", true}});
+      reply(it->identity, MsgType::kKvValue, it->rank, 0,
+            {{"key", it->key}, {"missing", true}, {"id", it->id}});
       it = waiters.erase(it);
     } else {
       ++it;

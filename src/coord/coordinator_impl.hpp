@@ -30,6 +30,7 @@ struct Waiter {
   std::string identity, key;
   std::uint32_t rank;
   double deadline;
+  std::int64_t id = -1;  // the request's "id", echoed in the answer (kv_poll tells its answers apart)
 };
 
 struct Coordinator::Impl {

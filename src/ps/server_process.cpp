@@ -86,7 +86,7 @@ int run_server(const ServerOptions& opt, const std::atomic<bool>& stop) {
   // once, not after a whole round's wait timeout (which must be long: a slow device may hold a
   // round that long). This thread is the client's only user while the shard serves; each poll
   // ends within 1.5 s, so the shard's exit never waits longer for it. An unanswered poll is
-  // asked again (a late answer is recognised by its key); the shard keeps its own timeouts.
+  // asked again (a late answer is recognised by its id); the shard keeps its own timeouts.
   std::atomic<bool> served{false};
   std::thread watch([&] {
     for (int n = 0; !served.load() && !stop.load();) {
