@@ -11,6 +11,16 @@ namespace esync::kernels {
 
 bool cuda_built() { return ESYNC_WITH_CUDA != 0; }
 
+Place parse_place(const std::string& device, const std::string& flag) {
+  if (device == "cpu") return Place::host();
+  if (device == "cuda") return Place::gpu(0);
+  const std::string num = device.rfind("cuda:", 0) == 0 ? device.substr(5) : "";
+  ESYNC_CHECK_T(ConfigError,
+                !num.empty() && num.size() < 6 && num.find_first_not_of("0123456789") == std::string::npos,
+                flag, " ", device, ": not a device (cpu, cuda or cuda:N)");
+  return Place::gpu(std::stoi(num));
+}
+
 #if !ESYNC_WITH_CUDA
 namespace {
 

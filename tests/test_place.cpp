@@ -50,6 +50,14 @@ TEST(Place, BuffersStartZeroedAndRoundTripTheHost) {
   EXPECT_EQ(k::Place::host().name(), "cpu");
 }
 
+TEST(Place, DeviceNamesParseOrAreRefused) {
+  EXPECT_FALSE(k::parse_place("cpu", "--device").is_cuda());
+  EXPECT_EQ(k::parse_place("cuda", "--device"), k::Place::gpu(0));
+  EXPECT_EQ(k::parse_place("cuda:3", "--device"), k::Place::gpu(3));
+  for (const char* bad : {"gpu", "cuda:", "cuda:x", "cuda:-1", "cudax", "cuda:1234567", ""})
+    EXPECT_THROW(k::parse_place(bad, "--device"), esync::ConfigError) << bad;
+}
+
 #if !ESYNC_WITH_CUDA
 TEST(Place, AGpuPlaceWithoutTheCudaKernelsIsRefused) {
   EXPECT_THROW(k::Buffer(k::Place::gpu(0), 4), esync::ConfigError);

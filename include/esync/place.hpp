@@ -28,6 +28,10 @@ struct Place {
 
 // Whether this binary has the CUDA kernels (ESYNC_WITH_CUDA); a CUDA Place needs them.
 bool cuda_built();
+// The Place a device name means: "cpu", "cuda" (the first GPU) or "cuda:N". flag: how the user
+// named it ("--device"), for the ConfigError any other name gets. Says nothing of whether the
+// GPU exists.
+Place parse_place(const std::string& device, const std::string& flag);
 
 // n floats at a Place, zeroed; move-only. Host buffers are plain memory.
 class Buffer {

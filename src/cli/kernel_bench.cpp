@@ -64,12 +64,9 @@ int bench_kernels(int argc, char** argv) {
   cxxopts::ParseResult r;
   if (!parse(o, argc, argv, r)) return 0;
   const std::string device = r["device"].as<std::string>();
-  k::Place place;
-  if (device != "cpu") {
-    ESYNC_CHECK_T(ConfigError, device == "cuda" || device.rfind("cuda:", 0) == 0, "--device ", device,
-                  ": not a device (cpu, cuda or cuda:N)");
+  const k::Place place = k::parse_place(device, "--device");
+  if (place.is_cuda()) {
     ESYNC_CHECK_T(ConfigError, k::cuda_built(), "--device ", device, ": this build has no CUDA kernels");
-    place = k::Place::gpu(device == "cuda" ? 0 : std::stoi(device.substr(5)));
     ESYNC_CHECK_T(ConfigError, place.cuda_device < k::cuda::device_count(), "--device ", device, ": only ",
                   k::cuda::device_count(), " GPU(s) visible");
   }

@@ -8,18 +8,6 @@
 
 namespace esync::train {
 
-namespace {
-
-// Times one staging copy (queued, then waited for) into `total`.
-template <class F>
-void timed(double& total, F&& f) {
-  const double t0 = mono_s();
-  f();
-  total += mono_s() - t0;
-}
-
-}  // namespace
-
 SyncStaging::SyncStaging(FlatModel& fm, std::size_t spare, bool copy)
     : fm_(fm),
       place_(fm.place()),
@@ -32,16 +20,19 @@ SyncStaging::SyncStaging(FlatModel& fm, std::size_t spare, bool copy)
   g_ = kernels::HostBuffer(place_, n_params_ + spare);
 }
 
+void SyncStaging::copy_now(float* dst, const float* src, std::size_t n) {
+  // On the model's stream, after the steps that wrote the source; waited for, so the host side
+  // may be read, or written again, at once.
+  const double t0 = mono_s();
+  kernels::copy(place_, dst, src, n);
+  kernels::wait(place_);
+  seconds_ += mono_s() - t0;
+}
+
 float* SyncStaging::weights() {
   if (!copy_) return fm_.data();
-  if (!host_current_) {
-    // On the model's stream: after the steps that wrote the weights; waited for before reading.
-    timed(seconds_, [&] {
-      kernels::copy(place_, w_.data(), fm_.data(), n_all_);
-      kernels::wait(place_);
-    });
-    host_current_ = true;
-  }
+  if (!host_current_) copy_now(w_.data(), fm_.data(), n_all_);
+  host_current_ = true;
   return w_.data();
 }
 
@@ -51,29 +42,17 @@ void SyncStaging::upload_weights(std::size_t n) {
   n = std::min(n, n_all_);
   // A partial upload leaves the rest of the host copy as stale as it was.
   host_current_ = host_current_ || n == n_all_;
-  if (!copy_) return;
-  // The next exchange writes the host copy again: this copy must have read it first.
-  timed(seconds_, [&] {
-    kernels::copy(place_, fm_.data(), w_.data(), n);
-    kernels::wait(place_);
-  });
+  if (copy_) copy_now(fm_.data(), w_.data(), n);
 }
 
 float* SyncStaging::grads() {
   if (!copy_) return fm_.grad_data();
-  timed(seconds_, [&] {
-    kernels::copy(place_, g_.data(), fm_.grad_data(), n_params_);
-    kernels::wait(place_);
-  });
+  copy_now(g_.data(), fm_.grad_data(), n_params_);
   return g_.data();
 }
 
 void SyncStaging::upload_grads() {
-  if (!copy_) return;
-  timed(seconds_, [&] {
-    kernels::copy(place_, fm_.grad_data(), g_.data(), n_params_);
-    kernels::wait(place_);
-  });
+  if (copy_) copy_now(fm_.grad_data(), g_.data(), n_params_);
 }
 
 std::string SyncStaging::kind() const {

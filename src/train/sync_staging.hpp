@@ -38,6 +38,9 @@ class SyncStaging {
   void upload_grads();
 
  private:
+  // One timed copy between the model and its host side, finished when it returns.
+  void copy_now(float* dst, const float* src, std::size_t n);
+
   FlatModel& fm_;
   kernels::Place place_;
   bool copy_;
