@@ -518,17 +518,18 @@ def theory():
 def survive():
     d = load("results/experiments/survive/runs.json")
     rows = []
-    for mode in dict.fromkeys(r["mode"] for r in d["runs"]):
-        rs = [r for r in d["runs"] if r["mode"] == mode]
+    kind = lambda r: ("over the shard" if r.get("transport", "ps") == "ps" else "allreduce", r["mode"])
+    for job in dict.fromkeys(kind(r) for r in d["runs"]):
+        rs = [r for r in d["runs"] if kind(r) == job]
         def spread(key):
             v = [r[key] for r in rs if r.get(key) is not None]
             return f"{statistics.median(v):.2f} / {max(v):.2f}" if v else "—"
         accs = [r["acc"] for r in rs if r["acc"] is not None]
-        rows.append([mode, len(rs), ", ".join(str(sum(r["victim"] == q for r in rs)) for q in range(3)),
+        rows.append([job[1], job[0], len(rs), ", ".join(str(sum(r["victim"] == q for r in rs)) for q in range(3)),
                      sum(r["killed"] for r in rs), sum(r["exit"] == 0 for r in rs), sum(r["named"] for r in rs),
                      f"{min(accs):.3f} / {statistics.median(accs):.3f}" if accs else "—",
                      spread("dropped_s"), spread("recovery_s"), spread("stall_s")])
-    return table(["mode", "jobs", "victims (rank 0, 1, 2)", "killed mid-job", "exit 0", "loss named",
+    return table(["mode", "transport", "jobs", "victims (rank 0, 1, 2)", "killed mid-job", "exit 0", "loss named",
                   "accuracy min / median", "dropped (s) median / max", "recovery (s) median / max",
                   "stall (s) median / max"], rows)
 

@@ -4,19 +4,21 @@
 # coordinator on the first host, worker R on the host of the R-th device of the hostfile, PS
 # shards round-robin over the hosts), starts them through a remote shell, watches them, stops all
 # of them on the first failure, on a timeout or on Ctrl-C, and gathers the logs for
-# `esync summarize`. A parameter-server job with --on-failure continue (the default) survives a
-# lost worker, as under `esync run`: the shards drop it and the others finish.
+# `esync summarize`. A job with --on-failure continue (the default) survives a lost worker, as
+# under `esync run`: the shards drop it, or an allreduce group re-forms without it.
 # Usage below; launch/CLUSTER.md explains the set-up.
 set -euo pipefail
 
 usage() {
   cat <<'EOF'
-usage: launch/cluster.sh --hostfile FILE [--rsh CMD] [--port P] [--esync PATH] [--dry-run] [--] ARGS...
+usage: launch/cluster.sh --hostfile FILE [--rsh CMD] [--port P] [--esync PATH] [--restart N] [--dry-run] [--] ARGS...
   --hostfile FILE  lines "HOST DEVICE..." (HOST a name or IPv4, DEVICE cpu|cuda:N); '#' comments
   --rsh CMD        remote shell, run as: CMD HOST bash -s (the commands on stdin)
                    default: ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new
   --port P         the coordinator's port on the first host (default 29500)
   --esync PATH     the esync binary on the remote hosts (default: the local binary's path)
+  --restart N      restart a lost worker on its host, up to N times each (default 0); it takes
+                   its rank back and rejoins the job (under --on-failure continue)
   --dry-run        print every command with its host (token masked); start nothing
 ARGS are `esync run` flags (not --workers: the devices come from the hostfile).
 Environment: ESYNC_TOKEN (job token; generated if unset), ESYNC_BIN (local esync: ../build/esync).
@@ -27,13 +29,14 @@ die() { say "$*"; exit 2; }
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 local_esync=$(realpath -m "${ESYNC_BIN:-$here/../build/esync}")
 hostfile="" rsh="ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new" port=29500
-remote_esync="" dry=0 run_args=()
+remote_esync="" dry=0 run_args=() restart_max=0
 while (($#)); do
   case $1 in
     --hostfile) hostfile=${2:?--hostfile needs a file}; shift 2 ;;
     --rsh) rsh=${2:?--rsh needs a command}; shift 2 ;;
     --port) port=${2:?--port needs a number}; shift 2 ;;
     --esync) remote_esync=${2:?--esync needs a path}; shift 2 ;;
+    --restart) restart_max=${2:?--restart needs a number}; shift 2 ;;
     --dry-run) dry=1; shift ;;
     -h | --help) usage; exit 0 ;;
     --) shift; run_args+=("$@"); break ;;
@@ -42,6 +45,7 @@ while (($#)); do
 done
 [[ -r $hostfile ]] || { usage >&2; die "cannot read the hostfile '$hostfile'"; }
 [[ $port =~ ^[0-9]+$ ]] && ((port > 0 && port < 65536)) || die "--port $port is not a port"
+[[ $restart_max =~ ^[0-9]+$ ]] || die "--restart $restart_max is not a whole number"
 [[ -x $local_esync ]] || die "no esync binary at $local_esync (build it, or set ESYNC_BIN)"
 remote_esync=${remote_esync:-$local_esync}
 read -ra rsh_cmd <<<"$rsh"
@@ -242,20 +246,29 @@ for i in $(seq 40); do
 done
 for r in "${roles[@]:1}"; do launch "$r"; done
 
-# A lost worker is survivable where the shards drop it (a job with shards, --on-failure continue),
-# rank 0 included: the lowest surviving rank then evaluates the final model.
-survivable=0
-[[ " ${roles[*]}" == *" server-"* ]] && survivable=1
+# A lost worker is survivable under --on-failure continue (the shards drop it, an allreduce group
+# re-forms without it), rank 0 included: another worker then evaluates the final model.
+survivable=1
 for ((j = 0; j < ${#args[@]}; j++)); do
   [[ ${args[j]} == --on-failure=abort || (${args[j]} == --on-failure && ${args[j + 1]:-} == abort) ]] && survivable=0
 done
-declare -A lost=()
+declare -A lost=() restarts=()
 deadline=$((SECONDS + job_timeout))
 while :; do
   sleep 0.5
   reap
   for r in "${roles[@]}"; do
     [[ ${rc[$r]:-0} == 0 || -v lost[$r] ]] && continue
+    if ((survivable)) && [[ $r == worker-* ]] && ((${restarts[$r]:-0} < restart_max)); then
+      # The same command on the same host, told that its rank is held until the state server
+      # declares the previous process lost (esync worker --rejoin).
+      restarts[$r]=$((${restarts[$r]:-0} + 1))
+      say "$r on ${host_of[$r]} lost (exit code ${rc[$r]}); restarting it (${restarts[$r]} of $restart_max)"
+      [[ ${cmd_of[$r]} == *" --rejoin" ]] || cmd_of[$r]+=" --rejoin"
+      unset "rc[$r]" "stopped[$r]"
+      launch "$r"
+      continue
+    fi
     if ((survivable)) && [[ $r == worker-* ]]; then
       lost[$r]=1
       say "$r on ${host_of[$r]} lost (exit code ${rc[$r]}); the job goes on without it"

@@ -4,13 +4,17 @@
 #   1. --dry-run: one coordinator and three worker lines, right hosts, the token masked.
 #   2. a 3-host ESync job under CURVE (Fashion-MNIST, one epoch): every worker bound its namespace's address,
 #      rank 0's last test accuracy >= 0.78, nothing left running.
-#   3. a job whose workers fail (no data): cluster.sh exits non-zero naming a worker and its host.
+#   3. a job whose workers fail (no data): each is named lost with its host, and cluster.sh exits
+#      non-zero once every worker is lost.
 #   4. TERM to cluster.sh mid-job (ssh-like remote shell): it exits, nothing is left running.
 #   5. a parameter-server job with more shards than hosts (4 on 3: the first host runs shards 0
 #      and 3) and --overlap: every shard bound its host's address, the job converges.
 #   6. a parameter-server ESync job loses its third host mid-job (every process of that namespace
 #      killed): cluster.sh names the lost worker and its host, the job finishes, exit 0, and the
 #      shard dropped the worker.
+#   7. an allreduce ESync job loses worker 2's process; with --restart 1 cluster.sh starts it again
+#      on its host, the group re-forms without it and then with it again, within 5 rounds of the
+#      newcomer being ready, and the job converges.
 # Exit 77 (skip, one line) without root or where namespaces or veth pairs cannot be made. The
 # namespaces, their addresses and the bridge exist only for the test and go on every exit path.
 set -euo pipefail
@@ -98,11 +102,12 @@ for i in 1 2 3; do
 done
 echo "hosts: ${ns[*]} = $net.1-3 (bridge in $sw)"
 
+cluster_flags=() # cluster.sh's own, for the next run
 run() { # LOGDIR TIMEOUT ESYNC_RUN_ARGS...: cluster.sh on the three namespaces
   local dir=$1 limit=$2
   shift 2
   # In the background: a signal to this script is then handled at once, not after the job.
-  timeout "$limit" bash "$cluster" --rsh "$tmp/rsh" --hostfile "$tmp/hosts" -- "$@" --log-dir "$dir" &
+  timeout "$limit" bash "$cluster" --rsh "$tmp/rsh" --hostfile "$tmp/hosts" "${cluster_flags[@]}" -- "$@" --log-dir "$dir" &
   wait $!
 }
 nothing_left() {
@@ -146,7 +151,9 @@ run "$tmp/fail" 60 --mode esync --data-dir "$tmp/empty" --epochs 1 >"$tmp/fail.o
 err=$(<"$tmp/fail.out")
 echo "$err" | tail -n 4
 ((code != 0 && code != 124)) || fail "case 3: cluster.sh exited $code"
-grep -Eq "cluster.sh: worker-[0-2] on $net\.[1-3] exited with code [1-9]" <<<"$err" || fail "case 3: no worker named"
+# Each lost (--on-failure continue), then the job fails for want of workers.
+grep -Eq "cluster.sh: worker-[0-2] on $net\.[1-3] lost \(exit code [1-9]" <<<"$err" || fail "case 3: no worker named"
+grep -q "cluster.sh: every worker was lost" <<<"$err" || fail "case 3: the job's failure is not named"
 nothing_left "case 3"
 echo "case 3 (failing workers): ok, exit $code"
 
@@ -201,4 +208,34 @@ print(f"final test accuracy {acc} without host 3")
 assert acc >= 0.78, f"accuracy {acc} < 0.78"
 EOF
 echo "case 6 (a host down mid-job): ok in $((SECONDS - t)) s"
+
+# --- 7. a worker killed, restarted by cluster.sh --restart 1, back in its allreduce group
+t=$SECONDS
+cluster_flags=(--restart 1)
+run "$tmp/rejoin" 300 --mode esync --epochs 4 --threads 1 >"$tmp/rejoin.out" 2>&1 &
+pid=$!
+cluster_flags=()
+for _ in $(seq 1200); do grep -q '"sync"' "$tmp/rejoin/worker-2.jsonl" 2>/dev/null && break; sleep 0.1; done
+grep -q '"sync"' "$tmp/rejoin/worker-2.jsonl" || fail "case 7: worker-2 did not train within 120 s"
+victim=$(python3 -c 'import json, sys; print(json.loads(open(sys.argv[1]).readline())["pid"])' "$tmp/rejoin/worker-2.jsonl")
+kill -KILL "$victim"
+wait "$pid" && code=0 || code=$?
+tail -n 5 "$tmp/rejoin.out"
+((code == 0)) || fail "case 7: cluster.sh exited $code"
+grep -q "cluster.sh: worker-2 on $net.3 lost (exit code 137); restarting it (1 of 1)" "$tmp/rejoin.out" ||
+  fail "case 7: the restart is not named"
+nothing_left "case 7"
+check_logs "$tmp/rejoin" <<'EOF' || fail "case 7: the logs"
+r0 = events("worker-0.jsonl", "regroup")
+assert [e["members"] for e in r0] == [[0, 1], [0, 1, 2]], f"rank 0's regroups: {r0}"
+ready = events("coordinator-0.jsonl", "rejoin")[0]["t"]
+before = max(e["round"] for e in events("worker-0.jsonl", "sync") if e["t"] <= ready)
+admitted = r0[1]["round"]
+print(f"worker-2 ready after round {before}, back in the group after round {admitted}")
+assert 0 <= admitted - before <= 5, "not back within 5 rounds"
+acc = events("worker-0.jsonl", "eval")[-1]["acc"]
+print(f"final test accuracy {acc}")
+assert acc >= 0.78, f"accuracy {acc} < 0.78"
+EOF
+echo "case 7 (a worker restarted into its allreduce group): ok in $((SECONDS - t)) s"
 echo "PASS in $((SECONDS - t0)) s"

@@ -3,6 +3,7 @@
 // and malformed input that is counted and dropped while the job carries on.
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <random>
 #include <thread>
 
@@ -215,6 +216,50 @@ TEST(Coordinator, SilentWorkerIsDeclaredLost) {
   co.t.join();  // the only worker is lost, so the job is over
   co.t = std::thread([] {});
   EXPECT_EQ(co.c.stats().lost, 1u);
+}
+
+// An allreduce group re-forming (coordinator_regroup.cpp): the answer names every live worker
+// once all of them reported, and a worker that falls silent meanwhile is declared lost and not
+// waited for. Nothing here depends on speed: the answer is awaited, never expected by a moment.
+TEST(Coordinator, RegroupAnswersOnceEveryLiveWorkerReportedLeavingTheLostOut) {
+  auto cfg = config(3);
+  cfg.heartbeat_timeout_s = 2;
+  Running co(cfg);
+  std::vector<std::unique_ptr<coord::CoordinatorClient>> w;
+  for (int r = 0; r < 3; ++r) {
+    w.push_back(std::make_unique<coord::CoordinatorClient>(co.endpoint(), "secret-token-0123456789abcdef012",
+                                                           5000ms));
+    w.back()->register_worker("cpu", "h", r);
+  }
+  const auto report = [&](int r, int gen, int round) {
+    w[r]->kv_set("regroup/" + std::to_string(gen) + "/" + std::to_string(r),
+                 nlohmann::json{{"round", round}, {"seen", 100.0 * round}, {"steps", round}}.dump());
+  };
+  // Everyone alive and reporting: all three, each with its report.
+  for (int r = 0; r < 3; ++r) report(r, 1, 10 + r % 2);
+  auto answer = nlohmann::json::parse(w[0]->kv_get("regroup/1", 10000ms));
+  ASSERT_EQ(answer["members"].size(), 3u) << answer.dump();
+  EXPECT_EQ(answer["members"][1]["rank"], 1);
+  EXPECT_EQ(answer["members"][1]["round"], 11);
+  EXPECT_EQ(answer["members"][2]["seen"], 1000.0);
+  // Worker 2 falls silent; 0 and 1 report generation 2 and keep beating until the answer.
+  report(0, 2, 12), report(1, 2, 12);
+  std::optional<std::string> got;
+  for (int i = 0; i < 600 && !got; ++i) {
+    w[1]->heartbeat();
+    got = w[0]->kv_poll("regroup/2", 100ms, 5000ms);
+  }
+  ASSERT_TRUE(got.has_value()) << "no answer within a minute";
+  answer = nlohmann::json::parse(*got);
+  ASSERT_EQ(answer["members"].size(), 2u) << answer.dump();
+  EXPECT_EQ(answer["members"][0]["rank"], 0);
+  EXPECT_EQ(answer["members"][1]["rank"], 1);
+  EXPECT_EQ(co.c.stats().lost, 1u);
+  // A report under another rank's name is refused as malformed.
+  const auto before = co.c.stats().malformed;
+  w[0]->kv_set("regroup/3/1", R"({"round":1,"seen":1,"steps":1})");
+  for (int i = 0; i < 600 && co.c.stats().malformed == before; ++i) std::this_thread::sleep_for(100ms);
+  EXPECT_GT(co.c.stats().malformed, before);
 }
 
 }  // namespace

@@ -192,7 +192,7 @@ TEST(ProcessGroup, ExpendableChildLostTheOthersGoOn) {
   std::vector<std::string> reported;
   {
     auto opt = cap.options(500ms);
-    opt.on_lost = [&](const std::string& name, const std::string& why) {
+    opt.on_lost = [&](const std::string& name, const std::string& why, bool) {
       reported.push_back(name + ": " + why);
     };
     ProcessGroup g(opt);

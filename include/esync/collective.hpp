@@ -62,6 +62,9 @@ struct CollectiveOptions {
   // groups over one store, must each use their own prefix.
   std::string prefix = "comm";
   std::chrono::milliseconds timeout{30000};  // rendezvous and every operation
+  // gloo: the wait for the peers' addresses alone, when shorter (0: `timeout`). A group re-formed
+  // after a loss meets fast or not at all: a member lost again is not worth the whole timeout.
+  std::chrono::milliseconds rendezvous_timeout{0};
   // nccl only: the CUDA device ordinal this rank runs on (one rank per device). NCCL picks its
   // own network interface (NCCL_SOCKET_IFNAME), so bind_host is gloo's only.
   int device = 0;

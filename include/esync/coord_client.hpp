@@ -16,6 +16,8 @@ struct Welcome {
   int world = 1;
   std::string policy;
   nlohmann::json job;
+  // A lost rank registered again: the regroup generation it reports to (train/regroup.hpp).
+  std::optional<int> rejoin_generation;
 };
 
 class CoordinatorClient {
@@ -43,8 +45,9 @@ class CoordinatorClient {
   // step time) and receive the plan for the next one.
   struct RoundPlan {
     int k = 1;
-    double deadline_s = 0;  // deadline policy: the round's length T; 0 = do exactly k (the pacer)
-    double share = 1;       // this worker's part of the job's steps per second
+    double deadline_s = 0;     // deadline policy: the round's length T; 0 = do exactly k (the pacer)
+    double share = 1;          // this worker's part of the job's steps per second
+    std::int64_t joining = 0;  // a rejoining worker waits to be admitted (see joining_seen)
   };
   RoundPlan report_plan(std::uint64_t round, int k_done, double step_s);
   // The same report sent ahead, without waiting: report_plan(round, ...) then reads the reply
@@ -55,7 +58,12 @@ class CoordinatorClient {
   // Poll policy: announce the round's first step, then ask after every step.
   void poll_start(std::uint64_t round);
   bool poll_ready(std::uint64_t round, double step_s);
-  void heartbeat();
+  // The regroup generation a rejoining worker waits for to be admitted to the allreduce group (0:
+  // none); a member that has not been through that generation votes to regroup.
+  std::int64_t heartbeat();
+  // The same news from the last round plan (ESync's per-round report): the group learns of a
+  // rejoining worker within a round.
+  std::int64_t joining_seen() const;
   // Speak as an already registered rank (a second connection, e.g. for heartbeats).
   void attach(int rank, std::uint64_t job_id);
   std::uint64_t job_id() const;

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -17,10 +18,13 @@ class Heartbeat {
             std::chrono::milliseconds interval, std::chrono::milliseconds timeout);
   ~Heartbeat();
   bool coordinator_lost() const { return lost_.load(); }
+  // The last beat's news: the regroup generation a rejoining worker waits for (0: none).
+  std::int64_t joining() const { return joining_.load(); }
   std::string error() const;
 
  private:
   std::atomic<bool> lost_{false};
+  std::atomic<std::int64_t> joining_{0};
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;

@@ -105,6 +105,19 @@ struct WorkerJoin {
 };
 ESYNC_EVENT_KEYS(WorkerJoin, rank, version, round)
 
+// The allreduce group broke and re-formed (train/regroup.hpp): generation g, its members (job
+// ranks), the job rank whose model everyone took and the round it had completed (the loop goes
+// on at round + 1), and the seconds from the failure to the model taken.
+struct WorkerRegroup {
+  static constexpr const char* kName = "regroup";
+  std::int64_t generation = 0, round = -1;
+  json members = json::array();
+  int source = 0;
+  double seconds = 0;
+  std::string why;  // the collective's error
+};
+ESYNC_EVENT_KEYS(WorkerRegroup, generation, round, members, source, seconds, why)
+
 // ---- parameter-server shards --------------------------------------------------------------
 
 struct ServerStart {
@@ -203,8 +216,9 @@ struct Register {
   std::string host;
   std::optional<std::string> device;
   std::optional<bool> joins;
+  std::optional<bool> rejoins;  // a lost rank registered again (a restarted worker)
 };
-ESYNC_EVENT_KEYS(Register, rank, server, host, device, joins)
+ESYNC_EVENT_KEYS(Register, rank, server, host, device, joins, rejoins)
 
 // K for a round. assign, deadline: k_done (the previous round's) and step_s (the smoothed
 // step time); deadline adds deadline_s and share; poll has rank, round, k only.
@@ -232,6 +246,22 @@ struct CoordinatorLost {
 };
 ESYNC_EVENT_KEYS(CoordinatorLost, rank, host, silent_s)
 
+// An allreduce group re-formed: generation g closed with `workers` survivors (coordinator_regroup.cpp).
+struct CoordinatorRegroup {
+  static constexpr const char* kName = "regroup";
+  std::int64_t generation = 0, workers = 0;
+};
+ESYNC_EVENT_KEYS(CoordinatorRegroup, generation, workers)
+
+// A restarted worker that took its lost rank back reported ready to join generation g: the
+// group admits it at its next synchronisation (coordinator_regroup.cpp).
+struct CoordinatorRejoin {
+  static constexpr const char* kName = "rejoin";
+  int rank = 0;
+  std::int64_t generation = 0;
+};
+ESYNC_EVENT_KEYS(CoordinatorRejoin, rank, generation)
+
 // The launcher's record of a worker process it lost (`esync run`, launcher-0.jsonl): the job
 // went on without it. last_round: the last round its own log completed (-1: none).
 struct LauncherLost {
@@ -239,8 +269,9 @@ struct LauncherLost {
   int rank = 0;
   std::string host, device, why;
   std::int64_t last_round = -1;
+  std::optional<bool> restarted;  // --restart: started again, to rejoin the job
 };
-ESYNC_EVENT_KEYS(LauncherLost, rank, host, device, why, last_round)
+ESYNC_EVENT_KEYS(LauncherLost, rank, host, device, why, last_round, restarted)
 
 struct CoordinatorEnd {
   static constexpr const char* kName = "end";

@@ -10,8 +10,9 @@
 // ps::PsClient (push and pull in one round trip; ASGD and DC-ASGD exist only there).
 // Every reduction carries control values in spare slots after the payload: the samples this
 // worker contributes (the job's sample count), its weight in the round's average (averaging.hpp),
-// its stop vote, and one arrival-time slot per rank. So weighting, a consistent "stop now"
-// decision on every rank, and the split of the reduction's time into waiting-for-the-slowest and
+// its stop vote, its regroup vote (a restarted worker waits to rejoin, train/regroup.hpp), and
+// one arrival-time slot per rank. So weighting, a consistent "stop now" or "regroup after this
+// round" decision on every rank, and the split of the reduction's time into waiting-for-the-slowest and
 // communication cost no extra message and no barrier (arrival times share the job's time base; across hosts
 // they assume NTP-synced clocks).
 #include <algorithm>
@@ -37,8 +38,8 @@ struct PsReply;
 
 namespace esync::sync {
 
-// [samples, weight, stop vote, arrival time of rank 0 .. world-1] after the payload
-inline std::size_t control_slots(int world) { return 3 + static_cast<std::size_t>(world); }
+// [samples, weight, stop vote, regroup vote, arrival time of rank 0 .. world-1] after the payload
+inline std::size_t control_slots(int world) { return 4 + static_cast<std::size_t>(world); }
 
 struct SyncStats {
   double comm_s = 0, wait_s = 0;  // wait: until the last peer arrived; comm: the rest of the reduction
@@ -50,12 +51,14 @@ struct SyncStats {
   // wait_s then hold only the time the worker itself was held up).
   double hidden_s = 0;
   double delay_s = 0;  // injected network delay (--delay) slept before the exchange, when it held the worker
+  bool regroup = false;  // some rank voted to regroup: a restarted worker is admitted after this round
   void clear() { *this = SyncStats{}; }
   void add(const SyncStats& o) {
     comm_s += o.comm_s, wait_s += o.wait_s, hidden_s += o.hidden_s, delay_s += o.delay_s;
     total_samples += o.total_samples, total_weight += o.total_weight;
     bytes_sent += o.bytes_sent, bytes_recv += o.bytes_recv;
     staleness = std::max(staleness, o.staleness);
+    regroup = regroup || o.regroup;
   }
 };
 
@@ -78,6 +81,8 @@ struct SyncContext {
   // The longest a synchronisation's single exchange may take (the job's wait timeout): bounds
   // the wait for a reduction left in flight by --overlap.
   std::chrono::milliseconds timeout{60000};
+  // Allreduce: this worker's regroup vote at each reduction (a rejoining worker waits); none: no.
+  std::function<bool()> regroup_vote;
 };
 
 class Synchronizer {
@@ -110,6 +115,10 @@ class Synchronizer {
   // The model to evaluate: null for the worker's own w. With --overlap, w holds this worker's
   // progress not yet averaged; the job's model is the last global one it knows.
   virtual const float* global_model() const { return nullptr; }
+  // The global model of the last round whose reduction this rank completed, which every rank
+  // that completed it holds (train/regroup.hpp): null when that is w itself (the gradient modes,
+  // whose weights move only after a completed reduction).
+  virtual const float* agreed_model() const { return nullptr; }
 };
 
 // The mode's synchroniser (its row in modes.hpp decides which). The gradient modes exchange the
@@ -121,8 +130,9 @@ std::unique_ptr<Synchronizer> make_synchronizer(const std::string& mode, const S
 // way; returns the stop consensus. time_base: the job's common origin of unix time (seconds).
 void set_time_base(double unix_s);
 // weight: this rank's a_i (model averaging; the gradient modes pass their samples).
+// regroup: this rank's regroup vote; the consensus lands in st.regroup.
 bool reduce_with_control(comm::Collective& c, float* buf, std::size_t n, double samples, double weight,
-                         bool stop, SyncStats& st);
+                         bool stop, SyncStats& st, bool regroup = false);
 // Sleeps one draw of the injected network delay (nothing when none is set), into st.delay_s.
 void inject_delay(const std::function<double()>& network_delay, SyncStats& st);
 // The same for the parameter server: push x, receive the new weights into w; fills st from the

@@ -63,6 +63,9 @@ struct WorkerOptions {
   double timeout_s = 60;  // every wait on the coordinator or on peers
   int world = -1;         // -1: unknown; else must match the job's (WORLD_SIZE, SLURM_NTASKS)
   std::string bind;       // address peers connect to; "": this host's address towards the coordinator
+  // A restarted worker (launch/cluster.sh --restart): its rank is held until the state server
+  // declares its previous process lost, so registration is retried while it is, up to timeout_s.
+  bool rejoin = false;
 };
 
 // One device process of a distributed job: registers with the state server, takes the job

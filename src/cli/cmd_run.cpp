@@ -138,8 +138,9 @@ int cmd_run(int argc, char** argv) {
   // and in LOGDIR/launcher-0.jsonl, which the summary reads.
   JsonlLog launcher_log;
   ProcessGroupOptions gopt;
-  gopt.on_lost = [&](const std::string& name, const std::string& why) {
+  gopt.on_lost = [&](const std::string& name, const std::string& why, bool restarting) {
     logev::LauncherLost ev;
+    if (restarting) ev.restarted = true;
     ev.rank = std::stoi(name.substr(name.find('-') + 1));
     ev.host = "localhost", ev.device = devices[static_cast<std::size_t>(ev.rank)], ev.why = why;
     ev.last_round = last_round(fs::path(log_dir) / (name + ".jsonl"));
@@ -171,14 +172,15 @@ int cmd_run(int argc, char** argv) {
     ESYNC_THROW(TimeoutError, "the coordinator did not write its port to ", port_file.string(),
                 " within 10 s");
   }
-  // Servers are essential (the job cannot go on without one); workers report their own end. A
-  // lost worker is survivable where the shards drop it and go on (--on-failure continue); rank 0
-  // too, the lowest survivor then evaluating the final model (final_eval.hpp). An allreduce group
-  // cannot re-form yet: its survivors stop, naming the lost worker, and so does the job.
-  const bool survivable = servers > 0 && job.on_failure == "continue";
+  // Servers are essential (the job cannot go on without one); workers report their own end. With
+  // --on-failure continue a lost worker is survivable: the shards drop it, an allreduce group
+  // re-forms without it (train/regroup.hpp); rank 0 too, another worker then evaluating.
+  const bool survivable = job.on_failure == "continue";
   for (auto& [role, cmd] : peers("127.0.0.1:" + std::to_string(port))) {
     const bool server = role.rfind("server", 0) == 0;
-    group.start({role, std::move(cmd), env(server), server, survivable && !server});
+    ChildSpec spec{role, std::move(cmd), env(server), server, survivable && !server};
+    if (spec.expendable) spec.restarts = plan->restarts, spec.restart_args = {"--rejoin"};
+    group.start(std::move(spec));
   }
   const int rc = group.wait_all(std::chrono::seconds(plan->timeout_s));
   if (rc == 0 && !group.lost().empty())

@@ -24,7 +24,10 @@ int cmd_worker(int argc, char** argv) {
       "bind", "Address peers connect to (default: this host's address towards the coordinator)",
       cxxopts::value<std::string>()->default_value(""))(
       "timeout", "Seconds any wait on the coordinator or a peer may take",
-      cxxopts::value<double>()->default_value("60"));
+      cxxopts::value<double>()->default_value("60"))(
+      "rejoin",
+      "A restarted worker: wait (up to --timeout) until the job has declared this --rank's "
+      "previous process lost, then take the rank back and rejoin");
   cxxopts::ParseResult r;
   if (!parse(o, argc, argv, r)) return 0;
   train::WorkerOptions w;
@@ -38,6 +41,7 @@ int cmd_worker(int argc, char** argv) {
   w.device = r["device"].as<std::string>();
   if (w.device == "cuda") w.device = "cuda:" + std::to_string(env::local_rank(0));
   w.rank = r["rank"].as<int>();
+  w.rejoin = r.count("rejoin") > 0;
   if (w.rank < 0) w.rank = env::rank(-1);
   w.world = env::world(-1);
   w.bind = r["bind"].as<std::string>();

@@ -43,7 +43,13 @@ struct Child {
   bool lost = false;  // an expendable child that failed
   Fd out;             // read end of the child's stdout+stderr pipe
   std::string buf;    // bytes after the last newline
+  ChildSpec spec;     // how to start it again
+  int restarts_done = 0;
+  bool restart = false;  // failed, to be started again
 };
+
+// fork + exec of a child (its own process group, killed with us), its output on a pipe.
+std::pair<pid_t, Fd> fork_exec(const ChildSpec& spec);
 
 }  // namespace
 
@@ -136,9 +142,13 @@ struct ProcessGroup::Impl {
                                         : "killed by signal " + signal_name(WTERMSIG(status));
     if (WIFSIGNALED(status) && WCOREDUMP(status)) why += " (core dumped)";
     if (c.expendable) {
-      c.lost = true;
-      message(c.name + " (pid " + std::to_string(c.pid) + ") lost: " + why + "; the job goes on without it");
-      if (opts.on_lost) opts.on_lost(c.name, why);
+      c.restart = c.restarts_done < c.spec.restarts;
+      c.lost = !c.restart;
+      message(c.name + " (pid " + std::to_string(c.pid) + ") lost: " + why +
+              (c.restart ? "; restarting it (" + std::to_string(c.restarts_done + 1) + " of " +
+                               std::to_string(c.spec.restarts) + ")"
+                         : "; the job goes on without it"));
+      if (opts.on_lost) opts.on_lost(c.name, why, c.restart);
       return;
     }
     error = c.name + " (pid " + std::to_string(c.pid) + ") failed: " + why;
@@ -177,20 +187,34 @@ struct ProcessGroup::Impl {
       const pid_t r = ::waitpid(c.pid, &status, WNOHANG);
       if (r == c.pid || (r < 0 && errno == ECHILD)) reaped(c, status);  // ECHILD: reaped elsewhere
     }
+    for (auto& c : kids) {
+      if (!c.restart || stop != Stop::kNone) continue;
+      c.restart = false;
+      ++c.restarts_done;
+      ChildSpec again = c.spec;
+      again.argv.insert(again.argv.end(), again.restart_args.begin(), again.restart_args.end());
+      try {
+        auto [pid, out] = fork_exec(again);
+        c.pid = pid, c.out = std::move(out), c.running = true;
+      } catch (const Error& e) {
+        c.lost = true;
+        message(c.name + " could not be restarted: " + e.what());
+      }
+    }
   }
 };
 
 ProcessGroup::ProcessGroup(ProcessGroupOptions opts) : impl_(std::make_unique<Impl>(std::move(opts))) {}
 ProcessGroup::~ProcessGroup() = default;
 
-pid_t ProcessGroup::start(ChildSpec spec) {
-  auto& m = *impl_;
-  ESYNC_CHECK(!spec.name.empty() && !spec.argv.empty(), "a child needs a name and a program");
-  ESYNC_CHECK(pid(spec.name) < 0, "two children named ", spec.name);
+namespace {
+
+std::pair<pid_t, Fd> fork_exec(const ChildSpec& spec) {
   // Everything the child touches is built before fork(): between fork and exec only
   // async-signal-safe calls are allowed (another thread may hold the malloc lock).
+  std::vector<std::string> args = spec.argv;
   std::vector<char*> argv;
-  for (auto& a : spec.argv) argv.push_back(a.data());
+  for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
   std::vector<std::string> env_store;
   for (char** e = environ; *e; ++e) {
@@ -235,9 +259,20 @@ pid_t ProcessGroup::start(ChildSpec spec) {
     ESYNC_THROW(Error, "cannot execute ", spec.argv[0], " for ", spec.name, ": ", std::strerror(e));
   }
   ::fcntl(out_r.get(), F_SETFL, O_NONBLOCK);
+  return {pid, std::move(out_r)};
+}
+
+}  // namespace
+
+pid_t ProcessGroup::start(ChildSpec spec) {
+  auto& m = *impl_;
+  ESYNC_CHECK(!spec.name.empty() && !spec.argv.empty(), "a child needs a name and a program");
+  ESYNC_CHECK(pid(spec.name) < 0, "two children named ", spec.name);
+  auto [pid, out] = fork_exec(spec);
   m.width = std::max(m.width, spec.name.size());
-  m.kids.push_back(
-      Child{std::move(spec.name), pid, spec.daemon, spec.expendable, true, false, std::move(out_r), {}});
+  Child c{spec.name, pid, spec.daemon, spec.expendable, true, false, std::move(out), {}};
+  c.spec = std::move(spec);
+  m.kids.push_back(std::move(c));
   return pid;
 }
 

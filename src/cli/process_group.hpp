@@ -34,6 +34,10 @@ struct ChildSpec {
   std::vector<std::pair<std::string, std::string>> env;  // added to (or replacing in) ours
   bool daemon = false;                                   // serves the others; stopped when they are done
   bool expendable = false;                               // its failure is a loss, not the group's
+  // An expendable child that fails is started again, at most this many times, with its argv
+  // followed by restart_args (e.g. esync worker's --rejoin).
+  int restarts = 0;
+  std::vector<std::string> restart_args;
 };
 
 struct ProcessGroupOptions {
@@ -42,8 +46,9 @@ struct ProcessGroupOptions {
   std::chrono::milliseconds grace{3000};  // SIGTERM -> SIGKILL
   bool forward_signals = true;            // install SIGINT/SIGTERM handlers for the group's life
   std::string label = "esync run";        // prefix of the group's own messages
-  // Called when an expendable child fails (name, the reason as in error()), after its last output.
-  std::function<void(const std::string& name, const std::string& why)> on_lost;
+  // Called when an expendable child fails (name, the reason as in error(), whether it is started
+  // again), after its last output.
+  std::function<void(const std::string& name, const std::string& why, bool restarting)> on_lost;
 };
 
 class ProcessGroup {

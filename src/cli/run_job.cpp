@@ -150,6 +150,7 @@ std::optional<RunJob> parse_run_job(int argc, char** argv) {
   o.add_options("Launcher")
     ("timeout", "Stop everything after this many seconds", cxxopts::value<int>()->default_value("3600"))
     ("wait-timeout", "Seconds any wait on a peer may take (collectives, a sync round on the PS)", cxxopts::value<double>()->default_value("60"))
+    ("restart", "Start a lost worker again, up to N times each; it takes its rank back and rejoins the job (--on-failure continue)", cxxopts::value<int>()->default_value("0"))
     ("curve", "Encrypt every ZeroMQ connection (CURVE) under a fresh job keypair, handed over in the environment", cxxopts::value<bool>()->default_value("false"))
     ("dry-run", "Write the job file, print the commands (ROLE<TAB>command, the coordinator's address as {COORDINATOR}) and exit; launch/cluster.sh runs them on other hosts", cxxopts::value<bool>()->default_value("false"));
   // clang-format on
@@ -240,6 +241,10 @@ std::optional<RunJob> parse_run_job(int argc, char** argv) {
   out.wait_timeout_s = num("wait-timeout");
   ESYNC_CHECK_T(ConfigError, out.wait_timeout_s > 0, "--wait-timeout must be > 0");
   out.dry_run = r["dry-run"].as<bool>();
+  out.restarts = r["restart"].as<int>();
+  ESYNC_CHECK_T(ConfigError, out.restarts >= 0, "--restart must be >= 0");
+  ESYNC_CHECK_T(ConfigError, out.restarts == 0 || out.job.on_failure == "continue",
+                "--restart needs --on-failure continue (under abort a lost worker stops the job)");
   out.curve = r["curve"].as<bool>();
   // Every worker starts on this host, so its devices are checked here, before anything starts
   // (launch/cluster.sh places them on other hosts through --dry-run, which does not check).

@@ -14,6 +14,7 @@ struct RunJob {
   JobConfig job;               // what every process receives from the coordinator (LOGDIR/job.json)
   int timeout_s = 3600;        // the whole job
   double wait_timeout_s = 60;  // any wait on a peer
+  int restarts = 0;            // a lost worker is started again this many times at most (it rejoins)
   bool dry_run = false, curve = false;
 };
 

@@ -118,7 +118,9 @@ class GlooCollective final : public Collective {
       device_ = gloo::transport::tcp::CreateDevice(attr);
       auto context = std::make_shared<gloo::rendezvous::Context>(rank_, size_);
       context->setTimeout(timeout_);
-      StoreAdapter adapter(std::move(store), opts.prefix, timeout_);
+      const auto meet =
+          opts.rendezvous_timeout.count() > 0 ? std::min(opts.rendezvous_timeout, timeout_) : timeout_;
+      StoreAdapter adapter(std::move(store), opts.prefix, meet);
       context->connectFullMesh(adapter, device_);
       context_ = std::move(context);
     });

@@ -1,5 +1,6 @@
 #include <unistd.h>
 
+#include <atomic>
 #include <cmath>
 #include <optional>
 
@@ -24,7 +25,8 @@ struct CoordinatorClient::Impl {
 
   // A report sent ahead (report_ahead) whose reply has not been read: its round, or none.
   std::optional<std::uint64_t> ahead;
-  std::int64_t polls = 0;  // kv_poll request ids
+  std::int64_t polls = 0;                // kv_poll request ids
+  std::atomic<std::int64_t> joining{0};  // the last round plan's news of a rejoining worker
 
   // One request, one reply of the expected type; anything else is a protocol error. A reply
   // still owed to a report sent ahead is read first and dropped (its round never ran).
@@ -89,6 +91,7 @@ Welcome CoordinatorClient::register_worker(const std::string& device, const std:
   w.world = r.body.at("world").get<int>();
   w.policy = r.body.value("policy", kDefaultPolicy);
   w.job = r.body.value("job", json::object());
+  if (r.body.contains("rejoin")) w.rejoin_generation = r.body["rejoin"].at("generation").get<int>();
   impl_->rank = static_cast<std::uint32_t>(w.rank);
   impl_->job_id = r.header.job_id;
   return w;
@@ -156,6 +159,8 @@ CoordinatorClient::RoundPlan CoordinatorClient::report_plan(std::uint64_t round,
   p.k = r.body.at("k").get<int>();
   p.deadline_s = r.body.value("deadline_s", 0.0);
   p.share = r.body.value("share", 1.0);
+  p.joining = r.body.value("joining", std::int64_t{0});
+  impl_->joining = p.joining;
   ESYNC_CHECK_T(ProtocolError,
                 p.k >= 1 && std::isfinite(p.deadline_s) && p.deadline_s >= 0 && p.share > 0 && p.share <= 1,
                 "the coordinator sent an impossible round plan: ", r.body.dump());
@@ -183,9 +188,12 @@ void CoordinatorClient::attach(int rank, std::uint64_t job_id) {
 
 std::uint64_t CoordinatorClient::job_id() const { return impl_->job_id; }
 
-void CoordinatorClient::heartbeat() {
-  impl_->call(MsgType::kHeartbeat, 0, json::object(), MsgType::kAck, impl_->timeout);
+std::int64_t CoordinatorClient::heartbeat() {
+  const auto r = impl_->call(MsgType::kHeartbeat, 0, json::object(), MsgType::kAck, impl_->timeout);
+  return r.body.is_object() ? r.body.value("joining", std::int64_t{0}) : 0;
 }
+
+std::int64_t CoordinatorClient::joining_seen() const { return impl_->joining.load(); }
 
 void CoordinatorClient::goodbye(const std::string& status) {
   impl_->call(MsgType::kShutdown, 0, {{"status", status}}, MsgType::kAck, impl_->timeout);

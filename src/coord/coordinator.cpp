@@ -92,12 +92,13 @@ void Coordinator::Impl::handle(const wire::Message& m) {
   }
   switch (m.header.type) {
     case MsgType::kHeartbeat:
-      return reply(m.identity, MsgType::kAck, rank, m.header.round);
+      return reply(m.identity, MsgType::kAck, rank, m.header.round, {{"joining", joining_generation()}});
     case MsgType::kKvSet: {
       const std::string key = m.body.at("key").get<std::string>();
       kv[key] = m.body.at("value").get<std::string>();
       reply(m.identity, MsgType::kAck, rank, 0);
-      return answer_waiters(key);
+      answer_waiters(key);
+      return on_regroup_key(key, rank);
     }
     case MsgType::kKvGet: {
       const std::string key = m.body.at("key").get<std::string>();
@@ -125,6 +126,7 @@ void Coordinator::Impl::handle(const wire::Message& m) {
         event.k = d.k, event.deadline_s = d.deadline_s, event.share = d.share;
       }
       log.write(event);
+      plan["joining"] = joining_generation();
       return reply(m.identity, MsgType::kAssign, rank, m.header.round, plan);
     }
     case MsgType::kPoll: {  // poll policy: after every local step, "ready?"
@@ -145,7 +147,8 @@ void Coordinator::Impl::handle(const wire::Message& m) {
       mem->done = true;
       mem->state = m.body.value("status", "done");
       log.write(logev::Goodbye{static_cast<int>(rank), mem->state});
-      return reply(m.identity, MsgType::kAck, rank, 0);
+      reply(m.identity, MsgType::kAck, rank, 0);
+      return close_regroups();  // a worker that left with an error is not waited for
     default:
       ESYNC_THROW(ProtocolError, "unexpected ", wire::type_name(m.header.type),
                   " message at the coordinator");
@@ -163,6 +166,7 @@ void Coordinator::Impl::housekeeping() {
       ++it;
     }
   }
+  const auto lost_before = stats.lost;
   for (std::size_t r = 0; r < members.size(); ++r) {
     auto& mem = members[r];
     if (mem.identity.empty() || mem.done || !mem.alive || now - mem.last_seen < cfg.heartbeat_timeout_s)
@@ -186,6 +190,7 @@ void Coordinator::Impl::housekeeping() {
     std::fprintf(stderr, "coordinator: lost worker %zu on %s (silent for %.1f s)\n", r, mem.host.c_str(),
                  now - mem.last_seen);
   }
+  if (stats.lost != lost_before) close_regroups();  // the survivors no longer wait for them
   if (cfg.status && now - last_status > 5.0) {
     last_status = now;
     std::string line = "coordinator:";

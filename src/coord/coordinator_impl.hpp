@@ -4,6 +4,7 @@
 // Private to src/coord.
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,9 @@ struct Member {
   double last_seen = 0, step_s = 0;
   int k = 0;
   bool alive = true, done = false;
+  // A lost rank registered again (a restarted worker): `rejoined` until a regroup answer names
+  // it; `joining` once it reported, ready, so the group admits it at its next round boundary.
+  bool rejoined = false, joining = false;
 };
 
 struct Waiter {
@@ -42,6 +46,8 @@ struct Coordinator::Impl {
   std::map<std::string, std::string> kv;
   std::map<std::string, int> servers;  // routing id -> shard
   std::vector<Waiter> waiters;
+  std::set<std::string> regroups;    // allreduce regroup generations still waiting for survivors
+  std::int64_t regroups_closed = 0;  // the last regroup generation answered
   std::unique_ptr<AssignPolicy> assign;
   DeadlinePlanner deadline;  // policy deadline: the pacer and T, once per round
   std::unique_ptr<PollPolicy> poll;
@@ -64,6 +70,13 @@ struct Coordinator::Impl {
   // key-value store (to publish its endpoint).
   void on_register_server(const wire::Message& m);
   void answer_waiters(const std::string& key);
+  // An allreduce group re-forming (coordinator_regroup.cpp): a survivor's "regroup/<g>/<rank>"
+  // report, and closing every generation whose live workers have all reported.
+  void on_regroup_key(const std::string& key, std::uint32_t sender);
+  void close_regroups();
+  // The regroup generation a ready rejoining worker waits for (0: none): told in heartbeat and
+  // round-plan replies, so the group votes to regroup at its next synchronisation.
+  std::int64_t joining_generation() const;
   void handle(const wire::Message& m);
   void housekeeping();
   bool finished() const;

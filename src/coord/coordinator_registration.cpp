@@ -29,9 +29,17 @@ void Coordinator::Impl::on_register(const wire::Message& m) {
   if (rank < 0)
     for (int r = 0; r < cfg.max_workers && rank < 0; ++r)
       if (members[static_cast<std::size_t>(r)].identity.empty()) rank = r;
+  // A restarted worker takes its lost rank back: it rejoins the job (train/regroup.hpp).
+  const bool rejoin = rank >= 0 && rank < cfg.max_workers &&
+                      !members[static_cast<std::size_t>(rank)].identity.empty() &&
+                      !members[static_cast<std::size_t>(rank)].alive;
+  if (rejoin) members[static_cast<std::size_t>(rank)] = Member{};
   if (rank < 0 || rank >= cfg.max_workers || !members[static_cast<std::size_t>(rank)].identity.empty()) {
     const std::string why = rank < 0 ? "the job is full (" + std::to_string(cfg.max_workers) + " workers)"
-                                     : "rank " + std::to_string(rank) + " is taken or out of range";
+                            : rank >= cfg.max_workers
+                                ? "rank " + std::to_string(rank) + " is out of range (the job has " +
+                                      std::to_string(cfg.max_workers) + " workers)"
+                                : "rank " + std::to_string(rank) + " is taken";
     ++stats.rejected;
     log.write(logev::Reject{why, rank, host, {}});
     return reply(m.identity, MsgType::kReject, 0, 0, {{"error", why}});
@@ -41,10 +49,15 @@ void Coordinator::Impl::on_register(const wire::Message& m) {
   mem.device = device;
   mem.host = host;
   mem.last_seen = mono_s();
-  ++stats.registered;
-  log.write(logev::Register{rank, {}, mem.host, mem.device, rank >= cfg.workers});
-  reply(m.identity, MsgType::kWelcome, static_cast<std::uint32_t>(rank), 0,
-        {{"rank", rank}, {"world", cfg.workers}, {"job", cfg.job}, {"policy", cfg.job.policy}});
+  mem.rejoined = rejoin;
+  if (!rejoin) ++stats.registered;
+  log.write(logev::Register{
+      rank, {}, mem.host, mem.device, rank >= cfg.workers, rejoin ? std::optional(true) : std::nullopt});
+  if (rejoin) std::fprintf(stderr, "coordinator: worker %d on %s rejoins the job\n", rank, mem.host.c_str());
+  json welcome{{"rank", rank}, {"world", cfg.workers}, {"job", cfg.job}, {"policy", cfg.job.policy}};
+  // A rejoining worker of an allreduce job reports to the next regroup generation.
+  if (rejoin) welcome["rejoin"] = {{"generation", regroups_closed + 1}};
+  reply(m.identity, MsgType::kWelcome, static_cast<std::uint32_t>(rank), 0, welcome);
 }
 
 void Coordinator::Impl::on_attach(const wire::Message& m) {

@@ -23,7 +23,7 @@ Heartbeat::Heartbeat(const std::string& endpoint, const std::string& token, int 
       std::unique_lock<std::mutex> lk(mu_);
       while (!cv_.wait_for(lk, interval, [this] { return stop_; })) {
         lk.unlock();
-        c.heartbeat();
+        joining_ = c.heartbeat();
         lk.lock();
       }
     } catch (const std::exception& e) {

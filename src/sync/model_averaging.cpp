@@ -24,6 +24,7 @@ ModelAveraging::ModelAveraging(std::string mode, const SyncContext& ctx, std::un
       overlap_(ctx.overlap),
       network_delay_(ctx.network_delay),
       timeout_(ctx.timeout),
+      regroup_vote_(ctx.regroup_vote),
       scaffold_(ctx.scaffold) {
   ESYNC_CHECK_T(ConfigError, !scaffold_ || (c_ && !ps_ && !overlap_),
                 "--drift-correction scaffold needs an allreduce job without --overlap");
@@ -62,7 +63,8 @@ bool ModelAveraging::exchange(float* out, std::size_t n, double samples, double 
     return ps_exchange(*ps_, out, delta_.data(), samples, weight, stop, st,
                        ps_seen_);                            // the server applies it
   const std::size_t extra = scaffold_ ? cv_job_.size() : 0;  // SCAFFOLD: a_i (c_i+ - c_i) after the model
-  const bool consensus = reduce_with_control(*c_, delta_.data(), n + extra, samples, weight, stop, st);
+  const bool consensus = reduce_with_control(*c_, delta_.data(), n + extra, samples, weight, stop, st,
+                                             regroup_vote_ && regroup_vote_());
   apply_average(out, w_ref_.data(), delta_.data(), n, params_,
                 round_scales(weighting_, global_lr_, st.total_samples, st.total_weight));
   if (extra > 0 && st.total_weight > 0) {

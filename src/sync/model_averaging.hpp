@@ -45,6 +45,8 @@ class ModelAveraging : public Synchronizer {
   bool end_round(float* w, std::size_t n, double samples, bool stop, SyncStats& st) override;
   bool settle(float* w, std::size_t n, SyncStats& st) override;
   const float* global_model() const override { return pending_.valid() ? w_ref_.data() : nullptr; }
+  // w_ref_ from begin_round on: a reduction that fails leaves it as it was.
+  const float* agreed_model() const override { return w_ref_.empty() ? nullptr : w_ref_.data(); }
   // Waits for a reduction still in flight (its transport is about to close; the collectives'
   // timeouts bound the wait); its outcome no longer matters.
   ~ModelAveraging() override;
@@ -77,6 +79,7 @@ class ModelAveraging : public Synchronizer {
   bool overlap_;
   std::function<double()> network_delay_;
   std::chrono::milliseconds timeout_;
+  std::function<bool()> regroup_vote_;
   double pending_delay_s_ = 0;  // the injected delay of the reduction in flight
   // w_ref_: the global model the round's progress is measured from; delta_: the progress in
   // flight; anchor_: w when it was sent; global_: the reduction's result (overlap only).

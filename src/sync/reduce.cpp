@@ -20,14 +20,15 @@ void inject_delay(const std::function<double()>& network_delay, SyncStats& st) {
 }
 
 bool reduce_with_control(comm::Collective& c, float* buf, std::size_t n, double samples, double weight,
-                         bool stop, SyncStats& st) {
+                         bool stop, SyncStats& st, bool regroup) {
   const int world = c.size();
   float* ctl = buf + n;
   std::fill(ctl, ctl + control_slots(world), 0.0f);
   ctl[0] = static_cast<float>(samples);
   ctl[1] = static_cast<float>(weight);
   ctl[2] = stop ? 1.0f : 0.0f;
-  float* arrivals = ctl + 3;
+  ctl[3] = regroup ? 1.0f : 0.0f;
+  float* arrivals = ctl + 4;
   const double arrival = unix_s() - g_time_base.load();
   arrivals[c.rank()] = static_cast<float>(arrival);
   const double t0 = mono_s();
@@ -44,6 +45,7 @@ bool reduce_with_control(comm::Collective& c, float* buf, std::size_t n, double 
   st.bytes_recv += bytes;
   st.total_samples = ctl[0];
   st.total_weight = ctl[1];
+  st.regroup = st.regroup || ctl[3] > 0.5f;
   return ctl[2] > 0.5f;
 }
 

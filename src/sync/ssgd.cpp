@@ -11,7 +11,8 @@ namespace {
 
 class Ssgd final : public Synchronizer {
  public:
-  explicit Ssgd(const SyncContext& ctx) : c_(*ctx.collective), network_delay_(ctx.network_delay) {}
+  explicit Ssgd(const SyncContext& ctx)
+      : c_(*ctx.collective), network_delay_(ctx.network_delay), regroup_vote_(ctx.regroup_vote) {}
   std::string mode() const override { return "ssgd"; }
   int begin_round(std::uint64_t, const float*, std::size_t, double) override { return 1; }
   bool syncs_gradients() const override { return true; }
@@ -19,7 +20,8 @@ class Ssgd final : public Synchronizer {
                         SyncStats& st) override {
     inject_delay(network_delay_, st);
     kernels::cpu::scale(grad, static_cast<float>(samples), n);
-    const bool consensus = reduce_with_control(c_, grad, n, samples, samples, stop, st);
+    const bool consensus =
+        reduce_with_control(c_, grad, n, samples, samples, stop, st, regroup_vote_ && regroup_vote_());
     if (st.total_samples > 0) kernels::cpu::scale(grad, static_cast<float>(1.0 / st.total_samples), n);
     return consensus;
   }
@@ -27,6 +29,7 @@ class Ssgd final : public Synchronizer {
  private:
   comm::Collective& c_;
   std::function<double()> network_delay_;
+  std::function<bool()> regroup_vote_;
 };
 
 }  // namespace

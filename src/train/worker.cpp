@@ -4,6 +4,8 @@
 // server, and as the exception or summary it returns.
 #include <unistd.h>
 
+#include <thread>
+
 #include "esync/clock.hpp"
 #include "esync/error.hpp"
 #include "esync/heartbeat.hpp"
@@ -37,6 +39,21 @@ std::string lost_workers(coord::CoordinatorClient& client, const coord::Heartbea
   return "the state server named no lost worker (" + last + ")";
 }
 
+// A restarted worker's rank is taken until the state server declares its previous process lost
+// (the heartbeat timeout): it asks again every half second until then.
+coord::Welcome register_worker(coord::CoordinatorClient& client, const WorkerOptions& opt) {
+  const double deadline = mono_s() + opt.timeout_s;
+  for (;;) {
+    try {
+      return client.register_worker(opt.device, host_name(), opt.rank);
+    } catch (const ConfigError& e) {
+      const bool held = std::string(e.what()).find("is taken") != std::string::npos;
+      if (!opt.rejoin || opt.rank < 0 || !held || mono_s() > deadline) throw;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+}
+
 void say_goodbye(coord::CoordinatorClient& client, const std::string& status) {
   try {
     client.goodbye(status);
@@ -50,7 +67,7 @@ nlohmann::json run_worker(const WorkerOptions& opt) {
   WorkerJob job;
   job.timeout = std::chrono::milliseconds(static_cast<long>(opt.timeout_s * 1000));
   job.client = std::make_shared<coord::CoordinatorClient>(opt.coordinator, opt.token, job.timeout);
-  const auto welcome = job.client->register_worker(opt.device, host_name(), opt.rank);
+  const auto welcome = register_worker(*job.client, opt);
   job.config = welcome.job.get<JobConfig>();
   job.rank = welcome.rank;
   job.world = welcome.world;
@@ -61,6 +78,7 @@ nlohmann::json run_worker(const WorkerOptions& opt) {
   job.mode = job.config.mode;
   job.device = opt.device;
   job.policy = welcome.policy;
+  job.rejoin_generation = welcome.rejoin_generation;
   job.token = opt.token;
   // Peers reach us on the network that reaches the coordinator, unless --bind says otherwise.
   job.bind_host = opt.bind.empty() ? wire::local_address_towards(job.client->endpoint()) : opt.bind;
@@ -73,7 +91,8 @@ nlohmann::json run_worker(const WorkerOptions& opt) {
   job.heartbeat = &heartbeat;
   set_compute_threads(job.config.threads_of(job.rank));
 
-  JsonlLog log(job.config.log_dir, "worker", job.rank);
+  // A rejoining worker continues its previous process's log.
+  JsonlLog log(job.config.log_dir, "worker", job.rank, /*append=*/job.rejoin_generation.has_value());
   log.write(logev::WorkerStart{job.rank, job.world, host_name(), opt.device, job.mode, job.bind_host,
                                job.config.batch_of(job.rank), job.config.threads_of(job.rank), job.config,
                                static_cast<std::int64_t>(::getpid())});

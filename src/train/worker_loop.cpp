@@ -10,12 +10,14 @@
 #include "esync/clock.hpp"
 #include "esync/error.hpp"
 #include "esync/heterogeneity.hpp"
+#include "esync/modes.hpp"
 #include "esync/optimizer.hpp"
 #include "esync/synchronizer.hpp"
 #include "train/background_eval.hpp"
 #include "train/batches.hpp"
 #include "train/final_eval.hpp"
 #include "train/models/net.hpp"
+#include "train/regroup.hpp"
 #include "train/worker_checkpoint.hpp"
 #include "train/worker_parts.hpp"
 
@@ -64,10 +66,22 @@ logev::WorkerSummary train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& 
   sctx.params = n_params;
   sctx.scaffold = cfg.drift_correction == "scaffold";
   sctx.timeout = job.timeout;
-  auto syncer = sync::make_synchronizer(job.mode, sctx);
+  // A broken allreduce group re-forms, a restarted worker rejoins it (regroup.hpp): this worker
+  // votes to regroup when the state server says a rejoining worker waits for a generation it
+  // has not been through.
+  GroupRecovery recovery(job);
+  if (recovery.enabled())
+    sctx.regroup_vote = [&job, &recovery] {
+      const std::int64_t waits =
+          std::max(job.heartbeat ? job.heartbeat->joining() : 0, job.client->joining_seen());
+      return waits > recovery.generation();
+    };
+  // A rejoining worker has no group yet: its synchroniser is made when it joins one (below).
+  const bool rejoining = job.rejoin_generation && recovery.enabled();
+  std::unique_ptr<sync::Synchronizer> syncer = rejoining ? nullptr : sync::make_synchronizer(job.mode, sctx);
   OptimizerConfig oc;
   oc.kind = cfg.optimizer;
-  oc.lr = static_cast<float>(syncer->syncs_gradients() ? cfg.lr : cfg.local_lr);
+  oc.lr = static_cast<float>(find_mode(job.mode).syncs_gradients() ? cfg.lr : cfg.local_lr);
   oc.momentum = static_cast<float>(cfg.momentum);
   FlatOptimizer optim(oc, n_params, place);
   BatchFeeder feeder(
@@ -80,7 +94,8 @@ logev::WorkerSummary train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& 
   const double budget = cfg.time_budget_s, eval_every = cfg.eval_every_s;
   const int log_every = cfg.log_every;
   std::unique_ptr<BackgroundEval> evaluator;
-  if (job.rank == 0) {
+  // Rank 0 evaluates; restarted, it leaves that to whoever took over when it was lost.
+  if (job.rank == 0 && !job.rejoin_generation) {
     torch::manual_seed(seed);
     evaluator =
         std::make_unique<BackgroundEval>(make_model(cfg.model, ds.sample_shape, ds.num_classes), ds.test,
@@ -108,105 +123,148 @@ logev::WorkerSummary train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& 
     seen += got.total_samples;
     return consensus || seen >= target;
   };
-  for (std::uint64_t round = s.first_round; !stop; ++round) {
-    // Model averaging keeps the round's starting weights; the gradient modes read none.
-    const int k = syncer->begin_round(
-        round, syncer->syncs_gradients() ? stage.weights_out() : stage.weights(), n_all, step_s);
-    double round_compute = 0, round_device = 0, round_slowdown = 0, round_samples = 0;
-    int k_done = 0;
-    st.clear();
-    checkpoints.before_sync(round);
-    if (job.heartbeat && job.heartbeat->coordinator_lost())
-      ESYNC_THROW(TimeoutError, "lost the state server at ", job.client->endpoint(), ": ",
-                  job.heartbeat->error());
-    while (k_done < k) {
-      // compute: the whole local step (batch, forward, backward, optimiser), everything but
-      // the synchronisation and injected delays, so K_i x c_i really is the round's length.
-      const double ts = mono_s();
-      const Batch batch = feeder.next();
-      fm.zero_grad();
-      auto loss = loss_fn(fm.net().forward(batch.x), batch.y, ds.num_classes);
-      loss.backward();
-      round_samples += double(batch.size);
-      double not_compute = 0;
-      if (syncer->syncs_gradients()) {
-        const double tsync = mono_s();
-        float* grad = stage.grads();
-        stop = decide(
-            syncer->reduce_gradients(stage.weights_out(), grad, n_params, double(batch.size), vote(), st),
-            st);
-        // The parameter server sent the new parameters; an allreduce changed the gradient.
-        if (syncer->applies_update())
-          stage.upload_weights(n_params);
-        else
-          stage.upload_grads();
-        not_compute = mono_s() - tsync;
-      }
-      if (!syncer->applies_update()) {
-        if (sctx.scaffold) {  // the drift correction works on the host side of the gradient
-          syncer->correct_gradient(stage.grads(), n_params);
-          stage.upload_grads();
+  // `agreed`: the last round whose synchronisation this rank completed; `in_sync`: a failure came
+  // from one. A regroup returns the round the loop goes on after; a worker of the new group's
+  // rank 0 evaluates when no member does (rank 0 was lost).
+  std::int64_t agreed = static_cast<std::int64_t>(s.first_round) - 1;
+  bool in_sync = false;
+  auto regroup = [&](const std::string& why) {
+    const Regrouped g = recovery.rebuild(s, syncer, sctx, optim,
+                                         {agreed, seen, optim.steps(), evaluator != nullptr}, why, log);
+    seen = g.at.seen, agreed = g.at.round, stop = false;
+    if (!evaluator && !g.evaluator && g.group_rank == 0)
+      evaluator = std::make_unique<BackgroundEval>(make_model(cfg.model, ds.sample_shape, ds.num_classes),
+                                                   ds.test, ds.num_classes, log, ds.f_star);
+    return static_cast<std::uint64_t>(g.at.round);
+  };
+  std::uint64_t round = s.first_round;
+  if (rejoining) round = regroup("a restarted worker rejoins") + 1;
+  for (; !stop; ++round) try {
+      // Model averaging keeps the round's starting weights; the gradient modes read none.
+      const int k = syncer->begin_round(
+          round, syncer->syncs_gradients() ? stage.weights_out() : stage.weights(), n_all, step_s);
+      double round_compute = 0, round_device = 0, round_slowdown = 0, round_samples = 0;
+      int k_done = 0;
+      st.clear();
+      checkpoints.before_sync(round);
+      if (job.heartbeat && job.heartbeat->coordinator_lost())
+        ESYNC_THROW(TimeoutError, "lost the state server at ", job.client->endpoint(), ": ",
+                    job.heartbeat->error());
+      while (k_done < k) {
+        // compute: the whole local step (batch, forward, backward, optimiser), everything but
+        // the synchronisation and injected delays, so K_i x c_i really is the round's length.
+        const double ts = mono_s();
+        const Batch batch = feeder.next();
+        fm.zero_grad();
+        auto loss = loss_fn(fm.net().forward(batch.x), batch.y, ds.num_classes);
+        loss.backward();
+        round_samples += double(batch.size);
+        double not_compute = 0;
+        if (syncer->syncs_gradients()) {
+          const double tsync = mono_s();
+          float* grad = stage.grads();
+          in_sync = true;
+          const bool consensus =
+              syncer->reduce_gradients(stage.weights_out(), grad, n_params, double(batch.size), vote(), st);
+          in_sync = false;
+          agreed = static_cast<std::int64_t>(round);
+          stop = decide(consensus, st);
+          // The parameter server sent the new parameters; an allreduce changed the gradient.
+          if (syncer->applies_update())
+            stage.upload_weights(n_params);
+          else
+            stage.upload_grads();
+          not_compute = mono_s() - tsync;
         }
-        optim.step(fm.data(), fm.grad_data(), oc.lr);
-        stage.model_moved();
+        if (!syncer->applies_update()) {
+          if (sctx.scaffold) {  // the drift correction works on the host side of the gradient
+            syncer->correct_gradient(stage.grads(), n_params);
+            stage.upload_grads();
+          }
+          optim.step(fm.data(), fm.grad_data(), oc.lr);
+          stage.model_moved();
+        }
+        kernels::wait(place);  // a GPU's step is queued work: its time is taken when it has run
+        const double compute = mono_s() - ts - not_compute;
+        // Emulate a device `slowdown` x slower: to the state server that is compute time (the
+        // device is slower), to the logs it is injected time, kept apart from real compute.
+        const double slept = sleep_s(slow.sleep_for(compute));
+        round_slowdown += slept;
+        round_device += compute + slept;
+        round_compute += compute;
+        ++k_done;
+        ++tot.steps;
+        if (tot.steps % log_every == 0)
+          log.write(logev::Step{static_cast<std::int64_t>(round), k_done, loss.item<double>(),
+                                double(tot.samples) + round_samples, compute, slept});
+        if (stop || syncer->step_done(round, compute + slept)) break;
       }
-      kernels::wait(place);  // a GPU's step is queued work: its time is taken when it has run
-      const double compute = mono_s() - ts - not_compute;
-      // Emulate a device `slowdown` x slower: to the state server that is compute time (the
-      // device is slower), to the logs it is injected time, kept apart from real compute.
-      const double slept = sleep_s(slow.sleep_for(compute));
-      round_slowdown += slept;
-      round_device += compute + slept;
-      round_compute += compute;
-      ++k_done;
-      ++tot.steps;
-      if (tot.steps % log_every == 0)
-        log.write(logev::Step{static_cast<std::int64_t>(round), k_done, loss.item<double>(),
-                              double(tot.samples) + round_samples, compute, slept});
-      if (stop || syncer->step_done(round, compute + slept)) break;
-    }
-    if (!syncer->syncs_gradients()) {
-      stop = decide(syncer->end_round(stage.weights(), n_all, round_samples, vote(), st), st);
-      // --overlap leaves this round's reduction in flight: it is settled when the job stops (the
-      // final model is then the same on every rank) and around checkpoint rounds.
-      if (stop || checkpoints.settles(round)) {
+      if (!syncer->syncs_gradients()) {
+        in_sync = true;
+        stop = decide(syncer->end_round(stage.weights(), n_all, round_samples, vote(), st), st);
+        // --overlap leaves this round's reduction in flight: it is settled when the job stops (the
+        // final model is then the same on every rank) and around checkpoint rounds.
+        if (stop || checkpoints.settles(round)) {
+          sync::SyncStats last;
+          stop = decide(syncer->settle(stage.weights(), n_all, last), last) || stop;
+          st.add(last);
+        }
+        in_sync = false;
+        // With a reduction in flight, the last one completed is the previous round's.
+        agreed = static_cast<std::int64_t>(round) - (syncer->global_model() ? 1 : 0);
+        stage.upload_weights();
+      }
+      step_s = k_done ? round_device / k_done : step_s;
+      tot.samples += static_cast<std::int64_t>(round_samples);
+      tot.compute += round_compute;
+      tot.injected += round_slowdown + st.delay_s;
+      tot.sync.add(st);
+      logev::Sync ev;
+      ev.round = static_cast<std::int64_t>(round), ev.k_done = k_done,
+      ev.k_assigned = syncer->planned_steps(k);
+      ev.compute_s = round_compute, ev.comm_s = st.comm_s, ev.wait_s = st.wait_s, ev.hidden_s = st.hidden_s;
+      ev.slowdown_s = round_slowdown, ev.delay_s = st.delay_s, ev.injected_s = round_slowdown + st.delay_s;
+      ev.bytes_sent = static_cast<std::int64_t>(st.bytes_sent);
+      ev.bytes_recv = static_cast<std::int64_t>(st.bytes_recv);
+      ev.staleness = st.staleness, ev.samples = round_samples;
+      log.write(ev);
+      checkpoints.after_sync(round, optim, seen, tot.samples, evaluator ? evaluator->f0() : NAN);
+      if (evaluator && (stop || mono_s() - last_eval >= eval_every)) {
+        // The job's final model: under the asynchronous rules the shards hold it, and rank 0's own
+        // copy is as old as its last push (on a busy host, many versions).
+        if (stop && s.psc && syncer->syncs_gradients()) {
+          s.psc->pull(stage.weights_out());
+          stage.upload_weights(n_params);
+        }
+        last_eval = mono_s();
+        const float* global = syncer->global_model();  // copied by submit
+        const torch::Tensor model =
+            global ? torch::from_blob(const_cast<float*>(global), {fm.size()}, torch::kFloat) : fm.flat();
+        logev::Eval stamp;
+        stamp.round = static_cast<std::int64_t>(round), stamp.epoch = seen / double(ds.train.size());
+        stamp.samples_seen = seen, stamp.wall_s = mono_s() - t0;
+        evaluator->submit(model, stamp, /*force=*/stop);
+      }
+      // A restarted worker waits: every rank saw the vote in the same reduction, and all regroup
+      // after this round, with no reduction left in flight.
+      if (st.regroup && !stop && recovery.enabled()) {
         sync::SyncStats last;
-        stop = decide(syncer->settle(stage.weights(), n_all, last), last) || stop;
-        st.add(last);
+        in_sync = true;
+        stop = decide(syncer->settle(stage.weights(), n_all, last), last);
+        in_sync = false;
+        stage.upload_weights();
+        agreed = static_cast<std::int64_t>(round);
+        if (!stop) round = regroup("a restarted worker rejoins");
       }
-      stage.upload_weights();
+    } catch (const Error& e) {
+      const bool group_broke =
+          dynamic_cast<const PeerLostError*>(&e) || dynamic_cast<const TimeoutError*>(&e);
+      if (!in_sync || !group_broke || !recovery.enabled()) throw;
+      in_sync = false;
+      std::fprintf(stderr, "worker %d: the allreduce group broke in round %llu (%s); re-forming it\n",
+                   job.rank, static_cast<unsigned long long>(round), e.what());
+      round = regroup(e.what());
     }
-    step_s = k_done ? round_device / k_done : step_s;
-    tot.samples += static_cast<std::int64_t>(round_samples);
-    tot.compute += round_compute;
-    tot.injected += round_slowdown + st.delay_s;
-    tot.sync.add(st);
-    logev::Sync ev;
-    ev.round = static_cast<std::int64_t>(round), ev.k_done = k_done, ev.k_assigned = syncer->planned_steps(k);
-    ev.compute_s = round_compute, ev.comm_s = st.comm_s, ev.wait_s = st.wait_s, ev.hidden_s = st.hidden_s;
-    ev.slowdown_s = round_slowdown, ev.delay_s = st.delay_s, ev.injected_s = round_slowdown + st.delay_s;
-    ev.bytes_sent = static_cast<std::int64_t>(st.bytes_sent);
-    ev.bytes_recv = static_cast<std::int64_t>(st.bytes_recv);
-    ev.staleness = st.staleness, ev.samples = round_samples;
-    log.write(ev);
-    checkpoints.after_sync(round, optim, seen, tot.samples, evaluator ? evaluator->f0() : NAN);
-    if (evaluator && (stop || mono_s() - last_eval >= eval_every)) {
-      // The job's final model: under the asynchronous rules the shards hold it, and rank 0's own
-      // copy is as old as its last push (on a busy host, many versions).
-      if (stop && s.psc && syncer->syncs_gradients()) {
-        s.psc->pull(stage.weights_out());
-        stage.upload_weights(n_params);
-      }
-      last_eval = mono_s();
-      const float* global = syncer->global_model();  // copied by submit
-      const torch::Tensor model =
-          global ? torch::from_blob(const_cast<float*>(global), {fm.size()}, torch::kFloat) : fm.flat();
-      logev::Eval stamp;
-      stamp.round = static_cast<std::int64_t>(round), stamp.epoch = seen / double(ds.train.size());
-      stamp.samples_seen = seen, stamp.wall_s = mono_s() - t0;
-      evaluator->submit(model, stamp, /*force=*/stop);
-    }
-  }
   // Throughput counts the training loop only: the final evaluation below is not training.
   const double train_wall = mono_s() - t0;
   checkpoints.finish();

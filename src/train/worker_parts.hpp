@@ -35,6 +35,9 @@ struct WorkerJob {
   std::string bind_host;  // the address peers connect to for the allreduce group
   std::chrono::milliseconds timeout{60000};
   const coord::Heartbeat* heartbeat = nullptr;  // the loop stops when it lost the coordinator
+  // A restarted worker that took its lost rank back: the regroup generation it joins the
+  // allreduce group at (train/regroup.hpp); a parameter-server job takes it as an elastic joiner.
+  std::optional<int> rejoin_generation;
 };
 
 // Members in dependency order: destruction runs backwards, so the transport closes before the

@@ -49,14 +49,14 @@ void connect_ps(const WorkerJob& job, WorkerSetup& s) {
   // A resumed job's shards start from their own checkpoints, not from rank 0's weights.
   SyncStaging& stage = *s.stage;
   if (job.rank == 0 && !s.resuming) s.psc->init(stage.weights());
-  if (job.rank < job.world) {
+  if (job.rank < job.world && !job.rejoin_generation) {
     s.psc->pull(stage.weights_out());
     stage.upload_weights(n);
     return;
   }
-  // A worker joining a running job: live from the next round on every shard, holding its
-  // weights. The synchronous rules count one version per round, so its round numbers continue
-  // the job's (the state server's poll rule refuses a round that has gone by).
+  // A worker joining a running job (or a restarted one rejoining it): live from the next round on
+  // every shard, holding its weights. The synchronous rules count one version per round, so its round numbers
+  // continue the job's (the state server's poll rule refuses a round that has gone by).
   const auto r = s.psc->join(stage.weights_out());
   stage.upload_weights(n);
   s.joined = r.version;
@@ -66,6 +66,13 @@ void connect_ps(const WorkerJob& job, WorkerSetup& s) {
 void connect_collective(const WorkerJob& job, WorkerSetup& s) {
   comm::CollectiveOptions copt;
   copt.backend = agree_on_backend(job);
+  s.backend = copt.backend;
+  // A restarted worker meets the group when the training loop regroups with it (regroup.hpp),
+  // and shares the time origin rank 0 published.
+  if (job.rejoin_generation) {
+    sync::set_time_base(std::stod(job.client->kv_get("time/base", job.timeout)));
+    return;
+  }
   copt.rank = job.rank;
   copt.size = job.world;
   copt.bind_host = job.bind_host;
@@ -77,7 +84,7 @@ void connect_collective(const WorkerJob& job, WorkerSetup& s) {
   float base = static_cast<float>(unix_s());  // one time origin for everyone's arrival stamps
   s.coll->broadcast(&base, 1, 0);
   sync::set_time_base(base);
-  s.backend = copt.backend;
+  if (job.rank == 0) job.client->kv_set("time/base", std::to_string(base));
 }
 
 }  // namespace

@@ -1,0 +1,143 @@
+#include "train/regroup.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <limits>
+
+#include "esync/clock.hpp"
+#include "esync/coord_store.hpp"
+#include "esync/error.hpp"
+#include "esync/modes.hpp"
+
+namespace esync::train {
+
+using nlohmann::json;
+using std::chrono::milliseconds;
+
+namespace {
+
+milliseconds seconds(double s) { return milliseconds(static_cast<long>(1000 * s)); }
+
+// Step 4 into copies: nothing of this worker changes unless every broadcast arrived.
+void take_model(const Regrouped& g, comm::Collective& c, float* w, const float* agreed, std::size_t n,
+                FlatOptimizer* optim) {
+  const float* mine = agreed ? agreed : w;
+  std::vector<float> model(mine, mine + n);
+  c.broadcast(model.data(), n, g.source);
+  std::vector<std::vector<float>> state;
+  if (optim)
+    for (auto& entry : optim->state()) {
+      state.push_back(entry.second->to_host());
+      c.broadcast(state.back().data(), state.back().size(), g.source);
+    }
+  std::memcpy(w, model.data(), n * sizeof(float));
+  if (!optim) return;
+  std::size_t i = 0;
+  for (auto& entry : optim->state()) entry.second->from_host(state[i++]);
+  optim->set_steps(g.at.steps);
+}
+
+}  // namespace
+
+GroupRecovery::GroupRecovery(const WorkerJob& job)
+    : job_(job),
+      enabled_(job.config.servers == 0 && job.config.on_failure == "continue" && job.client),
+      generation_(job.rejoin_generation.value_or(1) - 1) {}
+
+Regrouped GroupRecovery::answer(const GroupProgress& mine) {
+  Regrouped g;
+  g.generation = ++generation_;
+  g.group_rank = -1;
+  const std::string gen = std::to_string(g.generation);
+  // 2. The answer comes once the dead are declared lost (the heartbeat timeout) and every live
+  // member noticed the broken group (at its next collective, within the wait timeout).
+  job_.client->kv_set(
+      "regroup/" + gen + "/" + std::to_string(job_.rank),
+      json{{"round", mine.round}, {"seen", mine.seen}, {"steps", mine.steps}, {"evaluates", mine.evaluates}}
+          .dump());
+  const json answer = json::parse(job_.client->kv_get("regroup/" + gen, job_.timeout + seconds(beats())));
+  std::int64_t best = std::numeric_limits<std::int64_t>::min();
+  for (const auto& m : answer.at("members")) {
+    const int rank = m.at("rank").get<int>();
+    if (rank == job_.rank) g.group_rank = static_cast<int>(g.members.size());
+    const auto r = m.at("round").get<std::int64_t>();
+    if (r > best) {  // the first (lowest rank) of the most advanced members
+      best = r, g.source = static_cast<int>(g.members.size());
+      g.at = {r, m.at("seen").get<double>(), m.at("steps").get<std::int64_t>()};
+    }
+    g.evaluator = g.evaluator || m.value("evaluates", false);
+    g.members.push_back(rank);
+  }
+  return g;
+}
+
+void GroupRecovery::meet(WorkerSetup& s, const Regrouped& g) {
+  comm::CollectiveOptions copt;
+  copt.backend = s.backend;
+  copt.rank = g.group_rank;
+  copt.size = static_cast<int>(g.members.size());
+  copt.bind_host = job_.bind_host;
+  copt.timeout = job_.timeout;
+  copt.rendezvous_timeout = seconds(std::max(5.0, beats()));
+  copt.prefix = "comm/g" + std::to_string(g.generation);  // apart from the broken group's keys
+  s.coll = comm::make_collective(copt, std::make_shared<coord::CoordStore>(job_.client));
+}
+
+double GroupRecovery::beats() const {
+  return job_.config.heartbeat_timeout_s + 2 * job_.config.heartbeat_interval_s;
+}
+
+Regrouped GroupRecovery::recover(WorkerSetup& s, const GroupProgress& mine, float* w, const float* agreed,
+                                 std::size_t n, FlatOptimizer* optim) {
+  // Each attempt after the first follows another loss; there cannot be more than the others.
+  const int attempts = std::max(1, job_.config.capacity(job_.world));
+  for (int attempt = 1;; ++attempt) {
+    s.coll.reset();  // 1. our sockets close: a peer still blocked on us fails now, not at its timeout
+    if (job_.heartbeat && job_.heartbeat->coordinator_lost())
+      ESYNC_THROW(TimeoutError,
+                  "the allreduce group broke and the state server is gone too: ", job_.heartbeat->error());
+    const Regrouped g = answer(mine);
+    ESYNC_CHECK_T(PeerLostError, g.group_rank >= 0, "worker ", job_.rank,
+                  " was declared lost while its group re-formed (generation ", g.generation,
+                  ") and is not among its members");
+    try {
+      meet(s, g);  // 3.
+      take_model(g, *s.coll, w, agreed, n, optim);
+      return g;
+    } catch (const Error& e) {
+      const bool broke = dynamic_cast<const PeerLostError*>(&e) || dynamic_cast<const TimeoutError*>(&e);
+      if (!broke || attempt >= attempts) throw;
+      std::fprintf(stderr, "worker %d: the re-formed group broke again (%s); once more\n", job_.rank,
+                   e.what());
+    }
+  }
+}
+
+Regrouped GroupRecovery::rebuild(WorkerSetup& s, std::unique_ptr<sync::Synchronizer>& syncer,
+                                 sync::SyncContext& sctx, FlatOptimizer& optim, const GroupProgress& mine,
+                                 const std::string& why, JsonlLog& log) {
+  const double t0 = mono_s();
+  const auto n = static_cast<std::size_t>(s.fm->size());
+  std::vector<float> agreed;
+  const bool gradients = find_mode(job_.mode).syncs_gradients();
+  if (syncer) {
+    if (const float* a = syncer->agreed_model()) agreed.assign(a, a + n);
+    syncer.reset();
+  }
+  const Regrouped g = recover(s, mine, s.stage->weights(), agreed.empty() ? nullptr : agreed.data(), n,
+                              gradients ? &optim : nullptr);
+  s.stage->upload_weights();
+  sctx.collective = s.coll.get();
+  syncer = sync::make_synchronizer(job_.mode, sctx);
+  logev::WorkerRegroup ev;
+  ev.generation = g.generation, ev.round = g.at.round, ev.members = g.members;
+  ev.source = g.members[static_cast<std::size_t>(g.source)], ev.seconds = mono_s() - t0, ev.why = why;
+  log.write(ev);
+  std::fprintf(stderr,
+               "worker %d: the group re-formed with %zu workers in %.1f s; going on from round %lld\n",
+               job_.rank, g.members.size(), ev.seconds, static_cast<long long>(g.at.round + 1));
+  return g;
+}
+
+}  // namespace esync::train
