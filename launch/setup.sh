@@ -16,6 +16,7 @@ PACKAGES=(
   dataset-fashion-mnist                        # the default dataset
   python3-torch python3-numpy python3-matplotlib  # PyTorch baselines in bench/, figures
   iproute2 openssh-client                      # launch/cluster.sh and its network-namespace test
+  slurmctld slurmd slurm-client munge          # launch/slurm.sbatch's test under a real SLURM
   clang-format                                 # the format check (tests/check_format.sh)
 )
 

@@ -194,6 +194,7 @@ TEST(ProcessGroup, ExpendableChildLostTheOthersGoOn) {
     auto opt = cap.options(500ms);
     opt.on_lost = [&](const std::string& name, const std::string& why, bool) {
       reported.push_back(name + ": " + why);
+      return true;
     };
     ProcessGroup g(opt);
     g.start(sh("svc", "while :; do sleep 0.05; done", true));

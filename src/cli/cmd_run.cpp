@@ -144,6 +144,14 @@ int cmd_run(int argc, char** argv) {
     ev.rank = std::stoi(name.substr(name.find('-') + 1));
     ev.host = "localhost", ev.device = devices[static_cast<std::size_t>(ev.rank)], ev.why = why;
     ev.last_round = last_round(fs::path(log_dir) / (name + ".jsonl"));
+    // An allreduce group forms with every worker: one that fails before its first round leaves
+    // the others at the rendezvous, so that is the job's failure, at once.
+    if (servers == 0 && ev.last_round < 0) {
+      std::fprintf(stderr,
+                   "esync run: %s failed before the allreduce group formed, which needs every worker\n",
+                   name.c_str());
+      return false;
+    }
     std::fprintf(stderr, "esync run: %s was on %s; its last completed round: %s\n", name.c_str(),
                  ev.device.c_str(), ev.last_round < 0 ? "none" : std::to_string(ev.last_round).c_str());
     try {
@@ -152,6 +160,7 @@ int cmd_run(int argc, char** argv) {
     } catch (const std::exception& e) {  // the record is lost, not the job
       std::fprintf(stderr, "esync run: cannot log the loss: %s\n", e.what());
     }
+    return true;
   };
   ProcessGroup group(gopt);
   const auto finish = [&](int rc) {

@@ -141,14 +141,14 @@ struct ProcessGroup::Impl {
     std::string why = WIFEXITED(status) ? "exit code " + std::to_string(WEXITSTATUS(status))
                                         : "killed by signal " + signal_name(WTERMSIG(status));
     if (WIFSIGNALED(status) && WCOREDUMP(status)) why += " (core dumped)";
-    if (c.expendable) {
-      c.restart = c.restarts_done < c.spec.restarts;
+    const bool restart = c.restarts_done < c.spec.restarts;
+    if (c.expendable && (!opts.on_lost || opts.on_lost(c.name, why, restart))) {
+      c.restart = restart;
       c.lost = !c.restart;
       message(c.name + " (pid " + std::to_string(c.pid) + ") lost: " + why +
               (c.restart ? "; restarting it (" + std::to_string(c.restarts_done + 1) + " of " +
                                std::to_string(c.spec.restarts) + ")"
                          : "; the job goes on without it"));
-      if (opts.on_lost) opts.on_lost(c.name, why, c.restart);
       return;
     }
     error = c.name + " (pid " + std::to_string(c.pid) + ") failed: " + why;

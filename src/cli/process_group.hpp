@@ -46,9 +46,10 @@ struct ProcessGroupOptions {
   std::chrono::milliseconds grace{3000};  // SIGTERM -> SIGKILL
   bool forward_signals = true;            // install SIGINT/SIGTERM handlers for the group's life
   std::string label = "esync run";        // prefix of the group's own messages
-  // Called when an expendable child fails (name, the reason as in error(), whether it is started
-  // again), after its last output.
-  std::function<void(const std::string& name, const std::string& why, bool restarting)> on_lost;
+  // Called when an expendable child fails (name, the reason as in error(), whether it would be
+  // started again), after its last output. True: a loss, the others go on; false: the group's
+  // failure after all (the child was not expendable at this point of the job).
+  std::function<bool(const std::string& name, const std::string& why, bool restarting)> on_lost;
 };
 
 class ProcessGroup {

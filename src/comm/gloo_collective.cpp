@@ -91,7 +91,8 @@ class StoreAdapter final : public gloo::rendezvous::Store {
   void wait(const std::vector<std::string>& keys) override { wait(keys, timeout_); }
 
   void wait(const std::vector<std::string>& keys, const milliseconds& timeout) override {
-    const auto limit = timeout.count() > 0 ? timeout : timeout_;
+    // gloo passes its context's timeout here; ours (the rendezvous's, maybe shorter) bounds it too.
+    const auto limit = timeout.count() > 0 ? std::min(timeout, timeout_) : timeout_;
     const auto deadline = Clock::now() + limit;
     for (const auto& key : keys) {
       const auto left = std::chrono::ceil<milliseconds>(deadline - Clock::now());

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstring>
 #include <limits>
+#include <optional>
 
 #include "esync/clock.hpp"
 #include "esync/coord_store.hpp"
@@ -50,13 +51,38 @@ Regrouped GroupRecovery::answer(const GroupProgress& mine) {
   g.generation = ++generation_;
   g.group_rank = -1;
   const std::string gen = std::to_string(g.generation);
-  // 2. The answer comes once the dead are declared lost (the heartbeat timeout) and every live
-  // member noticed the broken group (at its next collective, within the wait timeout).
-  job_.client->kv_set(
-      "regroup/" + gen + "/" + std::to_string(job_.rank),
-      json{{"round", mine.round}, {"seen", mine.seen}, {"steps", mine.steps}, {"evaluates", mine.evaluates}}
-          .dump());
-  const json answer = json::parse(job_.client->kv_get("regroup/" + gen, job_.timeout + seconds(beats())));
+  // On a connection of its own whose every call is bounded by the heartbeat timeout: a state
+  // server silent that long is lost (as the heartbeat judges it), and the worker stops saying so
+  // instead of waiting out the job's wait timeout.
+  const auto lost = [&](const std::string& why) {
+    ESYNC_THROW(TimeoutError, "lost the state server at ", job_.client->endpoint(),
+                " while the allreduce group re-formed: ", why);
+  };
+  const auto limit = seconds(job_.config.heartbeat_timeout_s);
+  std::optional<std::string> reply;
+  try {
+    if (!client_) {
+      client_ = std::make_unique<coord::CoordinatorClient>(job_.client->endpoint(), job_.token, limit);
+      client_->attach(job_.rank, job_.client->job_id());
+    }
+    client_->kv_set(
+        "regroup/" + gen + "/" + std::to_string(job_.rank),
+        json{{"round", mine.round}, {"seen", mine.seen}, {"steps", mine.steps}, {"evaluates", mine.evaluates}}
+            .dump());
+    // 2. The answer comes once the dead are declared lost (the heartbeat timeout) and every live
+    // member noticed the broken group (at its next collective, within the wait timeout).
+    const double deadline = mono_s() + job_.timeout.count() / 1e3 + beats();
+    while (!reply && mono_s() < deadline) {
+      if (job_.heartbeat && job_.heartbeat->coordinator_lost()) lost(job_.heartbeat->error());
+      reply = client_->kv_poll("regroup/" + gen, milliseconds(500), limit);
+    }
+  } catch (const TimeoutError& e) {
+    lost(e.what());
+  }
+  if (!reply)
+    ESYNC_THROW(TimeoutError, "the state server named no members for regroup generation ", gen, " within ",
+                job_.timeout.count() / 1e3 + beats(), " s");
+  const json answer = json::parse(*reply);
   std::int64_t best = std::numeric_limits<std::int64_t>::min();
   for (const auto& m : answer.at("members")) {
     const int rank = m.at("rank").get<int>();

@@ -24,6 +24,7 @@
 // The lost worker's part of the training set is not redistributed: the survivors go on with
 // their own parts until the job's sample target.
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "esync/optimizer.hpp"
@@ -79,6 +80,7 @@ class GroupRecovery {
   const WorkerJob& job_;
   bool enabled_;
   int generation_ = 0;
+  std::unique_ptr<coord::CoordinatorClient> client_;  // the recovery's own, its calls short
 };
 
 }  // namespace esync::train
