@@ -151,6 +151,7 @@ export ESYNC_TOKEN=$token
 export ESYNC_CURVE_SERVER=$(q "$curve_pub") ESYNC_CURVE_SECRET=$(q "$([[ $1 == worker-* ]] || echo "$curve_sec")")
 cd $(q "$PWD") 2>/dev/null || true
 [ $1 = coordinator ] && rm -f $(q "$log_dir/coordinator.port")
+mkdir -p $run_dir # a restarted worker's: its predecessor's exit may have removed it
 setsid -w bash -c 'echo \$\$ > "\$0"; exec "\$@"' $pid ${cmd_of[$1]} </dev/null &
 wait \$!; rc=\$?; rm -f $pid; rmdir $run_dir 2>/dev/null; exit \$rc
 EOF

@@ -220,8 +220,10 @@ TEST(Coordinator, SilentWorkerIsDeclaredLost) {
 
 // An allreduce group re-forming (coordinator_regroup.cpp): the answer names every live worker
 // once all of them reported, and a worker that falls silent meanwhile is declared lost and not
-// waited for. Nothing here depends on speed: the answer is awaited, never expected by a moment.
-TEST(Coordinator, RegroupAnswersOnceEveryLiveWorkerReportedLeavingTheLostOut) {
+// waited for; an answer is final; a restarted worker takes its lost rank back, is announced once
+// it reported ready, and the next answer names it. Nothing here depends on speed: answers are
+// awaited, never expected by a moment.
+TEST(Coordinator, RegroupAnswersOnceEveryLiveWorkerReportedLeavingTheLostOutAndTakingTheRestartedBack) {
   auto cfg = config(3);
   cfg.heartbeat_timeout_s = 2;
   Running co(cfg);
@@ -255,9 +257,28 @@ TEST(Coordinator, RegroupAnswersOnceEveryLiveWorkerReportedLeavingTheLostOut) {
   EXPECT_EQ(answer["members"][0]["rank"], 0);
   EXPECT_EQ(answer["members"][1]["rank"], 1);
   EXPECT_EQ(co.c.stats().lost, 1u);
+  // An answered generation stays answered: a late report does not reopen it.
+  const std::string first = w[0]->kv_get("regroup/1", 1000ms);
+  report(1, 1, 99);
+  EXPECT_EQ(w[0]->kv_get("regroup/1", 1000ms), first);
+  // Worker 2 restarted: it takes its lost rank back and is told the next generation, 3. The
+  // others hear of it once it reported ready, and the answer then names all three.
+  coord::CoordinatorClient again(co.endpoint(), "secret-token-0123456789abcdef012", 5000ms);
+  const auto welcome = again.register_worker("cpu", "h", 2);
+  ASSERT_TRUE(welcome.rejoin_generation.has_value());
+  EXPECT_EQ(*welcome.rejoin_generation, 3);
+  EXPECT_EQ(w[0]->heartbeat(), 0);  // still starting: nobody waits for it yet
+  again.kv_set("regroup/3/2", R"({"round":-1,"seen":0,"steps":0,"joining":true})");
+  EXPECT_EQ(w[0]->heartbeat(), 3);
+  report(0, 3, 20), report(1, 3, 20);
+  answer = nlohmann::json::parse(again.kv_get("regroup/3", 10000ms));
+  ASSERT_EQ(answer["members"].size(), 3u) << answer.dump();
+  EXPECT_EQ(answer["members"][2]["rank"], 2);
+  EXPECT_EQ(answer["members"][2]["round"], -1);
+  EXPECT_EQ(w[1]->heartbeat(), 0);  // admitted
   // A report under another rank's name is refused as malformed.
   const auto before = co.c.stats().malformed;
-  w[0]->kv_set("regroup/3/1", R"({"round":1,"seen":1,"steps":1})");
+  w[0]->kv_set("regroup/4/1", R"({"round":1,"seen":1,"steps":1})");
   for (int i = 0; i < 600 && co.c.stats().malformed == before; ++i) std::this_thread::sleep_for(100ms);
   EXPECT_GT(co.c.stats().malformed, before);
 }

@@ -1,7 +1,7 @@
 // A process killed with SIGKILL in the middle of a job never hangs the others (fault_job.hpp
 // starts the processes by hand, so the survivors' own behaviour is what is tested):
-//   allreduce modes (ssgd, esync, local-sgd over gloo): every survivor stops with an error
-//   naming the lost worker;
+//   allreduce modes (ssgd, esync, local-sgd over gloo) under --on-failure abort: every survivor
+//   stops with an error naming the lost worker (under continue the group re-forms: test_survive);
 //   parameter-server modes (esync, ssgd, asgd, dcasgd): the shard drops the silent worker after
 //   its timeout and the others finish the job, converged;
 //   a dead coordinator or PS shard: every worker stops within its timeouts, saying which.
@@ -19,8 +19,8 @@ using nlohmann::json;
 class AllreduceMode : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(AllreduceMode, SurvivorsStopNamingTheLostWorker) {
-  Job job("dead-allreduce-" + GetParam(), {{"mode", GetParam()}, {"epochs", 1000}, {"time_budget_s", 120.0}},
-          0);
+  Job job("dead-allreduce-" + GetParam(),
+          {{"mode", GetParam()}, {"epochs", 1000}, {"time_budget_s", 120.0}, {"on_failure", "abort"}}, 0);
   job.kill_worker(1);
   for (const int r : {0, 2}) {
     const std::string role = "worker-" + std::to_string(r);

@@ -33,7 +33,11 @@ void Coordinator::Impl::on_register(const wire::Message& m) {
   const bool rejoin = rank >= 0 && rank < cfg.max_workers &&
                       !members[static_cast<std::size_t>(rank)].identity.empty() &&
                       !members[static_cast<std::size_t>(rank)].alive;
-  if (rejoin) members[static_cast<std::size_t>(rank)] = Member{};
+  if (rejoin) {
+    members[static_cast<std::size_t>(rank)] = Member{};
+    for (const auto& gen : regroups)
+      kv.erase("regroup/" + gen + "/" + std::to_string(rank));  // its predecessor's
+  }
   if (rank < 0 || rank >= cfg.max_workers || !members[static_cast<std::size_t>(rank)].identity.empty()) {
     const std::string why = rank < 0 ? "the job is full (" + std::to_string(cfg.max_workers) + " workers)"
                             : rank >= cfg.max_workers

@@ -4,7 +4,8 @@
 // counts as live has written one, the generation closes: "regroup/<g>" = the members and their
 // reports, one answer that every survivor reads. A worker declared lost while the others wait
 // is not waited for (a second loss during the recovery), and one lost after it wrote is left
-// out: the answer names only workers alive when it was given.
+// out: the answer names only workers alive when it was given. A restarted worker that took its
+// rank back is waited for once it reported; a report of its dead predecessor does not count.
 #include <algorithm>
 #include <cstdio>
 #include <optional>
@@ -41,11 +42,14 @@ void Coordinator::Impl::on_regroup_key(const std::string& key, std::uint32_t sen
   const json report = json::parse(kv[key]);  // a malformed report is a malformed message
   ESYNC_CHECK_T(ProtocolError, report.is_object() && report.contains("round") && report.contains("seen"),
                 "regroup report without round and seen: ", kv[key]);
-  regroups.insert(parsed->first);
   if (members[sender].rejoined && !members[sender].joining) {
     members[sender].joining = true;
     log.write(logev::CoordinatorRejoin{static_cast<int>(sender), std::stoll(parsed->first)});
   }
+  // A generation answered stays answered: a late report (a newcomer that was not ready) reads the
+  // answer, finds itself missing and reports to the next one.
+  if (kv.count("regroup/" + parsed->first)) return;
+  regroups.insert(parsed->first);
   close_regroups();
 }
 
@@ -56,7 +60,9 @@ void Coordinator::Impl::close_regroups() {
     bool complete = true;
     for (std::size_t r = 0; r < members.size(); ++r) {
       const auto& mem = members[r];
-      if (mem.identity.empty() || !mem.alive || mem.done) continue;  // not waited for
+      // Not waited for: the lost, the finished, and a restarted worker still starting (it reports
+      // when ready, and the generation after that one admits it).
+      if (mem.identity.empty() || !mem.alive || mem.done || (mem.rejoined && !mem.joining)) continue;
       const auto report = kv.find("regroup/" + gen + "/" + std::to_string(r));
       if (report == kv.end()) {
         complete = false;

@@ -43,13 +43,15 @@ void take_model(const Regrouped& g, comm::Collective& c, float* w, const float* 
 
 GroupRecovery::GroupRecovery(const WorkerJob& job)
     : job_(job),
-      enabled_(job.config.servers == 0 && job.config.on_failure == "continue" && job.client),
+      enabled_(job.config.servers == 0 && job.config.on_failure == "continue" &&
+               job.config.backend != "nccl" && job.client),
       generation_(job.rejoin_generation.value_or(1) - 1) {}
 
 Regrouped GroupRecovery::answer(const GroupProgress& mine) {
   Regrouped g;
   g.generation = ++generation_;
   g.group_rank = -1;
+  g.established = false;
   const std::string gen = std::to_string(g.generation);
   // On a connection of its own whose every call is bounded by the heartbeat timeout: a state
   // server silent that long is lost (as the heartbeat judges it), and the worker stops saying so
@@ -65,13 +67,18 @@ Regrouped GroupRecovery::answer(const GroupProgress& mine) {
       client_ = std::make_unique<coord::CoordinatorClient>(job_.client->endpoint(), job_.token, limit);
       client_->attach(job_.rank, job_.client->job_id());
     }
-    client_->kv_set(
-        "regroup/" + gen + "/" + std::to_string(job_.rank),
-        json{{"round", mine.round}, {"seen", mine.seen}, {"steps", mine.steps}, {"evaluates", mine.evaluates}}
-            .dump());
+    client_->kv_set("regroup/" + gen + "/" + std::to_string(job_.rank), json{{"round", mine.round},
+                                                                             {"seen", mine.seen},
+                                                                             {"steps", mine.steps},
+                                                                             {"evaluates", mine.evaluates},
+                                                                             {"joining", mine.joining}}
+                                                                            .dump());
     // 2. The answer comes once the dead are declared lost (the heartbeat timeout) and every live
-    // member noticed the broken group (at its next collective, within the wait timeout).
-    const double deadline = mono_s() + job_.timeout.count() / 1e3 + beats();
+    // member noticed the broken group (at its next collective, within the wait timeout); to a
+    // newcomer, once the members reach a round boundary, at most three rounds (regroup.hpp), each
+    // bounded by the wait timeout.
+    const double wait = (mine.joining ? 4 : 1) * (job_.timeout.count() / 1e3) + beats();
+    const double deadline = mono_s() + wait;
     while (!reply && mono_s() < deadline) {
       if (job_.heartbeat && job_.heartbeat->coordinator_lost()) lost(job_.heartbeat->error());
       reply = client_->kv_poll("regroup/" + gen, milliseconds(500), limit);
@@ -81,7 +88,7 @@ Regrouped GroupRecovery::answer(const GroupProgress& mine) {
   }
   if (!reply)
     ESYNC_THROW(TimeoutError, "the state server named no members for regroup generation ", gen, " within ",
-                job_.timeout.count() / 1e3 + beats(), " s");
+                (mine.joining ? 4 : 1) * (job_.timeout.count() / 1e3) + beats(), " s");
   const json answer = json::parse(*reply);
   std::int64_t best = std::numeric_limits<std::int64_t>::min();
   for (const auto& m : answer.at("members")) {
@@ -93,6 +100,7 @@ Regrouped GroupRecovery::answer(const GroupProgress& mine) {
       g.at = {r, m.at("seen").get<double>(), m.at("steps").get<std::int64_t>()};
     }
     g.evaluator = g.evaluator || m.value("evaluates", false);
+    g.established = g.established || !m.value("joining", false);
     g.members.push_back(rank);
   }
   return g;
@@ -124,9 +132,11 @@ Regrouped GroupRecovery::recover(WorkerSetup& s, const GroupProgress& mine, floa
       ESYNC_THROW(TimeoutError,
                   "the allreduce group broke and the state server is gone too: ", job_.heartbeat->error());
     const Regrouped g = answer(mine);
+    if (g.group_rank < 0 && mine.joining) continue;  // closed before this newcomer was ready: the next
     ESYNC_CHECK_T(PeerLostError, g.group_rank >= 0, "worker ", job_.rank,
                   " was declared lost while its group re-formed (generation ", g.generation,
                   ") and is not among its members");
+    if (!g.established) return g;
     try {
       meet(s, g);  // 3.
       take_model(g, *s.coll, w, agreed, n, optim);
@@ -142,17 +152,22 @@ Regrouped GroupRecovery::recover(WorkerSetup& s, const GroupProgress& mine, floa
 
 Regrouped GroupRecovery::rebuild(WorkerSetup& s, std::unique_ptr<sync::Synchronizer>& syncer,
                                  sync::SyncContext& sctx, FlatOptimizer& optim, const GroupProgress& mine,
-                                 const std::string& why, JsonlLog& log) {
+                                 bool settled, const std::string& why, JsonlLog& log) {
   const double t0 = mono_s();
   const auto n = static_cast<std::size_t>(s.fm->size());
   std::vector<float> agreed;
   const bool gradients = find_mode(job_.mode).syncs_gradients();
   if (syncer) {
-    if (const float* a = syncer->agreed_model()) agreed.assign(a, a + n);
+    if (const float* a = syncer->agreed_model(); a && !settled) agreed.assign(a, a + n);
     syncer.reset();
   }
   const Regrouped g = recover(s, mine, s.stage->weights(), agreed.empty() ? nullptr : agreed.data(), n,
                               gradients ? &optim : nullptr);
+  if (!g.established) {
+    std::fprintf(stderr, "worker %d: the job ended before this restarted worker could rejoin it\n",
+                 job_.rank);
+    return g;
+  }
   s.stage->upload_weights();
   sctx.collective = s.coll.get();
   syncer = sync::make_synchronizer(job_.mode, sctx);

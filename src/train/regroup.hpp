@@ -13,7 +13,8 @@
 //     redone from that model. The gradient modes take its optimiser state too (the same on every
 //     rank there); model averaging keeps each worker's own, as between rounds.
 // A restarted worker takes its lost rank back (the state server lets a lost rank register again)
-// and joins the same way: it reports to the next generation once ready; the state server says
+// and joins the same way: it reports to the next generation once ready (a generation that closed
+// before, without it, sends it on to the following one); the state server says
 // so in its heartbeat and round-plan replies; every member votes to regroup in its next
 // reduction (a control slot beside the stop vote, synchronizer.hpp), so all of them regroup after
 // the same round, and the newcomer takes their model.
@@ -40,6 +41,7 @@ struct GroupProgress {
   double seen = 0;
   std::int64_t steps = 0;
   bool evaluates = false;  // this worker evaluates the job's model (rank 0, or its successor)
+  bool joining = false;    // a restarted worker that has no model of the job yet
 };
 
 struct Regrouped {
@@ -49,12 +51,16 @@ struct Regrouped {
   int source = 0;            // the group rank whose model everyone takes
   GroupProgress at;          // the source's
   bool evaluator = false;    // some member evaluates; if none, the member of group rank 0 starts to
+  // Some member holds the job's model. A group of newcomers only (the others finished the job
+  // while they started) does not meet: the job is over for them.
+  bool established = true;
 };
 
 class GroupRecovery {
  public:
   explicit GroupRecovery(const WorkerJob& job);
-  // An allreduce job with --on-failure continue: a broken group re-forms instead of ending it.
+  // An allreduce job over gloo with --on-failure continue: a broken group re-forms instead of
+  // ending it. (NCCL would need the model broadcast in device memory.)
   bool enabled() const { return enabled_; }
   // The last generation this worker went through: a rejoining worker announced for a later one
   // (the state server's news, coord_client.hpp) makes it vote to regroup.
@@ -70,8 +76,11 @@ class GroupRecovery {
   // The training loop's side of recover: the synchroniser is rebuilt on the new group (the old
   // one goes first: it may hold a reduction of the broken group in flight, --overlap, which its
   // destructor waits for), the model goes up to the device, the `regroup` event is logged.
+  // settled: the last round's reduction completed and w holds its model (a regroup at a round
+  // boundary); otherwise the synchroniser's agreed model is the one to share.
   Regrouped rebuild(WorkerSetup& s, std::unique_ptr<sync::Synchronizer>& syncer, sync::SyncContext& sctx,
-                    FlatOptimizer& optim, const GroupProgress& mine, const std::string& why, JsonlLog& log);
+                    FlatOptimizer& optim, const GroupProgress& mine, bool settled, const std::string& why,
+                    JsonlLog& log);
 
  private:
   Regrouped answer(const GroupProgress& mine);    // step 2 (group_rank -1: left out)

@@ -94,8 +94,9 @@ logev::WorkerSummary train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& 
   const double budget = cfg.time_budget_s, eval_every = cfg.eval_every_s;
   const int log_every = cfg.log_every;
   std::unique_ptr<BackgroundEval> evaluator;
-  // Rank 0 evaluates; restarted, it leaves that to whoever took over when it was lost.
-  if (job.rank == 0 && !job.rejoin_generation) {
+  // Rank 0 evaluates; restarted into an allreduce group, it leaves that to whoever took over when
+  // it was lost (a parameter-server job's rank 0 evaluates again, the others deferring to it).
+  if (job.rank == 0 && !rejoining) {
     torch::manual_seed(seed);
     evaluator =
         std::make_unique<BackgroundEval>(make_model(cfg.model, ds.sample_shape, ds.num_classes), ds.test,
@@ -127,18 +128,21 @@ logev::WorkerSummary train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& 
   // from one. A regroup returns the round the loop goes on after; a worker of the new group's
   // rank 0 evaluates when no member does (rank 0 was lost).
   std::int64_t agreed = static_cast<std::int64_t>(s.first_round) - 1;
-  bool in_sync = false;
-  auto regroup = [&](const std::string& why) {
-    const Regrouped g = recovery.rebuild(s, syncer, sctx, optim,
-                                         {agreed, seen, optim.steps(), evaluator != nullptr}, why, log);
-    seen = g.at.seen, agreed = g.at.round, stop = false;
+  bool in_sync = false, newcomer = rejoining;
+  auto regroup = [&](bool settled, const std::string& why) {
+    const Regrouped g =
+        recovery.rebuild(s, syncer, sctx, optim,
+                         {agreed, seen, optim.steps(), evaluator != nullptr, newcomer}, settled, why, log);
+    newcomer = false;
+    seen = g.at.seen, agreed = g.at.round;
+    stop = !g.established || seen >= target;  // the same on every member
     if (!evaluator && !g.evaluator && g.group_rank == 0)
       evaluator = std::make_unique<BackgroundEval>(make_model(cfg.model, ds.sample_shape, ds.num_classes),
                                                    ds.test, ds.num_classes, log, ds.f_star);
     return static_cast<std::uint64_t>(g.at.round);
   };
   std::uint64_t round = s.first_round;
-  if (rejoining) round = regroup("a restarted worker rejoins") + 1;
+  if (rejoining) round = regroup(false, "a restarted worker rejoins") + 1;
   for (; !stop; ++round) try {
       // Model averaging keeps the round's starting weights; the gradient modes read none.
       const int k = syncer->begin_round(
@@ -202,16 +206,17 @@ logev::WorkerSummary train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& 
       if (!syncer->syncs_gradients()) {
         in_sync = true;
         stop = decide(syncer->end_round(stage.weights(), n_all, round_samples, vote(), st), st);
+        // With a reduction in flight, the last one completed is the previous round's.
+        agreed = static_cast<std::int64_t>(round) - (syncer->global_model() ? 1 : 0);
         // --overlap leaves this round's reduction in flight: it is settled when the job stops (the
         // final model is then the same on every rank) and around checkpoint rounds.
         if (stop || checkpoints.settles(round)) {
           sync::SyncStats last;
           stop = decide(syncer->settle(stage.weights(), n_all, last), last) || stop;
           st.add(last);
+          agreed = static_cast<std::int64_t>(round);
         }
         in_sync = false;
-        // With a reduction in flight, the last one completed is the previous round's.
-        agreed = static_cast<std::int64_t>(round) - (syncer->global_model() ? 1 : 0);
         stage.upload_weights();
       }
       step_s = k_done ? round_device / k_done : step_s;
@@ -252,9 +257,10 @@ logev::WorkerSummary train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& 
         in_sync = true;
         stop = decide(syncer->settle(stage.weights(), n_all, last), last);
         in_sync = false;
+        tot.sync.add(last);
         stage.upload_weights();
         agreed = static_cast<std::int64_t>(round);
-        if (!stop) round = regroup("a restarted worker rejoins");
+        if (!stop) round = regroup(/*settled=*/true, "a restarted worker rejoins");
       }
     } catch (const Error& e) {
       const bool group_broke =
@@ -263,7 +269,7 @@ logev::WorkerSummary train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& 
       in_sync = false;
       std::fprintf(stderr, "worker %d: the allreduce group broke in round %llu (%s); re-forming it\n",
                    job.rank, static_cast<unsigned long long>(round), e.what());
-      round = regroup(e.what());
+      round = regroup(false, e.what());
     }
   // Throughput counts the training loop only: the final evaluation below is not training.
   const double train_wall = mono_s() - t0;
