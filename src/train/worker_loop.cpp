@@ -139,6 +139,12 @@ logev::WorkerSummary train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& 
     if (!evaluator && !g.evaluator && g.group_rank == 0)
       evaluator = std::make_unique<BackgroundEval>(make_model(cfg.model, ds.sample_shape, ds.num_classes),
                                                    ds.test, ds.num_classes, log, ds.f_star);
+    if (stop && evaluator && g.established) {  // the round that broke was the last: its model is final
+      logev::Eval stamp;
+      stamp.round = g.at.round, stamp.epoch = seen / double(ds.train.size());
+      stamp.samples_seen = seen, stamp.wall_s = mono_s() - t0;
+      evaluator->submit(fm.flat(), stamp, /*force=*/true);
+    }
     return static_cast<std::uint64_t>(g.at.round);
   };
   std::uint64_t round = s.first_round;
