@@ -84,10 +84,12 @@ struct WorkerSummary {
   std::string staging = "none";
   double staging_s = 0;
   json final = json::object();  // rank 0's last eval's keys; {} elsewhere
+  // The final model for PyTorch (train/export.hpp), written by whoever evaluated it.
+  std::optional<std::string> model;
 };
 ESYNC_EVENT_KEYS(WorkerSummary, rank, mode, backend, steps, samples, t0_unix, wall_s, train_wall_s,
                  samples_per_s, compute_s, injected_s, delay_s, comm_s, wait_s, hidden_s, bytes_sent,
-                 bytes_recv, staging, staging_s, final)
+                 bytes_recv, staging, staging_s, final, model)
 
 struct WorkerEnd {
   static constexpr const char* kName = "end";

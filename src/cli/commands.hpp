@@ -11,6 +11,7 @@ int cmd_run(int argc, char** argv);
 int cmd_server(int argc, char** argv);
 int cmd_summarize(int argc, char** argv);
 int cmd_simulate(int argc, char** argv);
+int cmd_export(int argc, char** argv);
 int bench_kernels(int argc, char** argv);
 int bench_step(int argc, char** argv);
 int bench_allreduce(int argc, char** argv);

@@ -23,6 +23,7 @@ void usage() {
       "  server     a parameter-server shard\n"
       "  summarize  fold job logs into one summary JSON\n"
       "  simulate   predict throughput per mode at scale, calibrated from a summary\n"
+      "  export     write a checkpoint's model for PyTorch (torch.load / torch.jit.load)\n"
       "  run        start coordinator, servers and workers on this host\n"
       "  worker     one device process of a distributed job\n"
       "  keys       print a new CURVE keypair as environment lines (launch/cluster.sh --curve)\n"
@@ -53,6 +54,7 @@ int main(int argc, char** argv) {
       {"server", esync::cli::cmd_server},
       {"summarize", esync::cli::cmd_summarize},
       {"simulate", esync::cli::cmd_simulate},
+      {"export", esync::cli::cmd_export},
   };
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
     usage();

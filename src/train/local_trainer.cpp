@@ -19,6 +19,7 @@
 #include "train/batches.hpp"
 #include "train/device.hpp"
 #include "train/evaluate.hpp"
+#include "train/export.hpp"
 #include "train/flat_model.hpp"
 #include "train/local_state.hpp"
 #include "train/threads.hpp"
@@ -133,6 +134,10 @@ nlohmann::json run_local(const LocalConfig& cfg) {
                             {"evals", evals},
                             {"final", evals.back()}};
   if (!std::isnan(ds.f_star)) summary["f_star"] = ds.f_star, summary["f0"] = st.f0;
+  if (!cfg.log_dir.empty()) {  // the trained model for PyTorch (export.hpp)
+    summary["model_file"] = cfg.log_dir + "/model.pt";
+    save_for_pytorch(fm.net(), summary["model_file"].get<std::string>());
+  }
   log.write(logev::LocalEnd{"ok", sps, evals.back()});
   return summary;
 }

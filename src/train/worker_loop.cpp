@@ -15,6 +15,7 @@
 #include "esync/synchronizer.hpp"
 #include "train/background_eval.hpp"
 #include "train/batches.hpp"
+#include "train/export.hpp"
 #include "train/final_eval.hpp"
 #include "train/models/net.hpp"
 #include "train/regroup.hpp"
@@ -307,6 +308,17 @@ logev::WorkerSummary train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& 
     stamp.samples_seen = seen, stamp.wall_s = mono_s() - t0;
     takeover.evaluate_now(final_model, stamp);
     if (const auto last = takeover.finish()) sum.final = *last;
+  }
+  // Whoever evaluated the final model writes it for PyTorch; fm holds it (settled, or pulled
+  // from the shards). The job's result stands if the file cannot be written: that is said.
+  if (!sum.final.empty() && !cfg.log_dir.empty()) {
+    const std::string path = cfg.log_dir + "/model.pt";
+    try {
+      save_for_pytorch(fm.net(), path);
+      sum.model = path;
+    } catch (const Error& e) {
+      std::fprintf(stderr, "worker %d: the final model was not written: %s\n", job.rank, e.what());
+    }
   }
   sum.rank = job.rank, sum.mode = job.mode, sum.backend = s.backend;
   sum.steps = tot.steps, sum.samples = tot.samples;

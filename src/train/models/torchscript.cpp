@@ -2,6 +2,10 @@
 // parameters and floating-point buffers join the flat buffer like any built-in model's.
 #include <torch/script.h>
 
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
 #include "esync/error.hpp"
 #include "train/models/net.hpp"
 
@@ -29,6 +33,19 @@ struct TorchScriptNet : Net {
   void set_training(bool on) override {
     train(on);
     module.train(on);
+  }
+  void save_for_pytorch(const std::string& path) override {
+    torch::jit::Module copy = module.clone();  // on the CPU, whatever the training device
+    copy.to(torch::kCPU);
+    const std::string tmp = path + ".tmp";
+    try {
+      copy.save(tmp);
+    } catch (const c10::Error& e) {
+      const std::string what = e.what();
+      ESYNC_THROW(IoError, "cannot write the model to ", tmp, ": ", what.substr(0, what.find('\n')));
+    }
+    ESYNC_CHECK_T(IoError, std::rename(tmp.c_str(), path.c_str()) == 0, "cannot write the model to ", path,
+                  ": ", std::strerror(errno));
   }
   torch::jit::Module module;
 };
