@@ -5,7 +5,9 @@
 #      LOGDIR/model.pt loads strictly into launch/esync_models.py's Cnn;
 #   2. esync run, 2 workers, ESync, one epoch of LeNet-5 with checkpoints: the job's
 #      LOGDIR/model.pt, and `esync export` of the last checkpoint, which is that same model;
-#   3. bad input: a missing checkpoint and a file that is no checkpoint fail in one line, exit 2.
+#   3. bad input: a missing checkpoint and a file that is no checkpoint fail in one line, exit 2;
+#   4. a TorchScript model (--model FILE, made here by PyTorch) comes back as the module, trained:
+#      torch.jit.load reads it and gives esync's accuracy.
 # Exit 77 (skip, one line) without python3-torch or Fashion-MNIST.
 set -euo pipefail
 esync=$(realpath "${1:?usage: export_test.sh ESYNC}")
@@ -55,4 +57,19 @@ for bad in "$tmp/missing.ckpt" "$tmp/run/job.json"; do
   [[ ! -e $tmp/bad.pt ]] || fail "case 3: a model file was written for $bad"
 done
 echo "case 3 (bad input): ok"
+
+# --- 4. a TorchScript model in, the trained module out
+PYTHONPATH=$root/launch "$py" -c 'import sys, torch, esync_models
+torch.jit.script(esync_models.build("mlp")).save(sys.argv[1])' "$tmp/mlp_script.pt"
+"$esync" local --model "$tmp/mlp_script.pt" --steps 100 --threads 2 --log-dir "$tmp/script" --quiet >/dev/null
+ours=$("$py" -c 'import json, sys
+print([e for e in map(json.loads, open(sys.argv[1])) if e.get("ev") == "eval"][-1]["acc"])' "$tmp/script/local-0.jsonl")
+theirs=$(PYTHONPATH=$root/launch "$py" -c 'import sys, torch, esync_models
+net = torch.jit.load(sys.argv[1]).eval()
+x, y = esync_models.fashion_mnist_test()
+with torch.no_grad():
+    print((net(x).argmax(1) == y).double().mean().item())' "$tmp/script/model.pt")
+echo "case 4 (TorchScript): esync logged $ours, PyTorch measured $theirs on the module"
+"$py" -c "import sys; sys.exit(0 if abs($ours - $theirs) <= 0.005 else 1)" ||
+  fail "case 4: PyTorch's accuracy $theirs is not esync's $ours"
 echo PASS

@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <sstream>
 
 #include "esync/error.hpp"
 #include "train/models/net.hpp"
@@ -35,8 +36,17 @@ struct TorchScriptNet : Net {
     module.train(on);
   }
   void save_for_pytorch(const std::string& path) override {
-    torch::jit::Module copy = module.clone();  // on the CPU, whatever the training device
-    copy.to(torch::kCPU);
+    // On the CPU, each tensor with a storage of its own: training made them views of the flat
+    // buffer, and a view is saved with an offset into that shared storage.
+    // (Module::clone() loses which attributes are parameters: a copy is made by a round trip.)
+    std::stringstream bytes;
+    module.save(bytes);
+    torch::jit::Module copy = torch::jit::load(bytes, torch::kCPU);
+    torch::NoGradGuard no_grad;
+    for (const auto& p : copy.named_parameters(/*recurse=*/true))
+      p.value.set_data(p.value.detach().to(torch::kCPU).contiguous().clone());
+    for (const auto& b : copy.named_buffers(/*recurse=*/true))
+      b.value.set_data(b.value.detach().to(torch::kCPU).contiguous().clone());
     const std::string tmp = path + ".tmp";
     try {
       copy.save(tmp);
