@@ -15,18 +15,6 @@ namespace esync::train {
 
 namespace fs = std::filesystem;
 
-namespace {
-
-void write_atomically(const std::string& path, const std::function<void(const std::string&)>& write) {
-  const std::string tmp = path + ".tmp";
-  write(tmp);
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  ESYNC_CHECK_T(IoError, !ec, "cannot write the model to ", path, ": ", ec.message());
-}
-
-}  // namespace
-
 void Net::save_for_pytorch(const std::string& path) {
   c10::Dict<std::string, at::Tensor> state;
   torch::NoGradGuard no_grad;
@@ -35,15 +23,20 @@ void Net::save_for_pytorch(const std::string& path) {
   for (const auto& b : named_buffers(/*recurse=*/true))
     state.insert(b.key(), b.value().detach().to(torch::kCPU).contiguous().clone());
   const std::vector<char> bytes = torch::pickle_save(state);
-  write_atomically(path, [&](const std::string& tmp) {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    out.close();
-    ESYNC_CHECK_T(IoError, out.good(), "cannot write the model to ", tmp, ": ", std::strerror(errno));
-  });
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  out.close();
+  ESYNC_CHECK_T(IoError, out.good(), "cannot write the model to ", path, ": ", std::strerror(errno));
 }
 
-void save_for_pytorch(Net& net, const std::string& path) { net.save_for_pytorch(path); }
+void save_for_pytorch(Net& net, const std::string& path) {
+  // Under a temporary name, renamed once complete: a reader never sees half a model.
+  const std::string tmp = path + ".tmp";
+  net.save_for_pytorch(tmp);
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  ESYNC_CHECK_T(IoError, !ec, "cannot write the model to ", path, ": ", ec.message());
+}
 
 void export_checkpoint(const std::string& checkpoint, const std::string& path) {
   const Checkpoint ck = Checkpoint::load(checkpoint);

@@ -125,6 +125,13 @@ logev::WorkerSummary train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& 
     seen += got.total_samples;
     return consensus || seen >= target;
   };
+  // An evaluation's stamp: where the job stands now.
+  auto stamp_at = [&](std::int64_t at_round) {
+    logev::Eval e;
+    e.round = at_round, e.epoch = seen / double(ds.train.size()), e.samples_seen = seen,
+    e.wall_s = mono_s() - t0;
+    return e;
+  };
   // `agreed`: the last round whose synchronisation this rank completed; `in_sync`: a failure came
   // from one. A regroup returns the round the loop goes on after; a worker of the new group's
   // rank 0 evaluates when no member does (rank 0 was lost).
@@ -141,10 +148,7 @@ logev::WorkerSummary train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& 
       evaluator = std::make_unique<BackgroundEval>(make_model(cfg.model, ds.sample_shape, ds.num_classes),
                                                    ds.test, ds.num_classes, log, ds.f_star);
     if (stop && evaluator && g.established) {  // the round that broke was the last: its model is final
-      logev::Eval stamp;
-      stamp.round = g.at.round, stamp.epoch = seen / double(ds.train.size());
-      stamp.samples_seen = seen, stamp.wall_s = mono_s() - t0;
-      evaluator->submit(fm.flat(), stamp, /*force=*/true);
+      evaluator->submit(fm.flat(), stamp_at(g.at.round), /*force=*/true);
     }
     return static_cast<std::uint64_t>(g.at.round);
   };
@@ -252,10 +256,7 @@ logev::WorkerSummary train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& 
         const float* global = syncer->global_model();  // copied by submit
         const torch::Tensor model =
             global ? torch::from_blob(const_cast<float*>(global), {fm.size()}, torch::kFloat) : fm.flat();
-        logev::Eval stamp;
-        stamp.round = static_cast<std::int64_t>(round), stamp.epoch = seen / double(ds.train.size());
-        stamp.samples_seen = seen, stamp.wall_s = mono_s() - t0;
-        evaluator->submit(model, stamp, /*force=*/stop);
+        evaluator->submit(model, stamp_at(static_cast<std::int64_t>(round)), /*force=*/stop);
       }
       // A restarted worker waits: every rank saw the vote in the same reduction, and all regroup
       // after this round, with no reduction left in flight.
@@ -303,10 +304,7 @@ logev::WorkerSummary train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& 
     std::fprintf(stderr, "worker %d: every lower rank was lost; evaluating the final model\n", job.rank);
     BackgroundEval takeover(make_model(cfg.model, ds.sample_shape, ds.num_classes), ds.test, ds.num_classes,
                             log, ds.f_star);
-    logev::Eval stamp;
-    stamp.round = tot.steps, stamp.epoch = seen / double(ds.train.size());
-    stamp.samples_seen = seen, stamp.wall_s = mono_s() - t0;
-    takeover.evaluate_now(final_model, stamp);
+    takeover.evaluate_now(final_model, stamp_at(tot.steps));
     if (const auto last = takeover.finish()) sum.final = *last;
   }
   // Whoever evaluated the final model writes it for PyTorch; fm holds it (settled, or pulled

@@ -15,8 +15,9 @@ struct Net : torch::nn::Module {
   // Floating-point buffers only (BatchNorm running mean/var); integer counters stay out.
   virtual std::vector<torch::Tensor> flat_buffers();
   virtual void set_training(bool on) { train(on); }
-  // The trained model for PyTorch without esync (train/export.hpp): a state_dict by default, the
-  // module itself for a TorchScript model.
+  // The trained model for PyTorch without esync, written to `path` as it is (train/export.hpp's
+  // save_for_pytorch makes the write atomic): a state_dict by default, the module itself for a
+  // TorchScript model.
   virtual void save_for_pytorch(const std::string& path);
 };
 

@@ -2,9 +2,6 @@
 // parameters and floating-point buffers join the flat buffer like any built-in model's.
 #include <torch/script.h>
 
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
 #include <sstream>
 
 #include "esync/error.hpp"
@@ -47,15 +44,12 @@ struct TorchScriptNet : Net {
       p.value.set_data(p.value.detach().to(torch::kCPU).contiguous().clone());
     for (const auto& b : copy.named_buffers(/*recurse=*/true))
       b.value.set_data(b.value.detach().to(torch::kCPU).contiguous().clone());
-    const std::string tmp = path + ".tmp";
     try {
-      copy.save(tmp);
+      copy.save(path);
     } catch (const c10::Error& e) {
       const std::string what = e.what();
-      ESYNC_THROW(IoError, "cannot write the model to ", tmp, ": ", what.substr(0, what.find('\n')));
+      ESYNC_THROW(IoError, "cannot write the model to ", path, ": ", what.substr(0, what.find('\n')));
     }
-    ESYNC_CHECK_T(IoError, std::rename(tmp.c_str(), path.c_str()) == 0, "cannot write the model to ", path,
-                  ": ", std::strerror(errno));
   }
   torch::jit::Module module;
 };
