@@ -80,9 +80,11 @@ def run(mode, a):
         return run_torch(mode, a)
     log_dir = os.path.join(a.out, mode.replace("+", "_").replace("=", ""))
     cmd = [esync_binary(), "run", "--workers", str(len(a.slowdown.split(",")))] + mode_args(mode) + [
-           "--slowdown", a.slowdown, "--epochs", f"{a.epochs:g}", "--k-base", str(a.k_base), "--threads", str(a.threads),
+           "--slowdown", a.slowdown, "--epochs", f"{a.epochs:g}", "--threads", str(a.threads),
            "--eval-every", f"{a.eval_every:g}", "--log-dir", log_dir, "--timeout", "1800",
            "--slowdown-basis", a.basis] + a.extra.split()
+    if mode.split("+")[0] == "esync":  # esync run refuses a flag the mode does not use
+        cmd += ["--k-base", str(a.k_base)]
     if mode.split("+")[0] in ("esync", "local-sgd"):  # the model-averaging modes
         # only when given: esync's --weighting is newer than some builds
         cmd += ["--weighting", a.weighting] if a.weighting else []

@@ -28,7 +28,7 @@ def events(path, kind):
 def run_single(a, log_dir):
     steps = a.iterations * a.workers
     cmd = [esync_binary(), "local", *LS, "--lr", "0.43", "--batch", "256", "--steps", str(steps),
-           "--eval-every", str(max(1, steps // 200)), "--log-dir", log_dir, "--quiet"]
+           "--eval-every-steps", str(max(1, steps // 200)), "--log-dir", log_dir, "--quiet"]
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     ev = events(os.path.join(log_dir, "local-0.jsonl"), "eval")
     return {"curve": [(e["round"], e["wall_s"], e["gap"]) for e in ev], "delays": None}

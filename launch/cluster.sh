@@ -11,8 +11,10 @@ set -euo pipefail
 
 usage() {
   cat <<'EOF'
-usage: launch/cluster.sh --hostfile FILE [--rsh CMD] [--port P] [--esync PATH] [--restart N] [--dry-run] [--] ARGS...
-  --hostfile FILE  lines "HOST DEVICE..." (HOST a name or IPv4, DEVICE cpu|cuda:N); '#' comments
+usage: launch/cluster.sh --hostfile FILE [--rsh CMD] [--port P] [--esync PATH] [--restart N] [--device cpu|cuda] [--dry-run] [--] ARGS...
+  --hostfile FILE  lines "HOST DEVICE..." (HOST a name or IPv4, DEVICE cpu|cuda:N); '#' comments;
+                   or "HOST slots=N" as DeepSpeed and MPI hostfiles write it (max_slots= ignored)
+  --device KIND    what a slot is: cpu (default: N cpu workers) or cuda (cuda:0 to cuda:N-1)
   --rsh CMD        remote shell, run as: CMD HOST bash -s (the commands on stdin)
                    default: ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new
   --port P         the coordinator's port on the first host (default 29500)
@@ -29,7 +31,7 @@ die() { say "$*"; exit 2; }
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 local_esync=$(realpath -m "${ESYNC_BIN:-$here/../build/esync}")
 hostfile="" rsh="ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new" port=29500
-remote_esync="" dry=0 run_args=() restart_max=0
+remote_esync="" dry=0 run_args=() restart_max=0 slot_device=cpu
 while (($#)); do
   case $1 in
     --hostfile) hostfile=${2:?--hostfile needs a file}; shift 2 ;;
@@ -37,6 +39,7 @@ while (($#)); do
     --port) port=${2:?--port needs a number}; shift 2 ;;
     --esync) remote_esync=${2:?--esync needs a path}; shift 2 ;;
     --restart) restart_max=${2:?--restart needs a number}; shift 2 ;;
+    --device) slot_device=${2:?--device needs cpu or cuda}; shift 2 ;;
     --dry-run) dry=1; shift ;;
     -h | --help) usage; exit 0 ;;
     --) shift; run_args+=("$@"); break ;;
@@ -46,6 +49,7 @@ done
 [[ -r $hostfile ]] || { usage >&2; die "cannot read the hostfile '$hostfile'"; }
 [[ $port =~ ^[0-9]+$ ]] && ((port > 0 && port < 65536)) || die "--port $port is not a port"
 [[ $restart_max =~ ^[0-9]+$ ]] || die "--restart $restart_max is not a whole number"
+[[ $slot_device == cpu || $slot_device == cuda ]] || die "--device $slot_device: expected cpu or cuda"
 [[ -x $local_esync ]] || die "no esync binary at $local_esync (build it, or set ESYNC_BIN)"
 remote_esync=${remote_esync:-$local_esync}
 read -ra rsh_cmd <<<"$rsh"
@@ -56,9 +60,17 @@ while IFS= read -r line || [[ -n $line ]]; do
   read -ra f <<<"${line%%#*}"
   ((${#f[@]})) || continue
   [[ -v ip[${f[0]}] ]] || { hosts+=("${f[0]}"); ip[${f[0]}]=""; }
+  slots=()
   for d in "${f[@]:1}"; do
+    if [[ $d =~ ^slots=([0-9]+)$ ]]; then # N workers of --device's kind
+      n=${BASH_REMATCH[1]}
+      ((n >= 1 && n <= 1024)) || die "$hostfile: '$d' needs 1 to 1024 slots"
+      for ((s = 0; s < n; s++)); do [[ $slot_device == cpu ]] && slots+=(cpu) || slots+=("cuda:$s"); done
+    elif [[ ! $d =~ ^max_slots=[0-9]+$ ]]; then slots+=("$d"); fi
+  done
+  for d in "${slots[@]}"; do
     [[ $d =~ ^(cpu|cuda(:[0-9]+)?)(:(batch|threads)=[1-9][0-9]*)*$ ]] ||
-      die "$hostfile: '$d' is not a device (cpu, cuda:N, with options like cpu:batch=32:threads=8)"
+      die "$hostfile: '$d' is not a device (cpu, cuda:N, with options like cpu:batch=32:threads=8) or slots=N"
     devices+=("$d") device_host+=("${f[0]}")
   done
 done <"$hostfile"

@@ -106,13 +106,13 @@ struct Job {
     EXPECT_TRUE(wait_until([&] { return slurp(dir / "port").find('\n') != std::string::npos; }, 20));
     address = "127.0.0.1:" + std::to_string(std::stoi(slurp(dir / "port")));
     for (int s = 0; s < servers_n; ++s)
-      servers.push_back(
-          spawn({exe, "server", "--shard", std::to_string(s), "--coordinator", address, "--timeout", "3"},
-                dir / ("server-" + std::to_string(s) + ".out")));
+      servers.push_back(spawn(
+          {exe, "server", "--shard", std::to_string(s), "--coordinator", address, "--wait-timeout", "3"},
+          dir / ("server-" + std::to_string(s) + ".out")));
     for (int r = 0; r < 3; ++r)
-      workers.push_back(
-          spawn({exe, "worker", "--coordinator", address, "--rank", std::to_string(r), "--timeout", "10"},
-                dir / ("worker-" + std::to_string(r) + ".out")));
+      workers.push_back(spawn(
+          {exe, "worker", "--coordinator", address, "--rank", std::to_string(r), "--wait-timeout", "10"},
+          dir / ("worker-" + std::to_string(r) + ".out")));
   }
   ~Job() {  // whatever still runs (a child already reaped is no longer ours: waitpid fails)
     auto stop = [](pid_t p) {

@@ -24,6 +24,7 @@ struct RunResult {
   // pacer), and how many of those it did not run exactly k in.
   int exact_rounds = 0, exact_missed = 0;
   int syncs = 0, most_steps = 0;  // every worker's rounds, and the most steps one of them ran
+  std::vector<double> step_lr;    // rank 0's "step" events: the rate each step ran at
 };
 
 RunResult esync_run(const std::string& name, const std::string& args) {
@@ -37,6 +38,7 @@ RunResult esync_run(const std::string& name, const std::string& args) {
   for (std::string line; std::getline(in, line);) {
     const auto j = nlohmann::json::parse(line);
     if (j["ev"] == "eval") r.last_eval = j;
+    if (j["ev"] == "step") r.step_lr.push_back(j.value("lr", -1.0));
   }
   for (int rank = 0; fs::exists(dir / ("worker-" + std::to_string(rank) + ".jsonl")); ++rank) {
     std::ifstream w(dir / ("worker-" + std::to_string(rank) + ".jsonl"));
@@ -99,10 +101,15 @@ TEST_P(LeastSquaresModes, ConvergesToOneThousandthOfTheGap) {
   // gradients of converged weights, so these run 32 epochs instead of 8.
   const bool asynchronous = args.rfind("asgd", 0) == 0 || args.rfind("dcasgd", 0) == 0;
   const std::string epochs = asynchronous ? "32" : "8";
+  // The rate of the mode's steps: the gradient modes' --lr, the model-averaging modes' --local-lr
+  // (esync run refuses a flag its mode does not use); local-sgd's fixed K.
+  const bool averaging = args.rfind("esync", 0) == 0 || args.rfind("local-sgd", 0) == 0;
+  const std::string rate = averaging ? " --local-lr 0.2" : " --lr 0.2";
+  const std::string k = args.rfind("local-sgd", 0) == 0 ? " --k-fixed 4" : "";
   const auto r = esync_run(name, "--workers 3 --mode " + args + slowdown +
                                      " --dataset least-squares --ls-matrix normal --model linreg"
-                                     " --optimizer sgd --lr 0.2 --local-lr 0.2 --batch 256 --epochs " +
-                                     epochs + " --k-fixed 4 --threads 1");
+                                     " --optimizer sgd --batch 256 --epochs " +
+                                     epochs + rate + k + " --threads 1");
   ASSERT_EQ(r.code, 0);
   ASSERT_TRUE(r.last_eval.contains("rel_gap")) << r.last_eval.dump();
   EXPECT_LT(r.last_eval["rel_gap"].get<double>(), 1e-3) << r.last_eval.dump();
@@ -122,6 +129,56 @@ INSTANTIATE_TEST_SUITE_P(ParameterServer, LeastSquaresModes,
 // overshoot, and a starved worker's stale push on a busy host made the job diverge.)
 // The same job with every ZeroMQ connection (coordinator, both shards) under CURVE.
 INSTANTIATE_TEST_SUITE_P(Curve, LeastSquaresModes, ::testing::Values("esync --servers 2 --curve"));
+
+// The optimiser options reach every mode, applied where the mode updates the weights: the
+// workers' steps (ssgd over allreduce, esync's local steps) or the shards (asgd). The schedule
+// runs on the job's samples; rank 0's steps log the rate they ran at.
+const std::string kSmallLs =
+    " --workers 2 --dataset least-squares --ls-matrix normal --model linreg --optimizer sgd --batch 256"
+    " --threads 1 --log-every 1";
+
+TEST(OptimizerOptions, ScheduleAndWarmUpRunOnTheJobsSamplesInEveryMode) {
+  // ssgd: a linear warm-up over the first epoch, then cosine to 0 at the end of the fourth.
+  auto r = esync_run("sched-ssgd",
+                     "--mode ssgd --lr 0.2 --lr-schedule cosine --warmup-epochs 1 --epochs 4" + kSmallLs);
+  ASSERT_EQ(r.code, 0);
+  ASSERT_GT(r.step_lr.size(), 20u);
+  EXPECT_LT(r.step_lr.front(), 0.02);  // the first step: 1/W of the rate
+  EXPECT_GT(*std::max_element(r.step_lr.begin(), r.step_lr.end()), 0.15);
+  EXPECT_LT(r.step_lr.back(), 0.03);  // near the end of the cosine
+  EXPECT_LT(r.last_eval.value("rel_gap", 1.0), 1e-2) << r.last_eval.dump();
+
+  // esync: x 0.5 per epoch on the local steps' --local-lr; the rate changes only between rounds.
+  r = esync_run("sched-esync",
+                "--mode esync --local-lr 0.2 --lr-schedule exponential --lr-gamma 0.5 --epochs 3 "
+                "--k-max 4" +
+                    kSmallLs);
+  ASSERT_EQ(r.code, 0);
+  ASSERT_FALSE(r.step_lr.empty());
+  for (const double lr : r.step_lr)
+    EXPECT_TRUE(std::abs(lr - 0.2) < 1e-6 || std::abs(lr - 0.1) < 1e-6 || std::abs(lr - 0.05) < 1e-6) << lr;
+  EXPECT_NEAR(r.step_lr.front(), 0.2, 1e-6);
+  EXPECT_NEAR(r.step_lr.back(), 0.05, 1e-6);
+  EXPECT_LT(r.last_eval.value("rel_gap", 1.0), 1e-2) << r.last_eval.dump();
+
+  // asgd: the shard steps, on the same schedule of the samples pushed to it.
+  r = esync_run("sched-asgd", "--mode asgd --lr 0.2 --lr-schedule cosine --epochs 16" + kSmallLs);
+  ASSERT_EQ(r.code, 0);
+  ASSERT_FALSE(r.step_lr.empty());
+  EXPECT_NEAR(r.step_lr.front(), 0.2, 1e-3);
+  EXPECT_LT(r.step_lr.back(), 0.02);
+  EXPECT_LT(r.last_eval.value("rel_gap", 1.0), 1e-2) << r.last_eval.dump();
+}
+
+TEST(OptimizerOptions, WeightDecayActsWhereEachModeUpdatesTheWeights) {
+  // Least squares plus L2 decay 1 converges to about w*/2: a gap of about a quarter of the
+  // initial one, which every plain run above closes to below 1e-3.
+  for (const std::string mode : {"ssgd --lr 0.2", "esync --local-lr 0.2", "asgd --lr 0.2"}) {
+    const auto r = esync_run("decay", "--mode " + mode + " --weight-decay 1 --epochs 8" + kSmallLs);
+    ASSERT_EQ(r.code, 0) << mode;
+    EXPECT_GT(r.last_eval.value("rel_gap", 0.0), 0.05) << mode << " " << r.last_eval.dump();
+  }
+}
 
 // Both ways of setting K (a count from the state server, or the same plan run against the
 // clock, also with the reduction behind the next round's steps): the job learns, and the faster the worker,
@@ -291,3 +348,37 @@ TEST(SimulateCli, OverlapModesDelaysAndBadFlags) {
 }
 
 }  // namespace
+
+// esync run shows the job's progress while it runs: a plain line every 10 s when its output is
+// not a terminal (here, a file), one line redrawn in place on a terminal (here, a pty by
+// script(1)), and the last state at the end. A 12 s time budget makes the job outlast 10 s on
+// any machine.
+TEST(Launcher, ShowsTheJobsProgressWhileItRuns) {
+  const auto dir = fs::temp_directory_path() / ("esync-progress-" + std::to_string(::getpid()));
+  const std::string job = std::string(ESYNC_BINARY) +
+                          " run --workers 2 --mode esync --epochs 0 --time-budget 12 "
+                          "--threads 1 --eval-every 2 --timeout 240 --log-dir " +
+                          dir.string();
+  fs::remove_all(dir);
+  ASSERT_EQ(std::system((job + " > " + dir.string() + ".out 2>&1").c_str()), 0);
+  std::ifstream in(dir.string() + ".out");
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("esync run: ", 0) == 0 && line.find("samples/s") != std::string::npos)
+      lines.push_back(line);
+  ASSERT_GE(lines.size(), 2u) << "a periodic line and the last one";
+  EXPECT_NE(lines.front().find("/12 s ["), std::string::npos) << lines.front();
+  EXPECT_NE(lines.back().find("| acc 0."), std::string::npos) << lines.back();
+  EXPECT_NE(lines.back().find("| K "), std::string::npos) << lines.back();
+
+  if (std::system("command -v script > /dev/null") != 0) GTEST_SKIP() << "no script(1) for a terminal";
+  fs::remove_all(dir);
+  const std::string tty = "script -qefc '" + job + "' /dev/null > " + dir.string() + ".tty 2>&1";
+  ASSERT_EQ(std::system(tty.c_str()), 0);
+  std::ifstream t(dir.string() + ".tty");
+  const std::string out((std::istreambuf_iterator<char>(t)), {});
+  // Redrawn in place: the line cleared, then the status again, more than once.
+  const auto redraw = out.find("\r\033[Kesync run: ");
+  ASSERT_NE(redraw, std::string::npos) << out.substr(0, 2000);
+  EXPECT_NE(out.find("\r\033[Kesync run: ", redraw + 1), std::string::npos);
+}

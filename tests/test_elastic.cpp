@@ -38,7 +38,7 @@ TEST_P(Elastic, WorkerJoinsARunningEsyncJob) {
       << slurp(dir.string() + ".out");
   const int port = std::stoi(slurp(dir / "coordinator.port"));
   const pid_t joiner = spawn({ESYNC_BINARY, "worker", "--coordinator", "127.0.0.1:" + std::to_string(port),
-                              "--device", "cpu", "--timeout", "20"},
+                              "--device", "cpu", "--wait-timeout", "20"},
                              dir / "joiner.out");
   EXPECT_EQ(wait_exit(joiner, 120), 0) << slurp(dir / "joiner.out");
   ASSERT_EQ(wait_exit(job, 60), 0) << slurp(dir.string() + ".out");

@@ -100,3 +100,27 @@ TEST(ShardRules, SnapshotIsCopyOnWrite) {
 }
 
 }  // namespace
+
+// The job's rate schedule and weight decay, applied where the parameter server's gradient modes
+// update the weights: on the shard, at the samples pushed so far.
+TEST(ShardRules, RateFollowsTheScheduleOfPushedSamplesAndWeightDecayShrinks) {
+  auto cfg = rule_cfg("async", 1, "sgd", 1.0f);
+  cfg.schedule = LrSchedule{"cosine", 1.0f, 100, 10, 0.9f, 0};  // 100 samples to 0
+  cfg.opt.weight_decay = 0.1f;
+  ShardRules rules(cfg, std::vector<float>(3, 1.0f));
+  const std::vector<float> zero(3, 0.0f);
+  EXPECT_FLOAT_EQ(rules.push(0, zero.data(), 50.0, 0).lr, 1.0f);    // before any sample: the base
+  EXPECT_FLOAT_EQ((*rules.weights())[0], 0.9f);                     // w - lr * wd * w
+  EXPECT_NEAR(rules.push(0, zero.data(), 50.0, 1).lr, 0.5f, 1e-6);  // half way: (1 + cos(pi/2)) / 2
+  EXPECT_NEAR((*rules.weights())[0], 0.9f * (1.0f - 0.5f * 0.1f), 1e-6);
+  EXPECT_NEAR(rules.push(0, zero.data(), 1.0, 2).lr, 0.0f, 1e-6);  // at the end of the schedule
+
+  // The synchronous rule closes its round at the rate of the samples pushed with it.
+  auto sync = rule_cfg("sync-grad", 2, "sgd", 1.0f);
+  sync.schedule = LrSchedule{"exponential", 1.0f, 1000, 10, 0.5f, 0};  // x 0.5 every 10 samples
+  ShardRules round(sync, std::vector<float>(1, 0.0f));
+  const std::vector<float> one(1, 1.0f);
+  EXPECT_FALSE(round.push(0, one.data(), 5.0, 0).applied);
+  EXPECT_TRUE(round.push(1, one.data(), 5.0, 0).applied);  // 10 samples: rate 0.5, mean gradient 1
+  EXPECT_FLOAT_EQ((*round.weights())[0], -0.5f);
+}

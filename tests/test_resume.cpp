@@ -162,8 +162,8 @@ TEST(Resume, RefusesAnotherJobsOrACorruptCheckpoint) {
   refused("resume-refuse-workers",
           "--workers 3 --mode ssgd --lr 0.2" + kLeastSquares + " --resume " + ck.string(),
           "of 2 workers but this job has 3");
-  refused("resume-refuse-mode",
-          "--workers 2 --mode esync --lr 0.2" + kLeastSquares + " --resume " + ck.string(), "mode=\"ssgd\"");
+  refused("resume-refuse-mode", "--workers 2 --mode esync" + kLeastSquares + " --resume " + ck.string(),
+          "mode=\"ssgd\"");
   refused("resume-refuse-none", args + " --resume " + (ck / "nothing").string(),
           "no such checkpoint directory");
   // Corrupt the newest file: its checksum no longer matches.

@@ -22,16 +22,18 @@ inline constexpr const char* kDefaultPolicy = "assign";
 
 struct JobConfig {
   // What is trained, on which data.
-  std::string mode = "esync";             // a row of the mode table (modes.hpp)
-  std::string dataset = "fashion-mnist";  // fashion-mnist | mnist | cifar10 | least-squares | synthetic
-  std::string data_dir;                   // empty: the dataset's system location
-  std::string ls_matrix = "uniform";      // least squares: uniform | normal
-  std::string model = "lenet5";           // linreg | mlp | lenet5 | cnn | resnet18 | module.pt
-  std::int64_t batch = 64;                // per worker and step
-  std::string partition = "iid";          // iid | by-class | dirichlet
-  double dirichlet_alpha = 0.5;           // label skew of the dirichlet partition
-  double epochs = 1;                      // 0: the time budget alone ends the job
-  double time_budget_s = 0;               // 0: none
+  std::string mode = "esync";  // a row of the mode table (modes.hpp)
+  std::string dataset =
+      "fashion-mnist";                // fashion-mnist | mnist | cifar10 | least-squares | synthetic | tensors
+  std::string data_dir;               // empty: the dataset's system location
+  std::int64_t num_classes = 0;       // tensors: 0 = the largest label + 1
+  std::string ls_matrix = "uniform";  // least squares: uniform | normal
+  std::string model = "lenet5";       // linreg | mlp | lenet5 | cnn | resnet18 | module.pt
+  std::int64_t batch = 64;            // per worker and step
+  std::string partition = "iid";      // iid | by-class | dirichlet
+  double dirichlet_alpha = 0.5;       // label skew of the dirichlet partition
+  double epochs = 1;                  // 0: the time budget alone ends the job
+  double time_budget_s = 0;           // 0: none
   std::uint64_t seed = 42;
 
   // The optimiser. lr is the gradient modes' step (on the workers, or on the shards for the
@@ -43,6 +45,14 @@ struct JobConfig {
   std::string weighting = weighting_name(kDefaultWeighting);  // esync, local-sgd (averaging.hpp)
   std::string drift_correction = "none";  // esync, local-sgd over allreduce: none | scaffold
   bool overlap = false;                   // reduce a round's change behind the next round's steps
+  // Applied where the mode updates the weights: on the workers (ssgd over allreduce; the local
+  // steps of esync and local-sgd) or on the shards (the parameter server's gradient modes). The
+  // schedule runs on the job's samples (every worker and shard agrees on them), in epochs.
+  double weight_decay = 0;
+  bool nesterov = false;
+  std::string lr_schedule = "none";  // none | cosine (to 0 at the last epoch) | exponential
+  double lr_gamma = 0.9;             // exponential: the factor per epoch
+  double warmup_epochs = 0;          // linear warm-up of the rate over this many epochs
 
   // K, the local steps of a round.
   std::string policy = kDefaultPolicy;  // esync: assign | deadline | poll
@@ -99,6 +109,11 @@ struct JobConfig {
                : job_wide;
   }
 };
+
+// The optimiser a job's weights are updated with, at base rate lr (the mode's --lr or --local-lr).
+OptimizerConfig optimizer_config(const JobConfig& c, double lr);
+// Its rate over the job: steps are the job's samples, an epoch `train_size` of them.
+LrSchedule lr_schedule(const JobConfig& c, double lr, std::int64_t train_size);
 
 void to_json(nlohmann::json& j, const JobConfig& c);
 void from_json(const nlohmann::json& j, JobConfig& c);  // missing keys keep their defaults

@@ -35,12 +35,14 @@ ESYNC_EVENT_KEYS(Eval, round, epoch, samples_seen, wall_s, loss, acc, gap, rel_g
 
 // Every log_every steps. k: steps done in this round (local: in the run); samples: this
 // process's running total.
+// lr: the scheduled rate of this step's update (made by the shards in the parameter server's
+// gradient modes, on the same schedule of the job's samples).
 struct Step {
   static constexpr const char* kName = "step";
   std::int64_t round = 0, k = 0;
-  double loss = 0, samples = 0, compute_s = 0, injected_s = 0;
+  double loss = 0, samples = 0, compute_s = 0, injected_s = 0, lr = 0;
 };
-ESYNC_EVENT_KEYS(Step, round, k, loss, samples, compute_s, injected_s)
+ESYNC_EVENT_KEYS(Step, round, k, loss, samples, compute_s, injected_s, lr)
 
 // ---- workers ------------------------------------------------------------------------------
 

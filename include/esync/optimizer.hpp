@@ -45,14 +45,20 @@ class FlatOptimizer {
   kernels::Buffer buf_a_, buf_b_;
 };
 
-// Learning-rate schedule: none, cosine (to 0 at total_steps), exponential (x gamma per epoch).
+// Learning-rate schedule: none, cosine (to 0 at total_steps), exponential (x gamma per epoch),
+// each after an optional linear warm-up over the first `warmup` steps. A "step" is whatever the
+// trainer counts: optimiser steps in esync local, samples of the whole job in a distributed job
+// (the one count every worker and shard agrees on, whatever its batch).
 struct LrSchedule {
   std::string kind = "none";
   float base_lr = 0.02f;
   std::int64_t total_steps = 1;
   std::int64_t steps_per_epoch = 1;
   float gamma = 0.9f;
+  std::int64_t warmup = 0;
   float at(std::int64_t step) const;
 };
+// ConfigError unless kind is none | cosine | exponential.
+void check_schedule(const std::string& kind);
 
 }  // namespace esync

@@ -19,6 +19,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -44,7 +45,9 @@ struct RuleConfig {
   int workers = 1;                 // ranks 0..workers-1 may ever push (an elastic job's capacity)
   int live_at_start = -1;          // ranks below this are live from the start (-1: all); the rest join
   OptimizerConfig opt;             // the server-side optimiser (sync-grad, async*, dcasgd*)
-  float global_lr = 1.0f;          // sync-delta
+  // Its rate over the job's samples (every push counts its samples); none: opt.lr throughout.
+  std::optional<LrSchedule> schedule;
+  float global_lr = 1.0f;                                   // sync-delta
   Weighting weighting = kDefaultWeighting;                  // sync-delta (averaging.hpp)
   std::size_t buffers_from = static_cast<std::size_t>(-1);  // sync-delta: this shard's first buffer float
   float dc_lambda = 0.04f, dc_m = 0.95f, dc_eps = 1e-7f;
@@ -93,10 +96,13 @@ class ShardRules {
   // Checkpoints: the server-side optimiser's state, and the version a resumed shard continues at.
   FlatOptimizer& optimizer() { return opt_; }
   void restore_version(std::uint64_t v) { version_ = v; }
+  // The samples pushed so far, which the rate's schedule runs on (a resumed shard's from its file).
+  void restore_samples(double s) { samples_ = s; }
 
  private:
   float* mutable_w();  // copy-on-write
   void apply(const float* g, float lr);
+  float lr() const;  // the optimiser's rate now
   bool complete_round();
 
   RuleConfig cfg_;
@@ -109,6 +115,7 @@ class ShardRules {
   std::vector<char> live_, pushed_;
   int pending_ = 0;
   double pending_samples_ = 0, pending_weight_ = 0;
+  double samples_ = 0;
 };
 
 }  // namespace esync::ps

@@ -11,12 +11,14 @@
 namespace esync::train {
 
 struct DataOptions {
-  std::string name = "fashion-mnist";  // fashion-mnist | mnist | cifar10 | least-squares | synthetic
-  std::string dir;                     // empty: the dataset's default location
-  std::string ls_matrix = "uniform";   // least squares: uniform (seed 000) | normal
+  std::string name =
+      "fashion-mnist";                // fashion-mnist | mnist | cifar10 | least-squares | synthetic | tensors
+  std::string dir;                    // empty: the dataset's default location
+  std::string ls_matrix = "uniform";  // least squares: uniform (seed 000) | normal
   std::int64_t ls_n = 10000, ls_d = 400;
   std::vector<std::int64_t> synthetic_shape = {3, 32, 32};  // synthetic: per-sample shape
   std::int64_t synthetic_n = 4096;
+  std::int64_t num_classes = 0;  // tensors: the classes (0: the largest label + 1)
   std::uint64_t seed = 42;
 };
 
@@ -30,14 +32,16 @@ struct LocalConfig {
   OptimizerConfig opt;
   std::string lr_schedule = "cosine";
   float lr_gamma = 0.9f;
-  int threads = 0;  // 0: all cores
+  double warmup_epochs = 0;  // linear warm-up of the rate over this many epochs
+  int threads = 0;           // 0: all cores
   std::uint64_t seed = 42;
-  std::string log_dir;          // empty: no JSONL log
-  std::int64_t eval_every = 0;  // steps between evaluations; 0: once per epoch
-  std::int64_t log_every = 50;  // steps between "step" log events
-  std::string save;             // checkpoint path, written at each epoch end and at the end
-  std::string resume;           // checkpoint to continue from
-  bool quiet = false;           // no progress bar
+  std::string log_dir;                // empty: no JSONL log
+  double eval_every_s = 0;            // seconds of training between evaluations (0: off)
+  std::int64_t eval_every_steps = 0;  // steps between evaluations (0: off); both off: each epoch
+  std::int64_t log_every = 50;        // steps between "step" log events
+  std::string save;                   // checkpoint path, written at each epoch end and at the end
+  std::string resume;                 // checkpoint to continue from
+  bool quiet = false;                 // no progress bar
   nlohmann::json to_json() const;
 };
 

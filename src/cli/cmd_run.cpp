@@ -15,6 +15,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/environment.hpp"
+#include "cli/job_watch.hpp"
 #include "cli/options.hpp"
 #include "cli/process_group.hpp"
 #include "cli/run_job.hpp"
@@ -106,13 +107,13 @@ int cmd_run(int argc, char** argv) {
     std::vector<std::pair<std::string, std::vector<std::string>>> out;
     for (int i = 0; i < servers; ++i)
       out.push_back({"server-" + std::to_string(i),
-                     {exe, "server", "--shard", std::to_string(i), "--coordinator", address, "--timeout",
+                     {exe, "server", "--shard", std::to_string(i), "--coordinator", address, "--wait-timeout",
                       wait_timeout}});
     for (int i = 0; i < n; ++i)
       out.push_back(
           {"worker-" + std::to_string(i),
            {exe, "worker", "--coordinator", address, "--device", devices[static_cast<std::size_t>(i)],
-            "--rank", std::to_string(i), "--timeout", wait_timeout}});
+            "--rank", std::to_string(i), "--wait-timeout", wait_timeout}});
     return out;
   };
   if (plan->dry_run) {
@@ -162,8 +163,13 @@ int cmd_run(int argc, char** argv) {
     }
     return true;
   };
+  // One live line of the job's progress, from the logs (job_watch.hpp), and its last state at
+  // the end.
+  JobWatch watch(log_dir, job);
+  gopt.status = [&watch] { return watch.status(); };
   ProcessGroup group(gopt);
   const auto finish = [&](int rc) {
+    std::printf("esync run: %s\n", watch.status().c_str());
     if (rc == 0)
       std::printf("esync run: done, logs in %s\n", log_dir.c_str());
     else

@@ -27,7 +27,7 @@ int cmd_server(int argc, char** argv) {
       "coordinator", "The state server, HOST:PORT", cxxopts::value<std::string>())(
       "bind", "Address to listen on (default loopback only)",
       cxxopts::value<std::string>()->default_value("127.0.0.1"))(
-      "timeout", "Seconds a sync round waits for its last worker, and the longest silence",
+      "wait-timeout", "Seconds a sync round waits for its last worker, and the longest silence",
       cxxopts::value<double>()->default_value("60"));
   cxxopts::ParseResult r;
   if (!parse(o, argc, argv, r)) return 0;
@@ -37,8 +37,8 @@ int cmd_server(int argc, char** argv) {
   s.shard = r["shard"].as<int>();
   s.coordinator = r["coordinator"].as<std::string>();
   s.bind = r["bind"].as<std::string>();
-  s.timeout_s = r["timeout"].as<double>();
-  ESYNC_CHECK_T(ConfigError, s.timeout_s > 0, "--timeout must be > 0");
+  s.timeout_s = r["wait-timeout"].as<double>();
+  ESYNC_CHECK_T(ConfigError, s.timeout_s > 0, "--wait-timeout must be > 0");
   s.token = env::required_token();
   s.curve = wire::curve_keys_from_env();
   std::signal(SIGINT, on_signal);

@@ -23,10 +23,10 @@ int cmd_worker(int argc, char** argv) {
       cxxopts::value<int>()->default_value("-1"))(
       "bind", "Address peers connect to (default: this host's address towards the coordinator)",
       cxxopts::value<std::string>()->default_value(""))(
-      "timeout", "Seconds any wait on the coordinator or a peer may take",
+      "wait-timeout", "Seconds any wait on the coordinator or a peer may take",
       cxxopts::value<double>()->default_value("60"))(
       "rejoin",
-      "A restarted worker: wait (up to --timeout) until the job has declared this --rank's "
+      "A restarted worker: wait (up to --wait-timeout) until the job has declared this --rank's "
       "previous process lost, then take the rank back and rejoin");
   cxxopts::ParseResult r;
   if (!parse(o, argc, argv, r)) return 0;
@@ -45,8 +45,8 @@ int cmd_worker(int argc, char** argv) {
   if (w.rank < 0) w.rank = env::rank(-1);
   w.world = env::world(-1);
   w.bind = r["bind"].as<std::string>();
-  w.timeout_s = r["timeout"].as<double>();
-  ESYNC_CHECK_T(ConfigError, w.timeout_s > 0, "--timeout must be > 0");
+  w.timeout_s = r["wait-timeout"].as<double>();
+  ESYNC_CHECK_T(ConfigError, w.timeout_s > 0, "--wait-timeout must be > 0");
   w.token = env::required_token();
   const auto s = train::run_worker(w);
   std::printf("worker %d done: %lld steps, %.0f samples/s, compute %.1f s, wait %.1f s, comm %.1f s%s\n",

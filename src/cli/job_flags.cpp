@@ -54,8 +54,9 @@ void check_one_of(const std::string& v, const std::set<std::string>& allowed, co
 void add_data_flags(cxxopts::Options& o) {
   // clang-format off
   o.add_options("Data and model")
-    ("dataset", "fashion-mnist | mnist | cifar10 | least-squares | synthetic", dflt(kD.dataset))
+    ("dataset", "fashion-mnist | mnist | cifar10 | least-squares | synthetic | tensors (your own: DIR/train.pt and DIR/test.pt, each torch.save((x, y), path))", dflt(kD.dataset))
     ("data-dir", "Dataset directory (default: the dataset's system location)", dflt(kD.data_dir))
+    ("num-classes", "Classes of --dataset tensors (0: the largest label + 1)", dflt(kD.num_classes))
     ("ls-matrix", "Least squares matrix: uniform | normal (well conditioned)", dflt(kD.ls_matrix))
     ("model", "linreg | mlp | lenet5 | cnn | resnet18 | path/to/module.pt", dflt(kD.model))
     ("batch", "Batch size per worker and step", dflt(kD.batch))
@@ -66,21 +67,29 @@ void add_data_flags(cxxopts::Options& o) {
 void read_data_flags(const cxxopts::ParseResult& r, JobConfig& c) {
   take(r, "dataset", c.dataset);
   take(r, "data-dir", c.data_dir);
+  take(r, "num-classes", c.num_classes);
+  ESYNC_CHECK_T(ConfigError, c.num_classes == 0 || c.num_classes >= 2, "--num-classes must be 0 or >= 2");
   take(r, "ls-matrix", c.ls_matrix);
   take(r, "model", c.model);
   take(r, "batch", c.batch);
   take(r, "seed", c.seed);
-  check_one_of(c.dataset, {"fashion-mnist", "mnist", "cifar10", "least-squares", "synthetic"}, "--dataset");
+  check_one_of(c.dataset, {"fashion-mnist", "mnist", "cifar10", "least-squares", "synthetic", "tensors"},
+               "--dataset");
   check_one_of(c.ls_matrix, {"uniform", "normal"}, "--ls-matrix");
   ESYNC_CHECK_T(ConfigError, c.batch >= 1, "--batch must be >= 1");
 }
 
-void add_optimizer_flags(cxxopts::Options& o) {
+void add_optimizer_flags(cxxopts::Options& o, const std::string& schedule) {
   // clang-format off
   o.add_options("Optimiser")
     ("optimizer", "sgd | momentum | adam (asgd, dcasgd: default sgd)", dflt(kD.optimizer))
-    ("lr", "Learning rate of the gradient modes and of esync local (asgd, dcasgd with sgd: default 0.1)", dflt(kD.lr))
-    ("momentum", "Momentum", dflt(kD.momentum));
+    ("lr", "Learning rate of the gradient modes (ssgd, asgd, dcasgd) and of esync local (asgd, dcasgd with sgd: default 0.1)", dflt(kD.lr))
+    ("momentum", "Momentum (--optimizer momentum)", dflt(kD.momentum))
+    ("nesterov", "Nesterov momentum (--optimizer momentum)", dflt(kD.nesterov))
+    ("weight-decay", "L2 weight decay (decoupled for adam)", dflt(kD.weight_decay))
+    ("lr-schedule", "none | cosine (to 0 at the last epoch) | exponential", dflt(schedule))
+    ("lr-gamma", "Factor per epoch of --lr-schedule exponential", dflt(kD.lr_gamma))
+    ("warmup-epochs", "Raise the rate linearly from 0 over this many epochs (0: none)", dflt(kD.warmup_epochs));
   // clang-format on
 }
 
@@ -88,9 +97,18 @@ void read_optimizer_flags(const cxxopts::ParseResult& r, JobConfig& c) {
   take(r, "optimizer", c.optimizer);
   take(r, "lr", c.lr);
   take(r, "momentum", c.momentum);
+  take(r, "nesterov", c.nesterov);
+  take(r, "weight-decay", c.weight_decay);
+  take(r, "lr-schedule", c.lr_schedule);
+  take(r, "lr-gamma", c.lr_gamma);
+  take(r, "warmup-epochs", c.warmup_epochs);
   check_one_of(c.optimizer, {"sgd", "momentum", "adam"}, "--optimizer");
   positive(c.lr, "lr");
   ESYNC_CHECK_T(ConfigError, c.momentum >= 0 && c.momentum < 1, "--momentum must be in [0, 1)");
+  ESYNC_CHECK_T(ConfigError, c.weight_decay >= 0, "--weight-decay must be >= 0");
+  check_schedule(c.lr_schedule);
+  positive(c.lr_gamma, "lr-gamma");
+  ESYNC_CHECK_T(ConfigError, c.warmup_epochs >= 0, "--warmup-epochs must be >= 0");
 }
 
 void add_k_flags(cxxopts::Options& o) {

@@ -6,7 +6,8 @@
 //
 //   group        flags                                                         used by
 //   data         dataset data-dir ls-matrix model batch seed                   run, local
-//   optimizer    optimizer lr momentum                                         run, local
+//   optimizer    optimizer lr momentum nesterov weight-decay lr-schedule
+//                lr-gamma warmup-epochs                                        run, local
 //   k            policy k-base k-max                                           run, coordinator
 //   averaging    local-lr global-lr weighting drift-correction overlap k-fixed run
 //   ps           servers max-workers delay-adaptive async-cached dc-lambda
@@ -23,7 +24,8 @@ namespace esync::cli {
 
 void add_data_flags(cxxopts::Options& o);
 void read_data_flags(const cxxopts::ParseResult& r, JobConfig& c);
-void add_optimizer_flags(cxxopts::Options& o);
+// schedule: the default --lr-schedule (esync local: cosine; a job: none, as its end may be a time budget).
+void add_optimizer_flags(cxxopts::Options& o, const std::string& schedule = "none");
 void read_optimizer_flags(const cxxopts::ParseResult& r, JobConfig& c);
 void add_k_flags(cxxopts::Options& o);
 // only_given: keep what `c` holds (a job file's settings) where a flag was not given.
@@ -37,6 +39,11 @@ void read_emulation_flags(const cxxopts::ParseResult& r, JobConfig& c);
 // interval: the worker-side heartbeat interval too (run); the coordinator takes the timeout only.
 void add_liveness_flags(cxxopts::Options& o, bool interval);
 void read_liveness_flags(const cxxopts::ParseResult& r, JobConfig& c, bool interval, bool only_given = false);
+
+// A flag given on the command line that the settings in `c` do not use is refused, in one line
+// that says what uses it, instead of being ignored. job: c is a distributed job (its mode's
+// flags are checked too); otherwise esync local (optimiser and data flags only).
+void refuse_unused_flags(const cxxopts::ParseResult& r, const JobConfig& c, bool job);
 
 // ConfigError "FLAG 'v': expected a | b | c" unless v is one of `allowed`.
 void check_one_of(const std::string& v, const std::set<std::string>& allowed, const char* flag);

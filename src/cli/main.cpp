@@ -16,7 +16,7 @@ namespace {
 void usage() {
   std::printf(
       "esync %s - a trainer for heterogeneous clusters\n\n"
-      "usage: esync <command> [options]   (esync <command> --help for its options)\n\n"
+      "usage: esync <command> [options]   (esync <command> --help for its options; esync --version)\n\n"
       "commands:\n"
       "  local      train on one device, no network\n"
       "  coordinator  the state server (registration, rendezvous, K per round)\n"
@@ -60,7 +60,9 @@ int main(int argc, char** argv) {
     usage();
     return argc < 2 ? 2 : 0;
   }
-  const std::string cmd = argv[1];
+  // --version as every other tool has it, the same as `esync version`.
+  const std::string cmd =
+      !std::strcmp(argv[1], "--version") || !std::strcmp(argv[1], "-V") ? "version" : argv[1];
   const auto it = commands.find(cmd);
   if (it == commands.end()) {
     std::fprintf(stderr, "esync: unknown command '%s' (see esync --help)\n", cmd.c_str());

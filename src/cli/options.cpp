@@ -1,5 +1,6 @@
 #include "cli/options.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <sstream>
 #include <thread>
@@ -8,15 +9,44 @@
 
 namespace esync::cli {
 
+namespace {
+
+// Help groups from what a job is to how it runs (cxxopts would sort them by name); a group not
+// listed comes after these.
+std::vector<std::string> help_order(std::vector<std::string> groups) {
+  static const std::vector<std::string> order = {"",
+                                                 "Job",
+                                                 "Local",
+                                                 "Data and model",
+                                                 "Optimiser",
+                                                 "Model averaging (esync, local-sgd)",
+                                                 "Local steps (K)",
+                                                 "Parameter server",
+                                                 "Liveness",
+                                                 "Launcher",
+                                                 "Emulated heterogeneity"};
+  const auto rank = [&](const std::string& g) {
+    return std::find(order.begin(), order.end(), g) - order.begin();
+  };
+  std::stable_sort(groups.begin(), groups.end(),
+                   [&](const std::string& a, const std::string& b) { return rank(a) < rank(b); });
+  return groups;
+}
+
+}  // namespace
+
 bool parse(cxxopts::Options& opts, int argc, char** argv, cxxopts::ParseResult& out) {
-  opts.add_options()("h,help", "Show this help");
+  try {
+    opts.add_options()("h,help", "Show this help");
+  } catch (const cxxopts::exceptions::option_already_exists&) {  // parsed before (esync run --config)
+  }
   try {
     out = opts.parse(argc, argv);
   } catch (const std::exception& e) {
     ESYNC_THROW(ConfigError, e.what(), " (see --help)");
   }
   if (out.count("help")) {
-    std::printf("%s\n", opts.help().c_str());
+    std::printf("%s\n", opts.help(help_order(opts.groups())).c_str());
     return false;
   }
   if (!out.unmatched().empty())

@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -93,7 +94,33 @@ struct ProcessGroup::Impl {
   std::string lost_names() const {
     return names_if([](const Child& c) { return c.lost; });
   }
-  void message(const std::string& s) { write_all(opts.err_fd, opts.label + ": " + s + "\n"); }
+  void message(const std::string& s) { above_status(opts.err_fd, opts.label + ": " + s + "\n"); }
+  // The status line: on a terminal the last one drawn stays at the bottom; every other line is
+  // written above it (the line cleared, the text written, the status drawn again).
+  bool tty = false;
+  std::string shown;
+  Clock::time_point next_status{}, next_plain{};
+  void above_status(int fd, const std::string& s) {
+    if (!shown.empty()) write_all(opts.err_fd, "\r\033[K");
+    write_all(fd, s);
+    if (!shown.empty()) write_all(opts.err_fd, shown);
+  }
+  void tick(Clock::time_point now) {
+    if (!opts.status || now < next_status) return;
+    next_status = now + milliseconds(1000);
+    const std::string text = opts.label + ": " + opts.status();
+    if (tty) {
+      shown = text;
+      write_all(opts.err_fd, "\r\033[K" + shown);
+    } else if (now >= next_plain) {
+      next_plain = now + opts.status_plain_every;
+      write_all(opts.out_fd, text + "\n");
+    }
+  }
+  void clear_status() {
+    if (!shown.empty()) write_all(opts.err_fd, "\r\033[K");
+    shown.clear();
+  }
   void signal_all(int sig) {
     for (const auto& c : kids)
       if (c.running && ::kill(-c.pid, sig) != 0) ::kill(c.pid, sig);
@@ -109,7 +136,7 @@ struct ProcessGroup::Impl {
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     std::string s = "[" + c.name + "]" + std::string(width - c.name.size() + 1, ' ');
     s.append(line).push_back('\n');
-    write_all(opts.out_fd, s);  // one write per line: lines of different children never tear
+    above_status(opts.out_fd, s);  // one write per line: lines of different children never tear
   }
   // Reads what the pipe holds (all of it when draining a reaped child); prints complete lines.
   void read_output(Child& c, bool drain) {
@@ -291,8 +318,11 @@ int ProcessGroup::wait_all(std::chrono::milliseconds timeout) {
   auto& m = *impl_;
   const auto deadline = Clock::now() + timeout;
   auto reap_until = Clock::time_point::max();
+  m.tty = ::isatty(m.opts.err_fd) == 1;
+  m.next_plain = Clock::now() + m.opts.status_plain_every;
   while (m.any_running()) {
     const auto now = Clock::now();
+    if (m.stop == Impl::Stop::kNone) m.tick(now);
     if (m.stop == Impl::Stop::kNone && now >= deadline) {
       char secs[32];
       std::snprintf(secs, sizeof secs, "%g", static_cast<double>(timeout.count()) / 1000.0);
@@ -319,10 +349,12 @@ int ProcessGroup::wait_all(std::chrono::milliseconds timeout) {
       reap_until = now + milliseconds(5000);
     } else if (now >= reap_until) {
       m.message("some children survive SIGKILL (stuck in the kernel?); giving up on them");
+      m.clear_status();
       return m.rc != 0 ? m.rc : kFailed;
     }
     m.step(m.stop == Impl::Stop::kNone ? deadline : m.killed ? reap_until : m.kill_at);
   }
+  m.clear_status();
   return m.rc;
 }
 

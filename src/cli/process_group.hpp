@@ -50,6 +50,11 @@ struct ProcessGroupOptions {
   // started again), after its last output. True: a loss, the others go on; false: the group's
   // failure after all (the child was not expendable at this point of the job).
   std::function<bool(const std::string& name, const std::string& why, bool restarting)> on_lost;
+  // A live status line (esync run's progress), asked for every second while wait_all runs. When
+  // err_fd is a terminal it stays under the children's lines, redrawn in place; otherwise it is
+  // printed as a plain line every status_plain_every.
+  std::function<std::string()> status;
+  std::chrono::milliseconds status_plain_every{10000};
 };
 
 class ProcessGroup {

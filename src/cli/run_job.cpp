@@ -8,6 +8,7 @@
 #include <ctime>
 #include <set>
 
+#include "cli/job_file.hpp"
 #include "cli/job_flags.hpp"
 #include "cli/options.hpp"
 #include "esync/assignment.hpp"
@@ -127,22 +128,33 @@ void add_checkpoints(JobConfig& job, int every, std::string dir, const std::stri
   job.checkpoint_dir = dir;
 }
 
-}  // namespace
+cxxopts::ParseResult parse_args(cxxopts::Options& o, std::vector<std::string> args, bool& help) {
+  std::vector<char*> argp;
+  for (auto& a : args) argp.push_back(a.data());
+  cxxopts::ParseResult r;
+  help = !parse(o, static_cast<int>(argp.size()), argp.data(), r);
+  return r;
+}
 
-std::optional<RunJob> parse_run_job(int argc, char** argv) {
+// The job of `args`; the flags of `checked` (a part of args: the command line's own) are refused
+// where the job does not use them.
+std::optional<RunJob> parse_job(const std::vector<std::string>& args,
+                                const std::vector<std::string>& checked) {
   cxxopts::Options o("esync run", "Start coordinator, servers and workers as processes on this host.");
   const JobConfig d;
   // clang-format off
   o.add_options("Job")
     ("workers", "A count of cpu workers (3) or one device per worker (cpu,cpu,cuda:0), each with its own batch or threads if given (cpu:batch=32:threads=8,cuda:0:batch=256)", cxxopts::value<std::string>()->default_value("2"))
     ("mode", mode_names(), cxxopts::value<std::string>()->default_value(d.mode))
-    ("epochs", "Epochs", cxxopts::value<int>()->default_value(text(d.epochs)))
+    ("config", "A job file (LOGDIR/job.json of an earlier run, or any subset of its keys); the flags given with it override it", cxxopts::value<std::string>())
+    ("epochs", "Epochs (fractions too: 0.5)", cxxopts::value<double>()->default_value(text(d.epochs)))
     ("time-budget", "Stop after this many seconds (0: none)", cxxopts::value<double>()->default_value(text(d.time_budget_s)))
     ("partition", "iid | by-class | dirichlet", cxxopts::value<std::string>()->default_value(d.partition))
     ("dirichlet-alpha", "Concentration of the Dirichlet label skew", cxxopts::value<double>()->default_value(text(d.dirichlet_alpha)))
     ("backend", "auto (nccl when every worker is on cuda, else gloo) | gloo | nccl", cxxopts::value<std::string>()->default_value(d.backend))
     ("threads", "Intra-op threads per worker (default: cores / workers)", cxxopts::value<int>()->default_value("0"))
-    ("eval-every", "Evaluate every N seconds", cxxopts::value<double>()->default_value(text(d.eval_every_s)))
+    ("eval-every", "Evaluate every N seconds (rank 0, in the background)", cxxopts::value<double>()->default_value(text(d.eval_every_s)))
+    ("log-every", "Log a step event every N steps", cxxopts::value<int>()->default_value(std::to_string(d.log_every)))
     ("log-dir", "Logs directory (default logs/run-<mode>-<timestamp>)", cxxopts::value<std::string>()->default_value(""))
     ("checkpoint-every", "Write a checkpoint every N rounds (0: never)", cxxopts::value<int>()->default_value(std::to_string(d.checkpoint_every)))
     ("checkpoint-dir", "Where checkpoints go (default LOGDIR/checkpoint, or the --resume directory)", cxxopts::value<std::string>()->default_value(""))
@@ -161,8 +173,9 @@ std::optional<RunJob> parse_run_job(int argc, char** argv) {
   add_ps_flags(o);
   add_emulation_flags(o);
   add_liveness_flags(o, true);
-  cxxopts::ParseResult r;
-  if (!parse(o, argc, argv, r)) return std::nullopt;
+  bool help = false;
+  const cxxopts::ParseResult r = parse_args(o, args, help);
+  if (help) return std::nullopt;
   const auto str = [&](const char* flag) { return r[flag].as<std::string>(); };
   const auto num = [&](const char* flag) { return r[flag].as<double>(); };
 
@@ -184,11 +197,8 @@ std::optional<RunJob> parse_run_job(int argc, char** argv) {
   check_one_of(job.partition, {"iid", "by-class", "dirichlet"}, "--partition");
   job.dirichlet_alpha = num("dirichlet-alpha");
   ESYNC_CHECK_T(ConfigError, job.dirichlet_alpha > 0, "--dirichlet-alpha must be > 0");
-  ESYNC_CHECK_T(
-      ConfigError, !r.count("weighting") || m.averages_models(),
-      "--weighting is a model-averaging option (esync, local-sgd); the gradient modes average by samples");
   job.backend = comm::resolve_backend(str("backend"), job.devices);
-  job.epochs = r["epochs"].as<int>();
+  job.epochs = num("epochs");
   job.time_budget_s = num("time-budget");
   ESYNC_CHECK_T(ConfigError, job.epochs >= 0 && job.time_budget_s >= 0,
                 "--epochs and --time-budget must be >= 0");
@@ -205,6 +215,8 @@ std::optional<RunJob> parse_run_job(int argc, char** argv) {
                 " is not a rank (0 to ", n - 1, ", or -1)");
   job.eval_every_s = num("eval-every");
   ESYNC_CHECK_T(ConfigError, job.eval_every_s >= 0, "--eval-every must be >= 0");
+  job.log_every = r["log-every"].as<int>();
+  ESYNC_CHECK_T(ConfigError, job.log_every >= 1, "--log-every must be >= 1");
   if (job.servers == 0 && m.asynchronous) job.servers = 1;  // they exist only on the PS
   ESYNC_CHECK_T(ConfigError, job.max_workers == n || job.servers > 0,
                 "--max-workers needs the parameter server (--servers >= 1): "
@@ -230,6 +242,7 @@ std::optional<RunJob> parse_run_job(int argc, char** argv) {
     job.optimizer = m.default_optimizer;
     if (!r.count("lr")) job.lr = m.default_lr;
   }
+  refuse_unused_flags(&checked == &args ? r : parse_args(o, checked, help), job, true);
   job.log_dir = str("log-dir");
   if (job.log_dir.empty()) job.log_dir = default_log_dir(job.mode);
   add_checkpoints(job, r["checkpoint-every"].as<int>(), str("checkpoint-dir"), str("resume"));
@@ -256,6 +269,25 @@ std::optional<RunJob> parse_run_job(int argc, char** argv) {
       "--curve cannot go with --dry-run: the "
       "commands carry no keys (a launcher must hand out ESYNC_CURVE_SERVER/ESYNC_CURVE_SECRET itself)");
   return out;
+}
+
+}  // namespace
+
+std::optional<RunJob> parse_run_job(int argc, char** argv) {
+  const auto [config, rest] = split_config(argc, argv);
+  if (config.empty()) return parse_job(rest, rest);
+  // The file is a job of its own, checked as such (a setting its mode does not use is refused);
+  // then its flags come first, so that the command line's override them, and only those are
+  // checked against the job they make (--mode local-sgd over an ESync file leaves its k_base be).
+  std::vector<std::string> file = job_file_flags(config);
+  file.insert(file.begin(), rest.front());
+  try {
+    (void)parse_job(file, file);
+  } catch (const ConfigError& e) {
+    ESYNC_THROW(ConfigError, "--config ", config, ": ", e.what());
+  }
+  file.insert(file.end(), rest.begin() + 1, rest.end());
+  return parse_job(file, rest);
 }
 
 }  // namespace esync::cli

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <set>
 #include <utility>
+#include <vector>
 
 #include "esync/error.hpp"
 #include "esync/job_config.hpp"
@@ -90,7 +91,11 @@ void check_same_job(const nlohmann::json& was_in, const nlohmann::json& now_in, 
   std::set<std::string> keys;
   for (const auto& [k, v] : was.items()) keys.insert(k);
   for (const auto& [k, v] : now.items()) keys.insert(k);
-  for (const auto& k : keys) {
+  // Another mode is named first: every setting after it may differ for that reason alone.
+  std::vector<std::string> order = {"mode"};
+  for (const auto& k : keys)
+    if (k != "mode") order.push_back(k);
+  for (const auto& k : order) {
     if (run_time.count(k)) continue;
     const auto a = was.value(k, nlohmann::json()), b = now.value(k, nlohmann::json());
     // 0.02 written as a double and read back may differ in its last bit from a float flag.

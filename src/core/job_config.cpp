@@ -11,9 +11,10 @@ namespace {
 
 // clang-format off
 #define ESYNC_JOB_KEYS(X)                                                                          \
-  X(mode) X(dataset) X(data_dir) X(ls_matrix) X(model) X(batch) X(partition) X(dirichlet_alpha)    \
+  X(mode) X(dataset) X(data_dir) X(num_classes) X(ls_matrix) X(model) X(batch) X(partition) X(dirichlet_alpha)    \
   X(epochs) X(time_budget_s) X(seed) X(optimizer) X(lr) X(momentum) X(local_lr) X(global_lr)       \
-  X(weighting) X(drift_correction) X(overlap) X(policy) X(k_base) X(k_max) X(k_fixed) X(servers)   \
+  X(weighting) X(drift_correction) X(overlap) X(weight_decay) X(nesterov)     \
+  X(lr_schedule) X(lr_gamma) X(warmup_epochs) X(policy) X(k_base) X(k_max) X(k_fixed) X(servers)   \
   X(max_workers) X(delay_adaptive) X(async_cached) X(dc_adaptive) X(dc_lambda) X(on_failure)       \
   X(slowdown) X(slowdown_basis) X(delay) X(slow_worker) X(devices) X(backend) X(threads)           \
   X(batch_per_worker) X(threads_per_worker) X(heartbeat_timeout_s) X(heartbeat_interval_s)         \
@@ -32,6 +33,26 @@ void read(const nlohmann::json& v, T& out, const char* key) {
 void read(const nlohmann::json& v, nlohmann::json& out, const char*) { out = v; }
 
 }  // namespace
+
+OptimizerConfig optimizer_config(const JobConfig& c, double lr) {
+  OptimizerConfig o;
+  o.kind = c.optimizer;
+  o.lr = static_cast<float>(lr);
+  o.momentum = static_cast<float>(c.momentum);
+  o.weight_decay = static_cast<float>(c.weight_decay);
+  o.nesterov = c.nesterov;
+  return o;
+}
+
+LrSchedule lr_schedule(const JobConfig& c, double lr, std::int64_t train_size) {
+  const double n = double(std::max<std::int64_t>(train_size, 1));
+  return {c.lr_schedule,
+          static_cast<float>(lr),
+          static_cast<std::int64_t>(c.epochs * n),
+          static_cast<std::int64_t>(n),
+          static_cast<float>(c.lr_gamma),
+          static_cast<std::int64_t>(c.warmup_epochs * n)};
+}
 
 void to_json(nlohmann::json& j, const JobConfig& c) {
   j = nlohmann::json::object();

@@ -1,6 +1,8 @@
-// Learning-rate schedules, evaluated per optimiser step:
+// Learning-rate schedules, evaluated per step t:
 //   cosine:      lr_t = lr0 * (1 + cos(pi * t / T)) / 2   (T = total steps, lr_T = 0)
 //   exponential: lr_t = lr0 * gamma^(t / steps_per_epoch) (gamma per epoch, stepped per epoch)
+//   warm-up:     lr_t *= (t + 1) / W for t < W             (Goyal et al.'s gradual warm-up: a large
+//                                                            rate from a random start diverges)
 #include <algorithm>
 #include <cmath>
 #include <numbers>
@@ -10,17 +12,24 @@
 
 namespace esync {
 
+void check_schedule(const std::string& kind) {
+  ESYNC_CHECK_T(ConfigError, kind == "none" || kind == "cosine" || kind == "exponential",
+                "unknown --lr-schedule '", kind, "' (expected none, cosine or exponential)");
+}
+
 float LrSchedule::at(std::int64_t step) const {
-  if (kind == "none") return base_lr;
+  double lr = base_lr;
   if (kind == "cosine") {
     const double frac = std::clamp(double(step) / double(std::max<std::int64_t>(total_steps, 1)), 0.0, 1.0);
-    return static_cast<float>(base_lr * 0.5 * (1.0 + std::cos(std::numbers::pi * frac)));
-  }
-  if (kind == "exponential") {
+    lr = base_lr * 0.5 * (1.0 + std::cos(std::numbers::pi * frac));
+  } else if (kind == "exponential") {
     const auto epoch = step / std::max<std::int64_t>(steps_per_epoch, 1);
-    return static_cast<float>(base_lr * std::pow(double(gamma), double(epoch)));
+    lr = base_lr * std::pow(double(gamma), double(epoch));
+  } else {
+    check_schedule(kind);
   }
-  ESYNC_THROW(ConfigError, "unknown --lr-schedule '", kind, "' (expected none, cosine or exponential)");
+  if (step < warmup) lr *= double(std::max<std::int64_t>(step, 0) + 1) / double(warmup);
+  return static_cast<float>(lr);
 }
 
 }  // namespace esync

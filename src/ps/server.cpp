@@ -28,6 +28,7 @@ void ShardServer::Impl::resume() {
   rules = std::move(st.rules);
   total_n = st.total_n;
   samples = st.samples;
+  rules->restore_samples(double(samples));
   log.write(
       logev::ServerResume{cfg.resume_file, static_cast<std::int64_t>(rules->version()), double(samples)});
 }

@@ -30,9 +30,7 @@ RuleConfig rule_config(const JobConfig& job, int workers) {
   // live from the start.
   rc.workers = job.capacity(workers);
   rc.live_at_start = workers;
-  rc.opt.kind = job.optimizer;
-  rc.opt.lr = static_cast<float>(job.lr);
-  rc.opt.momentum = static_cast<float>(job.momentum);
+  rc.opt = optimizer_config(job, job.lr);
   rc.global_lr = static_cast<float>(job.global_lr);
   rc.weighting = parse_weighting(job.weighting);
   rc.dc_lambda = static_cast<float>(job.dc_lambda >= 0 ? job.dc_lambda : default_dc_lambda(job.dc_adaptive));
@@ -76,6 +74,9 @@ int run_server(const ServerOptions& opt, const std::atomic<bool>& stop) {
   cfg.max_frame_bytes = static_cast<std::int64_t>(
       std::max<std::size_t>(range.size() * sizeof(float), wire::Limits{}.max_body_bytes) + 4096);
   const std::size_t params = size_of("model/params");
+  // The rate's schedule counts the job's samples in epochs of the training set rank 0 loaded.
+  if (job.lr_schedule != "none" || job.warmup_epochs > 0)
+    cfg.rule.schedule = lr_schedule(job, job.lr, static_cast<std::int64_t>(size_of("data/train")));
   cfg.rule.buffers_from = params > range.lo ? params - range.lo : 0;
   ShardServer server(cfg);
   client.kv_set("ps/" + std::to_string(opt.shard), server.endpoint());

@@ -62,6 +62,10 @@ void ShardRules::apply(const float* g, float lr) {
   ++version_;
 }
 
+float ShardRules::lr() const {
+  return cfg_.schedule ? cfg_.schedule->at(static_cast<std::int64_t>(samples_)) : cfg_.opt.lr;
+}
+
 void ShardRules::pulled(int worker) { rule_->pulled(worker, w_->data(), n_); }
 
 PushOutcome ShardRules::push(int worker, const float* x, double samples, std::uint64_t based_on,
@@ -74,7 +78,8 @@ PushOutcome ShardRules::push(int worker, const float* x, double samples, std::ui
   ESYNC_CHECK_T(ProtocolError, samples >= 0, "push with negative samples");
   PushOutcome out;
   out.staleness = static_cast<std::int64_t>(version_ - based_on);
-  out.lr = cfg_.opt.lr;
+  out.lr = lr();
+  samples_ += samples;
   if (sync_) {
     ESYNC_CHECK_T(ProtocolError, std::isfinite(weight), "push with a weight that is not a number");
     ESYNC_CHECK_T(ProtocolError, !pushed_[i], "worker ", worker, " pushed twice into round ", version_);
@@ -87,7 +92,7 @@ PushOutcome ShardRules::push(int worker, const float* x, double samples, std::ui
     return out;
   }
   const ShardView view{w_->data(), n_, &live_, live_workers()};
-  const auto step = rule_->step_for(worker, x, out.staleness, view, cfg_.opt.lr);
+  const auto step = rule_->step_for(worker, x, out.staleness, view, out.lr);
   out.lr = step.lr;
   apply(step.g, step.lr);
   out.applied = true;
@@ -96,7 +101,7 @@ PushOutcome ShardRules::push(int worker, const float* x, double samples, std::ui
 
 bool ShardRules::complete_round() {
   if (pending_ == 0 || !missing().empty()) return false;
-  rule_->close(mutable_w(), opt_, pending_samples_, pending_weight_);
+  rule_->close(mutable_w(), opt_, lr(), pending_samples_, pending_weight_);
   ++version_;
   std::fill(pushed_.begin(), pushed_.end(), 0);
   pending_ = 0;

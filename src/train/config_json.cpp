@@ -7,6 +7,7 @@ nlohmann::json LocalConfig::to_json() const {
   return {{"dataset", data.name},
           {"data_dir", data.dir},
           {"ls_matrix", data.ls_matrix},
+          {"num_classes", data.num_classes},
           {"model", model},
           {"device", device},
           {"epochs", epochs},
@@ -19,9 +20,11 @@ nlohmann::json LocalConfig::to_json() const {
           {"nesterov", opt.nesterov},
           {"lr_schedule", lr_schedule},
           {"lr_gamma", lr_gamma},
+          {"warmup_epochs", warmup_epochs},
           {"threads", threads},
           {"seed", seed},
-          {"eval_every", eval_every}};
+          {"eval_every_s", eval_every_s},
+          {"eval_every_steps", eval_every_steps}};
 }
 
 }  // namespace esync::train

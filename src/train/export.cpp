@@ -49,6 +49,7 @@ void export_checkpoint(const std::string& checkpoint, const std::string& path) {
   dopt.name = cfg.value("dataset", "fashion-mnist");
   dopt.dir = cfg.value("data_dir", "");
   dopt.ls_matrix = cfg.value("ls_matrix", dopt.ls_matrix);
+  dopt.num_classes = cfg.value("num_classes", dopt.num_classes);
   dopt.seed = cfg.value("seed", dopt.seed);
   const Dataset ds = load_dataset(dopt);
   FlatModel fm(make_model(cfg.value("model", ""), ds.sample_shape, ds.num_classes));

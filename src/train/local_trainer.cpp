@@ -42,8 +42,10 @@ nlohmann::json run_local(const LocalConfig& cfg) {
   const std::int64_t n = ds.train.size();
   const std::int64_t steps_per_epoch = (n + cfg.batch - 1) / cfg.batch;
   const std::int64_t total_steps = cfg.steps > 0 ? cfg.steps : cfg.epochs * steps_per_epoch;
-  const LrSchedule sched{cfg.lr_schedule, cfg.opt.lr, total_steps, steps_per_epoch, cfg.lr_gamma};
-  (void)sched.at(0);  // validates the schedule name before any work
+  const LrSchedule sched{
+      cfg.lr_schedule, cfg.opt.lr,   total_steps,
+      steps_per_epoch, cfg.lr_gamma, static_cast<std::int64_t>(cfg.warmup_epochs * double(steps_per_epoch))};
+  check_schedule(cfg.lr_schedule);  // before any work
 
   LocalState st;
   if (!cfg.resume.empty()) st = resume_from(cfg, fm, opt);
@@ -51,7 +53,7 @@ nlohmann::json run_local(const LocalConfig& cfg) {
   log.write(logev::LocalStart{0, host_name(), cfg.device, "local", cfg.to_json(), fm.num_params(), st.step});
 
   const double t0 = mono_s();
-  double train_s = 0;
+  double train_s = 0, last_eval_s = 0;  // seconds of training (an evaluation's own time not counted)
   nlohmann::json evals = nlohmann::json::array();
   auto do_eval = [&](std::int64_t epoch) {
     const auto r = evaluate(fm.net(), ds.test, ds.num_classes);
@@ -102,14 +104,17 @@ nlohmann::json run_local(const LocalConfig& cfg) {
       done_samples += len;
       loss_ema = std::isnan(loss_ema) ? lv : 0.95 * loss_ema + 0.05 * lv;
       if (cfg.log_every > 0 && st.step % cfg.log_every == 0)
-        log.write(logev::Step{0, st.step, lv, double(st.samples), dt, 0.0});
+        log.write(logev::Step{0, st.step, lv, double(st.samples), dt, 0.0, sched.at(st.step - 1)});
       if (!cfg.quiet)
         progress.update(done_samples, "epoch " + std::to_string(epoch + 1) + " loss " +
                                           std::to_string(loss_ema).substr(0, 6));
       const bool epoch_end = st.step % steps_per_epoch == 0 || st.step == total_steps;
       const std::int64_t epoch_now = (st.step + steps_per_epoch - 1) / steps_per_epoch;
-      if ((cfg.eval_every > 0 && st.step % cfg.eval_every == 0) || (cfg.eval_every <= 0 && epoch_end) ||
-          st.step == total_steps) {
+      const bool by_steps = cfg.eval_every_steps > 0 && st.step % cfg.eval_every_steps == 0;
+      const bool by_time = cfg.eval_every_s > 0 && train_s - last_eval_s >= cfg.eval_every_s;
+      const bool each_epoch = cfg.eval_every_steps <= 0 && cfg.eval_every_s <= 0 && epoch_end;
+      if (by_steps || by_time || each_epoch || st.step == total_steps) {
+        last_eval_s = train_s;
         const auto r = do_eval(epoch_now);
         if (!cfg.quiet && epoch_end) {
           progress.finish("epoch " + std::to_string(epoch_now) + " test loss " + std::to_string(r.loss) +

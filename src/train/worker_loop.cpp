@@ -80,11 +80,11 @@ logev::WorkerSummary train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& 
   // A rejoining worker has no group yet: its synchroniser is made when it joins one (below).
   const bool rejoining = job.rejoin_generation && recovery.enabled();
   std::unique_ptr<sync::Synchronizer> syncer = rejoining ? nullptr : sync::make_synchronizer(job.mode, sctx);
-  OptimizerConfig oc;
-  oc.kind = cfg.optimizer;
-  oc.lr = static_cast<float>(find_mode(job.mode).syncs_gradients() ? cfg.lr : cfg.local_lr);
-  oc.momentum = static_cast<float>(cfg.momentum);
-  FlatOptimizer optim(oc, n_params, place);
+  // The gradient modes step at --lr (here over allreduce; the shards step on the parameter
+  // server), the model-averaging modes' local steps at --local-lr; either on the job's schedule.
+  const double base_lr = find_mode(job.mode).syncs_gradients() ? cfg.lr : cfg.local_lr;
+  FlatOptimizer optim(optimizer_config(cfg, base_lr), n_params, place);
+  const LrSchedule schedule = lr_schedule(cfg, base_lr, ds.train.size());
   BatchFeeder feeder(
       ds.train, [&s] { return s.sampler->next(); }, fm.flat().device());
   WorkerCheckpoints checkpoints(job, s);
@@ -196,7 +196,7 @@ logev::WorkerSummary train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& 
             syncer->correct_gradient(stage.grads(), n_params);
             stage.upload_grads();
           }
-          optim.step(fm.data(), fm.grad_data(), oc.lr);
+          optim.step(fm.data(), fm.grad_data(), schedule.at(static_cast<std::int64_t>(seen)));
           stage.model_moved();
         }
         kernels::wait(place);  // a GPU's step is queued work: its time is taken when it has run
@@ -211,7 +211,8 @@ logev::WorkerSummary train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& 
         ++tot.steps;
         if (tot.steps % log_every == 0)
           log.write(logev::Step{static_cast<std::int64_t>(round), k_done, loss.item<double>(),
-                                double(tot.samples) + round_samples, compute, slept});
+                                double(tot.samples) + round_samples, compute, slept,
+                                schedule.at(static_cast<std::int64_t>(seen))});
         if (stop || syncer->step_done(round, compute + slept)) break;
       }
       if (!syncer->syncs_gradients()) {

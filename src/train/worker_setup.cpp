@@ -39,6 +39,7 @@ void connect_ps(const WorkerJob& job, WorkerSetup& s) {
   if (job.rank == 0) {
     job.client->kv_set("model/floats", std::to_string(n));
     job.client->kv_set("model/params", std::to_string(fm.num_params()));
+    job.client->kv_set("data/train", std::to_string(s.ds.train.size()));  // an epoch, for the rate's schedule
   }
   std::vector<std::string> endpoints;
   for (int i = 0; i < job.config.servers; ++i)
@@ -95,6 +96,7 @@ void setup_worker(const WorkerJob& job, WorkerSetup& s) {
   dopt.name = cfg.dataset;
   dopt.dir = cfg.data_dir;
   dopt.ls_matrix = cfg.ls_matrix;
+  dopt.num_classes = cfg.num_classes;
   dopt.seed = cfg.seed;
   s.ds = load_dataset(dopt);
   std::vector<std::int64_t> labels;

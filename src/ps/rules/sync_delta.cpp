@@ -18,7 +18,7 @@ class SyncDelta final : public UpdateRule {
   void add(const float* weighted_change, double) override {
     kernels::cpu::axpy(acc_.data(), 1.0f, weighted_change, acc_.size());
   }
-  void close(float* w, FlatOptimizer&, double total_samples, double total_weight) override {
+  void close(float* w, FlatOptimizer&, float, double total_samples, double total_weight) override {
     apply_average(w, w, acc_.data(), acc_.size(), cfg_.buffers_from,
                   round_scales(cfg_.weighting, cfg_.global_lr, total_samples, total_weight));
     std::fill(acc_.begin(), acc_.end(), 0.0f);

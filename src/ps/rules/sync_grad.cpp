@@ -10,20 +10,19 @@ namespace {
 
 class SyncGrad final : public UpdateRule {
  public:
-  SyncGrad(const RuleConfig& cfg, std::size_t n) : lr_(cfg.opt.lr), acc_(n, 0.0f) {}
+  SyncGrad(const RuleConfig&, std::size_t n) : acc_(n, 0.0f) {}
 
   void add(const float* g, double samples) override {
     kernels::cpu::axpy(acc_.data(), static_cast<float>(samples), g, acc_.size());
   }
-  void close(float* w, FlatOptimizer& opt, double total_samples, double) override {
+  void close(float* w, FlatOptimizer& opt, float lr, double total_samples, double) override {
     if (total_samples > 0)
       kernels::cpu::scale(acc_.data(), static_cast<float>(1.0 / total_samples), acc_.size());
-    opt.step(w, acc_.data(), lr_);
+    opt.step(w, acc_.data(), lr);
     std::fill(acc_.begin(), acc_.end(), 0.0f);
   }
 
  private:
-  float lr_;
   std::vector<float> acc_;
 };
 

@@ -37,9 +37,10 @@ class UpdateRule {
   }
 
   // Synchronous rules: one push into the open round (samples n_i; weight a_i for a model change),
-  // then, once every live worker has pushed, the round's update of w (totals over the round).
+  // then, once every live worker has pushed, the round's update of w (totals over the round) at
+  // the optimiser's rate lr.
   virtual void add(const float* x, double samples) {}
-  virtual void close(float* w, FlatOptimizer& opt, double total_samples, double total_weight) {}
+  virtual void close(float* w, FlatOptimizer& opt, float lr, double total_samples, double total_weight) {}
 
   // The worker received the current weights w / joined the job (a rule with per-worker state).
   virtual void pulled(int worker, const float* w, std::size_t n) {}

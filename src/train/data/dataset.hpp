@@ -45,6 +45,7 @@ std::string read_gzip_file(const std::string& path);                 // plain fi
 torch::Tensor read_idx(const std::string& path, int expected_dims);  // uint8, shape from header
 Split read_idx_pair(const std::string& images, const std::string& labels);
 Split read_cifar_batches(const std::vector<std::string>& files);
+Dataset read_tensor_files(const DataOptions& opt);  // --dataset tensors (tensor_files.cpp)
 Dataset make_least_squares(std::int64_t n, std::int64_t d, const std::string& matrix, std::uint64_t seed);
 Dataset make_synthetic(std::vector<std::int64_t> shape, std::int64_t n, std::int64_t classes,
                        std::uint64_t seed);

@@ -53,9 +53,11 @@ Dataset load_dataset(const DataOptions& opt) {
     return make_least_squares(opt.ls_n, opt.ls_d, opt.ls_matrix, opt.seed);
   } else if (opt.name == "synthetic") {
     return make_synthetic(opt.synthetic_shape, opt.synthetic_n, 10, opt.seed);
+  } else if (opt.name == "tensors") {
+    return read_tensor_files(opt);
   } else {
     ESYNC_THROW(ConfigError, "unknown dataset '", opt.name,
-                "' (expected fashion-mnist, mnist, cifar10, least-squares or synthetic)");
+                "' (expected fashion-mnist, mnist, cifar10, least-squares, synthetic or tensors)");
   }
   ds.name = opt.name;
   ds.sample_shape = {ds.train.x.size(1), ds.train.x.size(2), ds.train.x.size(3)};

@@ -27,8 +27,10 @@ static std::int64_t numel_of(const std::vector<std::int64_t>& shape) {
   return n;
 }
 
-std::shared_ptr<Net> make_model(const std::string& name, const std::vector<std::int64_t>& sample_shape,
-                                std::int64_t classes) {
+namespace {
+
+std::shared_ptr<Net> build(const std::string& name, const std::vector<std::int64_t>& sample_shape,
+                           std::int64_t classes) {
   const bool image = sample_shape.size() == 3;
   auto need_image = [&] {
     ESYNC_CHECK_T(ConfigError, image && classes > 0, "model '", name,
@@ -47,6 +49,47 @@ std::shared_ptr<Net> make_model(const std::string& name, const std::vector<std::
   if (name.ends_with(".pt") || std::filesystem::exists(name)) return load_torchscript(name);
   ESYNC_THROW(ConfigError, "unknown model '", name,
               "' (expected linreg, mlp, lenet5, cnn, resnet18 or a TorchScript .pt path)");
+}
+
+std::string shape_text(const std::vector<std::int64_t>& shape) {
+  std::string out;
+  for (const auto s : shape) out += (out.empty() ? "" : "x") + std::to_string(s);
+  return out;
+}
+
+}  // namespace
+
+// A model that cannot take the dataset's samples, or gives the wrong number of outputs, is named
+// here in one line, before any training: a batch of two zero samples goes through it (in eval
+// mode: BatchNorm's statistics stay as they are).
+std::shared_ptr<Net> make_model(const std::string& name, const std::vector<std::int64_t>& sample_shape,
+                                std::int64_t classes) {
+  std::shared_ptr<Net> net;
+  std::vector<std::int64_t> out_shape;
+  try {
+    net = build(name, sample_shape, classes);
+    torch::NoGradGuard no_grad;
+    std::vector<std::int64_t> batch = {2};
+    batch.insert(batch.end(), sample_shape.begin(), sample_shape.end());
+    const bool was_training = net->is_training();
+    net->set_training(false);
+    out_shape = net->forward(torch::zeros(batch)).sizes().vec();
+    net->set_training(was_training);
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    const std::string what = e.what();
+    ESYNC_THROW(ConfigError, "model ", name, " does not take samples of shape ", shape_text(sample_shape),
+                ": ", what.substr(0, what.find('\n')));
+  }
+  const bool fits = classes > 0 ? out_shape == std::vector<std::int64_t>{2, classes}
+                                : (out_shape == std::vector<std::int64_t>{2} ||
+                                   out_shape == std::vector<std::int64_t>{2, 1});
+  ESYNC_CHECK_T(
+      ConfigError, fits, "model ", name, " gives outputs of shape ", shape_text(out_shape),
+      " for 2 samples; the dataset wants ",
+      classes > 0 ? "2x" + std::to_string(classes) + " (its classes)" : std::string("2 (one value each)"));
+  return net;
 }
 
 }  // namespace esync::train
