@@ -60,7 +60,7 @@ class CoordinatorClient {
   bool poll_ready(std::uint64_t round, double step_s);
   // The regroup generation a rejoining worker waits for to be admitted to the allreduce group (0:
   // none); a member that has not been through that generation votes to regroup.
-  std::int64_t heartbeat();
+  std::int64_t heartbeat(const nlohmann::json& status = nlohmann::json::object());
   // The same news from the last round plan (ESync's per-round report): the group learns of a
   // rejoining worker within a round.
   std::int64_t joining_seen() const;

@@ -29,6 +29,9 @@ struct CoordinatorConfig {
   std::string log_dir;    // coordinator-0.jsonl when set
   bool status = true;     // periodic one-line status per worker on stderr
   wire::CurveKeys curve;  // on: a CURVE server with the job's secret (esync coordinator: from the env)
+  // Prometheus metrics over HTTP on bind:metrics_port (0: a free port, written to
+  // LOGDIR/metrics.port); -1: none.
+  int metrics_port = -1;
 };
 
 struct CoordinatorStats {

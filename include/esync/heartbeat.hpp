@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 
@@ -21,6 +22,9 @@ class Heartbeat {
   // The last beat's news: the regroup generation a rejoining worker waits for (0: none).
   std::int64_t joining() const { return joining_.load(); }
   std::string error() const;
+  // What the next beats carry to the state server (its metrics): the worker's round, samples,
+  // step time, ... as the training loop last set them (once a round: a copy under a lock).
+  void report(nlohmann::json status) const;
 
  private:
   std::atomic<bool> lost_{false};
@@ -29,6 +33,7 @@ class Heartbeat {
   std::condition_variable cv_;
   bool stop_ = false;
   std::string error_;
+  mutable nlohmann::json status_ = nlohmann::json::object();
   std::thread thread_;
 };
 

@@ -37,7 +37,11 @@ int cmd_coordinator(int argc, char** argv) {
       cxxopts::value<std::string>()->default_value(""))("log-dir", "Write LOGDIR/coordinator-0.jsonl",
                                                         cxxopts::value<std::string>()->default_value(""))(
       "port-file", "Write the bound port to this file (for launchers)",
-      cxxopts::value<std::string>()->default_value(""));
+      cxxopts::value<std::string>()->default_value(""))(
+      "metrics-port",
+      "Serve Prometheus metrics at http://BIND:PORT/metrics (0: a free port, written to LOGDIR/metrics.port; "
+      "-1: none)",
+      cxxopts::value<int>()->default_value("-1"));
   add_k_flags(o);
   add_liveness_flags(o, false);
   cxxopts::ParseResult r;
@@ -46,6 +50,9 @@ int cmd_coordinator(int argc, char** argv) {
   c.workers = r["workers"].as<int>();
   c.bind = r["bind"].as<std::string>();
   c.port = r["port"].as<int>();
+  c.metrics_port = r["metrics-port"].as<int>();
+  ESYNC_CHECK_T(ConfigError, c.metrics_port >= -1 && c.metrics_port < 65536, "--metrics-port ",
+                c.metrics_port, " is not a port (0: a free one, -1: none)");
   c.log_dir = r["log-dir"].as<std::string>();
   c.token = env::token();
   c.curve = wire::curve_keys_from_env();

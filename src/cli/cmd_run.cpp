@@ -93,15 +93,18 @@ int cmd_run(int argc, char** argv) {
   job_out << nlohmann::json(job).dump(2) << "\n";
   ESYNC_CHECK_T(IoError, job_out.flush().good(), job_file.string(), ": cannot write the job file");
   fs::remove(port_file, ec);  // a stale port from an earlier run in the same directory
+  fs::remove(fs::path(log_dir) / "metrics.port", ec);
   fs::remove(fs::path(log_dir) / "launcher-0.jsonl", ec);  // and its record of lost workers
 
   const std::string exe = fs::read_symlink("/proc/self/exe").string();
   char wait_timeout[32];
   std::snprintf(wait_timeout, sizeof wait_timeout, "%g", plan->wait_timeout_s);
   // K's policy and bounds and the heartbeat timeout travel in the job file.
-  const std::vector<std::string> coordinator_cmd = {
+  std::vector<std::string> coordinator_cmd = {
       exe,           "coordinator",      "--workers", std::to_string(n), "--port",    "0",
       "--port-file", port_file.string(), "--job",     job_file.string(), "--log-dir", log_dir};
+  if (plan->metrics_port >= 0)
+    coordinator_cmd.insert(coordinator_cmd.end(), {"--metrics-port", std::to_string(plan->metrics_port)});
   // Servers and workers, once the coordinator's address is known.
   const auto peers = [&](const std::string& address) {
     std::vector<std::pair<std::string, std::vector<std::string>>> out;

@@ -162,6 +162,7 @@ std::optional<RunJob> parse_job(const std::vector<std::string>& args,
   o.add_options("Launcher")
     ("timeout", "Stop everything after this many seconds", cxxopts::value<int>()->default_value("3600"))
     ("wait-timeout", "Seconds any wait on a peer may take (collectives, a sync round on the PS)", cxxopts::value<double>()->default_value("60"))
+    ("metrics-port", "Serve the state server's Prometheus metrics at http://127.0.0.1:PORT/metrics (0: a free port, written to LOGDIR/metrics.port)", cxxopts::value<int>()->default_value("-1"))
     ("restart", "Start a lost worker again, up to N times each; it takes its rank back and rejoins the job (--on-failure continue)", cxxopts::value<int>()->default_value("0"))
     ("curve", "Encrypt every ZeroMQ connection (CURVE) under a fresh job keypair, handed over in the environment", cxxopts::value<bool>()->default_value("false"))
     ("dry-run", "Write the job file, print the commands (ROLE<TAB>command, the coordinator's address as {COORDINATOR}) and exit; launch/cluster.sh runs them on other hosts", cxxopts::value<bool>()->default_value("false"));
@@ -254,6 +255,9 @@ std::optional<RunJob> parse_job(const std::vector<std::string>& args,
   out.wait_timeout_s = num("wait-timeout");
   ESYNC_CHECK_T(ConfigError, out.wait_timeout_s > 0, "--wait-timeout must be > 0");
   out.dry_run = r["dry-run"].as<bool>();
+  out.metrics_port = r["metrics-port"].as<int>();
+  ESYNC_CHECK_T(ConfigError, out.metrics_port >= -1 && out.metrics_port < 65536, "--metrics-port ",
+                out.metrics_port, " is not a port (0: a free one)");
   out.restarts = r["restart"].as<int>();
   ESYNC_CHECK_T(ConfigError, out.restarts >= 0, "--restart must be >= 0");
   ESYNC_CHECK_T(ConfigError, out.restarts == 0 || out.job.on_failure == "continue",

@@ -15,6 +15,7 @@ struct RunJob {
   int timeout_s = 3600;        // the whole job
   double wait_timeout_s = 60;  // any wait on a peer
   int restarts = 0;            // a lost worker is started again this many times at most (it rejoins)
+  int metrics_port = -1;       // the state server's Prometheus metrics (-1: none)
   bool dry_run = false, curve = false;
 };
 

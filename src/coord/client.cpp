@@ -188,8 +188,8 @@ void CoordinatorClient::attach(int rank, std::uint64_t job_id) {
 
 std::uint64_t CoordinatorClient::job_id() const { return impl_->job_id; }
 
-std::int64_t CoordinatorClient::heartbeat() {
-  const auto r = impl_->call(MsgType::kHeartbeat, 0, json::object(), MsgType::kAck, impl_->timeout);
+std::int64_t CoordinatorClient::heartbeat(const json& status) {
+  const auto r = impl_->call(MsgType::kHeartbeat, 0, {{"status", status}}, MsgType::kAck, impl_->timeout);
   return r.body.is_object() ? r.body.value("joining", std::int64_t{0}) : 0;
 }
 

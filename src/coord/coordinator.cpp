@@ -32,6 +32,7 @@ Coordinator::Impl::Impl(CoordinatorConfig c) : cfg(std::move(c)) {
   if (!cfg.log_dir.empty()) log = JsonlLog(cfg.log_dir, "coordinator", 0);
   log.write(logev::CoordinatorStart{"coordinator", port, cfg.workers, policy, wire::token_hint(cfg.token),
                                     cfg.curve.on(), cfg.job});
+  start_metrics();
 }
 
 void Coordinator::Impl::reply(const std::string& identity, MsgType type, std::uint32_t rank,
@@ -92,6 +93,7 @@ void Coordinator::Impl::handle(const wire::Message& m) {
   }
   switch (m.header.type) {
     case MsgType::kHeartbeat:
+      if (const auto it = m.body.find("status"); it != m.body.end() && it->is_object()) mem->status = *it;
       return reply(m.identity, MsgType::kAck, rank, m.header.round, {{"joining", joining_generation()}});
     case MsgType::kKvSet: {
       const std::string key = m.body.at("key").get<std::string>();
@@ -191,6 +193,10 @@ void Coordinator::Impl::housekeeping() {
                  now - mem.last_seen);
   }
   if (stats.lost != lost_before) close_regroups();  // the survivors no longer wait for them
+  if (metrics && now - last_metrics >= 1.0) {
+    last_metrics = now;
+    metrics->set(metrics_text());
+  }
   if (cfg.status && now - last_status > 5.0) {
     last_status = now;
     std::string line = "coordinator:";

@@ -1,8 +1,10 @@
 #pragma once
 // The state server's state and handlers, shared by coordinator.cpp (the loop, key-value store,
-// rounds, heartbeats) and coordinator_registration.cpp (workers, attached connections, shards).
+// rounds, heartbeats), coordinator_registration.cpp (workers, attached connections, shards),
+// coordinator_regroup.cpp and coordinator_metrics.cpp.
 // Private to src/coord.
 #include <map>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <string>
@@ -13,6 +15,7 @@
 #include "esync/jsonl_log.hpp"
 #include "esync/log_events.hpp"
 #include "esync/message.hpp"
+#include "metrics_http.hpp"
 
 namespace esync::coord {
 
@@ -23,6 +26,7 @@ struct Member {
   std::string identity, device, host, state = "registered";
   std::vector<std::string> attached;  // further connections that showed the token for this rank
   double last_seen = 0, step_s = 0;
+  nlohmann::json status = nlohmann::json::object();  // the worker's last heartbeat report (metrics)
   int k = 0;
   bool alive = true, done = false;
   // A lost rank registered again (a restarted worker): `rejoined` until a regroup answer names
@@ -58,6 +62,11 @@ struct Coordinator::Impl {
   CoordinatorStats published;
   JsonlLog log;
   double last_status = 0;
+  // --metrics-port: the Prometheus listener (coordinator_metrics.cpp), its text renewed every second.
+  std::unique_ptr<MetricsHttp> metrics;
+  double last_metrics = 0;
+  void start_metrics();
+  std::string metrics_text() const;
 
   explicit Impl(CoordinatorConfig c);
   void reply(const std::string& identity, MsgType type, std::uint32_t rank, std::uint64_t round,

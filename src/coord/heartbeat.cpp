@@ -22,8 +22,9 @@ Heartbeat::Heartbeat(const std::string& endpoint, const std::string& token, int 
       c.attach(rank, job_id);
       std::unique_lock<std::mutex> lk(mu_);
       while (!cv_.wait_for(lk, interval, [this] { return stop_; })) {
+        const nlohmann::json status = status_;
         lk.unlock();
-        joining_ = c.heartbeat();
+        joining_ = c.heartbeat(status);
         lk.lock();
       }
     } catch (const std::exception& e) {
@@ -39,6 +40,11 @@ Heartbeat::~Heartbeat() {
   }
   cv_.notify_all();
   thread_.join();
+}
+
+void Heartbeat::report(nlohmann::json status) const {
+  std::lock_guard<std::mutex> lk(mu_);
+  status_ = std::move(status);
 }
 
 std::string Heartbeat::error() const {

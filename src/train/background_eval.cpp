@@ -82,6 +82,7 @@ std::optional<logev::Eval> BackgroundEval::evaluate_one(const torch::Tensor& fla
   if (!std::isnan(f_star_) && std::isnan(f0_.load())) f0_ = r.loss;
   fill_eval(ev, r, f_star_, f0_.load());
   log_.write(ev);
+  if (ev.acc) last_acc_ = *ev.acc;
   return ev;
 }
 

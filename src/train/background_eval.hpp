@@ -44,7 +44,8 @@ class BackgroundEval {
   // leaves in the queue), then evaluates every queued snapshot on the calling thread; returns the
   // last result (none when nothing was evaluated). Call once, when training is over.
   std::optional<logev::Eval> finish();
-  double f0() const { return f0_.load(); }  // NaN until the first evaluation (least squares)
+  double f0() const { return f0_.load(); }              // NaN until the first evaluation (least squares)
+  double last_acc() const { return last_acc_.load(); }  // the latest test accuracy logged; -1: none
 
  private:
   void loop();
@@ -59,6 +60,7 @@ class BackgroundEval {
   JsonlLog& log_;
   double f_star_;
   std::atomic<double> f0_;
+  std::atomic<double> last_acc_{-1};
   std::size_t max_pending_;
   std::mutex mu_;
   std::condition_variable cv_;

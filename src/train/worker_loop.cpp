@@ -125,6 +125,25 @@ logev::WorkerSummary train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& 
     seen += got.total_samples;
     return consensus || seen >= target;
   };
+  // Where this worker stands, for the state server's metrics (carried by the heartbeats).
+  double reported_at = mono_s(), reported_samples = 0;
+  auto report = [&](std::uint64_t round, int k_done, std::int64_t staleness) {
+    if (!job.heartbeat) return;
+    const double now = mono_s(),
+                 rate = (double(tot.samples) - reported_samples) / std::max(1e-9, now - reported_at);
+    reported_at = now, reported_samples = double(tot.samples);
+    json status = {{"round", round},
+                   {"seen", seen},
+                   {"samples", tot.samples},
+                   {"k_done", k_done},
+                   {"step_s", step_s},
+                   {"samples_per_s", rate},
+                   {"staleness", staleness},
+                   {"bytes_sent", tot.sync.bytes_sent},
+                   {"bytes_recv", tot.sync.bytes_recv}};
+    if (evaluator && evaluator->last_acc() >= 0) status["acc"] = evaluator->last_acc();
+    job.heartbeat->report(std::move(status));
+  };
   // An evaluation's stamp: where the job stands now.
   auto stamp_at = [&](std::int64_t at_round) {
     logev::Eval e;
@@ -245,6 +264,7 @@ logev::WorkerSummary train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& 
       ev.bytes_recv = static_cast<std::int64_t>(st.bytes_recv);
       ev.staleness = st.staleness, ev.samples = round_samples;
       log.write(ev);
+      report(round, k_done, st.staleness);
       checkpoints.after_sync(round, optim, seen, tot.samples, evaluator ? evaluator->f0() : NAN);
       if (evaluator && (stop || mono_s() - last_eval >= eval_every)) {
         // The job's final model: under the asynchronous rules the shards hold it, and rank 0's own
