@@ -22,11 +22,16 @@ usage: launch/cluster.sh --hostfile FILE [--rsh CMD] [--port P] [--esync PATH] [
   --restart N      restart a lost worker on its host, up to N times each (default 0); it takes
                    its rank back and rejoins the job (under --on-failure continue)
   --dry-run        print every command with its host (token masked); start nothing
-ARGS are `esync run` flags (not --workers: the devices come from the hostfile).
+ARGS are `esync run` flags (not --workers: the devices come from the hostfile). The live progress
+line reads the state server's metrics: --metrics-port defaults to PORT + 1 (-1: no metrics, no line).
 Environment: ESYNC_TOKEN (job token; generated if unset), ESYNC_BIN (local esync: ../build/esync).
 EOF
 }
-say() { echo "cluster.sh: $*" >&2; }
+progress_shown=0
+say() {
+  ((progress_shown)) && printf '\r\033[K' >&2 && progress_shown=0
+  echo "cluster.sh: $*" >&2
+}
 die() { say "$*"; exit 2; }
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 local_esync=$(realpath -m "${ESYNC_BIN:-$here/../build/esync}")
@@ -63,7 +68,7 @@ while IFS= read -r line || [[ -n $line ]]; do
   slots=()
   for d in "${f[@]:1}"; do
     if [[ $d =~ ^slots=([0-9]+)$ ]]; then # N workers of --device's kind
-      n=${BASH_REMATCH[1]}
+      n=$((10#${BASH_REMATCH[1]}))
       ((n >= 1 && n <= 1024)) || die "$hostfile: '$d' needs 1 to 1024 slots"
       for ((s = 0; s < n; s++)); do [[ $slot_device == cpu ]] && slots+=(cpu) || slots+=("cuda:$s"); done
     elif [[ ! $d =~ ^max_slots=[0-9]+$ ]]; then slots+=("$d"); fi
@@ -89,7 +94,7 @@ done
 
 # --- esync run flags: the log directory (absolute: it is the same path on every host), the job
 # timeout (our deadline) and --threads are read; --workers is ours.
-log_dir="" job_timeout=3600 threads="" args=() curve=0
+log_dir="" job_timeout=3600 threads="" args=() curve=0 mport=""
 set -- "${run_args[@]}"
 while (($#)); do
   case $1 in
@@ -100,10 +105,13 @@ while (($#)); do
     --curve) curve=1; shift; continue ;; # ours: the keys go to each process's environment below
     --timeout | --timeout=*) [[ $1 == *=* ]] && job_timeout=${1#*=} || job_timeout=${2:-3600} ;;
     --threads | --threads=*) threads=given ;;
+    --metrics-port | --metrics-port=*) [[ $1 == *=* ]] && mport=${1#*=} || mport=${2:-} ;;
   esac
   args+=("$1"); shift
 done
 [[ $job_timeout =~ ^[0-9]+$ ]] || die "--timeout $job_timeout is not a whole number of seconds"
+# The live progress line reads the state server's metrics: on the next port unless given.
+[[ -n $mport ]] || { mport=$((port + 1)); args+=(--metrics-port "$mport"); }
 log_dir=$(realpath -m "${log_dir:-logs/cluster-$(date +%Y%m%d-%H%M%S)}")
 hex() { head -c "$1" /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 token=${ESYNC_TOKEN:-$(hex 16)} job_id=$(hex 8)
@@ -265,10 +273,48 @@ survivable=1
 for ((j = 0; j < ${#args[@]}; j++)); do
   [[ ${args[j]} == --on-failure=abort || (${args[j]} == --on-failure && ${args[j + 1]:-} == abort) ]] && survivable=0
 done
+# One line of progress from the state server's metrics: redrawn each second on a terminal,
+# printed every 10 s otherwise (no line when the metrics are off or cannot be reached). Fetched
+# directly, or through the remote shell on the first host when this one cannot reach it.
+next_progress=0 via_remote=0
+progress() {
+  ((mport > 0 && SECONDS >= next_progress)) || return 0
+  local tty=0 text="" line get
+  [[ -t 2 ]] && tty=1
+  next_progress=$((SECONDS + (tty ? 1 : 10)))
+  get="exec 3<>/dev/tcp/${addr%:*}/$mport && printf 'GET /metrics HTTP/1.0\r\n\r\n' >&3 && cat <&3"
+  ((via_remote)) || text=$(timeout 2 bash -c "$get" 2>/dev/null) || true
+  if [[ $text != *esync_job_info* ]]; then
+    text=$(remote "${hosts[0]}" 5 <<<"$get" 2>/dev/null) || true
+    [[ $text == *esync_job_info* ]] && via_remote=1 || return 0
+  fi
+  line=$(awk '
+    /^esync_job_progress_ratio / { p = $2 }
+    /^esync_job_eta_seconds / { eta = $2 }
+    /^esync_job_epochs_target / { epochs_target = $2 }
+    /^esync_job_epochs / { e = $2 }
+    /^esync_job_test_accuracy / { acc = $2 }
+    /^esync_job_samples_seen / { seen = $2 }
+    /^esync_worker_samples_per_second\{/ { rate += $2 }
+    /^esync_worker_k\{/ { match($0, /rank="[0-9]+"/); r = substr($0, RSTART + 6, RLENGTH - 7); k[r] = $2; if (r + 0 > n) n = r + 0 }
+    END {
+      if (seen + 0 <= 0) exit  # nothing trained yet: no line
+      out = (e != "" && epochs_target > 0) ? sprintf("epoch %.2f/%g ", e, epochs_target) : ""
+      bar = ""; for (i = 0; i < 20; i++) bar = bar (i < int(p * 20 + 0.5) ? "#" : "-")
+      out = out sprintf("[%s] %3.0f%% | %.0f samples/s", bar, p * 100, rate)
+      if (eta != "") out = out sprintf(" | ETA %ds", eta)
+      if (acc != "") out = out sprintf(" | acc %.4f", acc)
+      if (length(k)) { out = out " | K "; for (i = 0; i <= n; i++) out = out (i ? "," : "") (i in k ? k[i] : "-") }
+      print out
+    }' <<<"$text")
+  [[ -n $line ]] || return 0
+  if ((tty)); then printf '\r\033[Kcluster.sh: %s' "$line" >&2 && progress_shown=1; else echo "cluster.sh: $line"; fi
+}
 declare -A lost=() restarts=()
 deadline=$((SECONDS + job_timeout))
 while :; do
   sleep 0.5
+  progress
   reap
   for r in "${roles[@]}"; do
     [[ ${rc[$r]:-0} == 0 || -v lost[$r] ]] && continue
@@ -302,6 +348,8 @@ while :; do
   ((done)) && break
   ((SECONDS < deadline)) || { say "timed out after $job_timeout s"; stop; exit 124; }
 done
+next_progress=0 && progress # the last state, before the coordinator stops
+((progress_shown)) && echo >&2
 stop # the coordinator and the servers serve until they are stopped
 gather
 "$local_esync" summarize "$log_dir" -o "$log_dir/summary.json" | sed '/^#json/,$d'

@@ -6,7 +6,8 @@
 #      rank 0's last test accuracy >= 0.78, nothing left running.
 #   3. a job whose workers fail (no data): each is named lost with its host, and cluster.sh exits
 #      non-zero once every worker is lost.
-#   4. TERM to cluster.sh mid-job (ssh-like remote shell): it exits, nothing is left running.
+#   4. TERM to cluster.sh mid-job (ssh-like remote shell): it exits, nothing is left running;
+#      before it, the live progress line (from the state server's metrics) shows the job.
 #   5. a parameter-server job with more shards than hosts (4 on 3: the first host runs shards 0
 #      and 3) and --overlap: every shard bound its host's address, the job converges.
 #   6. a parameter-server ESync job loses its third host mid-job (every process of that namespace
@@ -158,11 +159,18 @@ nothing_left "case 3"
 echo "case 3 (failing workers): ok, exit $code"
 
 # --- 4. TERM mid-job, through the ssh-like remote shell
-bash "$cluster" --rsh "$tmp/rsh-ssh" --hostfile "$tmp/hosts" -- --mode esync --time-budget 120 \
+bash "$cluster" --rsh "$tmp/rsh-ssh" --hostfile "$tmp/hosts" -- --mode esync --epochs 0 --time-budget 120 \
   --threads 1 --log-dir "$tmp/term" >"$tmp/term.out" 2>&1 &
 pid=$!
 for _ in $(seq 300); do [[ -s $tmp/term/worker-2.jsonl ]] && break; sleep 0.1; done
 [[ -s $tmp/term/worker-2.jsonl ]] || fail "case 4: the job did not start within 30 s"
+# The live progress line, from the state server's metrics: every 10 s when not on a terminal (the
+# job's 120 s budget outlasts the wait on any machine).
+for _ in $(seq 600); do grep -q "^cluster.sh: .*samples/s.*| K " "$tmp/term.out" && break; sleep 0.1; done
+line=$(grep "^cluster.sh: .*samples/s.*| K " "$tmp/term.out" | tail -n 1) || fail "case 4: no progress line within 60 s"
+[[ $line =~ ^cluster\.sh:\ (epoch\ [0-9.]+/[0-9]+\ )?\[[#-]{20}\]\ +[0-9]+%\ \|\ [0-9]+\ samples/s.*\|\ K\ [0-9]+,[0-9]+,[0-9]+ ]] ||
+  fail "case 4: the progress line is not as documented: $line"
+echo "case 4: $line"
 kill -TERM "$pid"
 for _ in $(seq 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 kill -0 "$pid" 2>/dev/null && fail "case 4: cluster.sh still runs 30 s after TERM"

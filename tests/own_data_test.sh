@@ -7,7 +7,8 @@
 #      test accuracy >= 0.9, the classes found from the labels;
 #   2. uint8 images [N, 16, 16] without a channel dimension, saved as a dict {"x", "y"}, with
 #      --num-classes 5 (one class never seen), esync local, mlp: accuracy >= 0.9;
-#   3. bad files and flags: no test.pt, not a torch.save file, float labels, x of int64, a label
+#   3. bad files and flags: no test.pt, not a torch.save file, float labels, x of int64, a uint8
+#      table that is no image, a label
 #      count that is not x's, a negative label, a label outside --num-classes, test samples of
 #      another shape, an image model on feature vectors, --num-classes with a built-in dataset.
 # Exit 77 (skip, one line) without python3-torch.
@@ -43,6 +44,7 @@ save("images", quadrants(3000), quadrants(500), as_dict=True)
 x, y = blobs(200)
 save("float-labels", (x, y.float()), (x, y.float()))
 save("int-x", (x.long(), y), (x.long(), y))
+save("uint8-table", ((x.abs() * 10).to(torch.uint8), y), ((x.abs() * 10).to(torch.uint8), y))
 save("short-y", (x, y[:150]), (x, y))
 neg = y.clone(); neg[17] = -1
 save("negative", (x, neg), (x, y))
@@ -89,6 +91,7 @@ refused "not torch.save" "not a file torch.save wrote" $(t garbage) --model mlp
 refused "float labels" "expected integer class labels" $(t float-labels) --model mlp
 refused "int64 inputs" "expected float" $(t int-x) --model mlp
 refused "label count" "one label per sample" $(t short-y) --model mlp
+refused "uint8 table" "uint8 is for images" $(t uint8-table) --model mlp
 refused "negative label" "label -1 at row 17" $(t negative) --model mlp
 refused "outside --num-classes" "is outside --num-classes 3" $(t blobs) --num-classes 3 --model mlp
 refused "test shape" "samples of shape" $(t other-shape) --model mlp

@@ -160,6 +160,28 @@ TEST(Config, AHandWrittenFileIsAJobOfItsOwn) {
   EXPECT_EQ(other.value("k_base", 0), 2);
 }
 
+TEST(Config, OverridesSettleWhatDependsOnThemAnew) {
+  // Threads per worker: cores / workers, for the workers the command line gives.
+  const auto one = dir("one-worker");
+  ASSERT_EQ(sh(esync + " run --workers 1 --dry-run --log-dir " + one.string()).code, 0);
+  const json more = dry_run("more-workers", "--config " + (one / "job.json").string() + " --workers 2");
+  EXPECT_EQ(more.value("threads", 0), dry_run("two-workers", "--workers 2").value("threads", -1));
+  // A cosine schedule from the file and a time budget alone on the command line: refused.
+  const auto cosine = dir("cosine");
+  ASSERT_EQ(sh(esync + " run --lr-schedule cosine --dry-run --log-dir " + cosine.string()).code, 0);
+  const auto r = sh(esync + " run --dry-run --config " + (cosine / "job.json").string() +
+                    " --epochs 0 --time-budget 10");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("it needs --epochs"), std::string::npos) << r.out;
+  // A directory that holds a run already is never written over by a re-run of its job.
+  json moved = job_file(cosine);
+  const auto d = dir("moved");
+  fs::create_directories(d);
+  std::ofstream(d / "job.json") << moved.dump();
+  const json again = dry_run("moved-again", "--config " + (d / "job.json").string());
+  EXPECT_NE(again.value("log_dir", ""), cosine.string());
+}
+
 TEST(Flags, ThoseTheJobDoesNotUseAreRefused) {
   const std::pair<const char*, const char*> cases[] = {
       {"--mode esync --lr 0.1", "--lr is for the gradient modes"},
@@ -175,7 +197,8 @@ TEST(Flags, ThoseTheJobDoesNotUseAreRefused) {
       {"--mode asgd --dc-lambda 1", "--dc-lambda is for dcasgd"},
       {"--dirichlet-alpha 0.1", "--dirichlet-alpha is for --partition dirichlet"},
       {"--ls-matrix normal", "--ls-matrix is for --dataset least-squares"},
-      {"--epochs 0 --time-budget 10 --lr-schedule cosine", "--lr-schedule is for jobs with --epochs"},
+      {"--epochs 0 --time-budget 10 --lr-schedule cosine",
+       "--lr-schedule cosine decays to 0 at the last epoch"},
   };
   for (const auto& [args, needle] : cases) {
     const auto r = sh(esync + " run --dry-run --log-dir " + dir("unused").string() + " " + args);

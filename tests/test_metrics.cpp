@@ -97,6 +97,12 @@ TEST(Metrics, PrometheusScrapeDuringAJob) {
     EXPECT_TRUE(now.count("esync_worker_staleness" + w)) << w;
   }
   EXPECT_GE(now["esync_job_test_accuracy"], 0);
+  // A 20 s time budget: progress by the clock, the time left with it.
+  EXPECT_GT(now["esync_job_progress_ratio"], 0);
+  EXPECT_LE(now["esync_job_progress_ratio"], 1);
+  EXPECT_LE(now["esync_job_eta_seconds"], 20);
+  EXPECT_EQ(now["esync_job_epochs_target"], 0);
+  EXPECT_GT(now["esync_job_epochs"], 0);
   EXPECT_EQ(http_get(port, "/other").rfind("HTTP/1.0 404", 0), 0u);
   EXPECT_EQ(wait_exit(job, 240), 0) << slurp(dir.string() + ".out");
 }

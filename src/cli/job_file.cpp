@@ -154,12 +154,13 @@ std::vector<std::string> job_file_flags(const std::string& path) {
   if (c.dc_lambda >= 0 && c.dc_lambda != ps::default_dc_lambda(c.dc_adaptive))
     put("dc-lambda", text_of(cj.at("dc_lambda")));
   if (c.backend != "auto" && c.backend != comm::resolve_backend("auto", c.devices)) put("backend", c.backend);
-  // A recorded job's own directories are where its logs are: a re-run gets new ones.
+  // A job's directories that hold a run already (its job.json, its checkpoints) are that run's:
+  // a re-run gets new ones, never writing over them.
   std::error_code ec;
-  const fs::path home = fs::weakly_canonical(fs::absolute(path).parent_path(), ec);
-  const bool recorded = !c.log_dir.empty() && fs::weakly_canonical(fs::absolute(c.log_dir), ec) == home;
-  if (!recorded && c.log_dir != JobConfig{}.log_dir) put("log-dir", c.log_dir);
-  if (!c.checkpoint_dir.empty() && c.checkpoint_dir != c.log_dir + "/checkpoint")
+  const bool ran_there = fs::exists(fs::path(c.log_dir) / "job.json", ec);
+  if (!c.log_dir.empty() && !ran_there && c.log_dir != JobConfig{}.log_dir) put("log-dir", c.log_dir);
+  if (!c.checkpoint_dir.empty() && c.checkpoint_dir != c.log_dir + "/checkpoint" &&
+      !fs::exists(c.checkpoint_dir, ec))
     put("checkpoint-dir", c.checkpoint_dir);
   return out;
 }

@@ -17,7 +17,7 @@ JobWatch::JobWatch(fs::path log_dir, const JobConfig& job)
     : dir_(std::move(log_dir)),
       epochs_(job.epochs),
       budget_s_(job.time_budget_s),
-      workers_(job.workers()),
+      workers_(job.capacity(job.workers())),
       t0_(mono_s()) {}
 
 void JobWatch::read(const std::string& file) {
@@ -25,6 +25,10 @@ void JobWatch::read(const std::string& file) {
   std::error_code ec;
   const auto size = fs::file_size(path, ec);
   auto& at = offset_[file];
+  if (!ec && size < at) {  // a new file in its place (a restarted worker truncates its log)
+    at = 0;
+    partial_[file].clear();
+  }
   if (ec || size <= at) return;
   std::ifstream in(path, std::ios::binary);
   in.seekg(static_cast<std::streamoff>(at));
@@ -49,8 +53,7 @@ void JobWatch::take(const std::string& file, const std::string& line) {
   const auto j = nlohmann::json::parse(line, nullptr, false);
   if (!j.is_object()) return;
   if (step && file.rfind("worker-", 0) == 0) {
-    const int rank = std::atoi(file.c_str() + 7);
-    samples_[rank] = std::max(samples_[rank], j.value("samples", 0.0));
+    samples_[std::atoi(file.c_str() + 7)] = j.value("samples", 0.0);
   } else if (eval && j.contains("acc")) {
     // Evaluations may come late (an idle-priority thread) and from a new evaluator after a loss:
     // the most advanced one holds.

@@ -243,6 +243,10 @@ std::optional<RunJob> parse_job(const std::vector<std::string>& args,
     job.optimizer = m.default_optimizer;
     if (!r.count("lr")) job.lr = m.default_lr;
   }
+  ESYNC_CHECK_T(
+      ConfigError, job.lr_schedule != "cosine" || job.epochs > 0,
+      "--lr-schedule cosine decays to 0 at the last epoch: it needs --epochs (a --time-budget alone "
+      "gives it no end)");
   refuse_unused_flags(&checked == &args ? r : parse_args(o, checked, help), job, true);
   job.log_dir = str("log-dir");
   if (job.log_dir.empty()) job.log_dir = default_log_dir(job.mode);
@@ -284,6 +288,15 @@ std::optional<RunJob> parse_run_job(int argc, char** argv) {
   // then its flags come first, so that the command line's override them, and only those are
   // checked against the job they make (--mode local-sgd over an ESync file leaves its k_base be).
   std::vector<std::string> file = job_file_flags(config);
+  // Other workers on the command line: threads per worker are settled anew (cores / workers)
+  // unless given too.
+  const auto given = [&](const std::string& flag) {
+    return std::any_of(rest.begin(), rest.end(), [&](const std::string& a) {
+      return a == "--" + flag || a.rfind("--" + flag + "=", 0) == 0;
+    });
+  };
+  if (given("workers") && !given("threads"))
+    std::erase_if(file, [](const std::string& a) { return a.rfind("--threads=", 0) == 0; });
   file.insert(file.begin(), rest.front());
   try {
     (void)parse_job(file, file);

@@ -46,8 +46,6 @@ void refuse_unused_flags(const cxxopts::ParseResult& r, const JobConfig& c, bool
     {"policy", m.k == KSource::state_server, "esync"},
     {"dc-lambda", m.compensates_delay, "dcasgd"},
     {"dirichlet-alpha", c.partition == "dirichlet", "--partition dirichlet"},
-    {"lr-schedule", c.lr_schedule != "cosine" || c.epochs > 0,
-     "jobs with --epochs when cosine (it decays to 0 at the last epoch; a --time-budget alone gives it no end)"},
   };
   // clang-format on
   for (const auto& rule : of_jobs) check(rule);

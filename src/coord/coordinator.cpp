@@ -93,7 +93,10 @@ void Coordinator::Impl::handle(const wire::Message& m) {
   }
   switch (m.header.type) {
     case MsgType::kHeartbeat:
-      if (const auto it = m.body.find("status"); it != m.body.end() && it->is_object()) mem->status = *it;
+      if (const auto it = m.body.find("status"); it != m.body.end() && it->is_object() && !it->empty()) {
+        mem->status = *it;
+        if (first_report == 0) first_report = mono_s();
+      }
       return reply(m.identity, MsgType::kAck, rank, m.header.round, {{"joining", joining_generation()}});
     case MsgType::kKvSet: {
       const std::string key = m.body.at("key").get<std::string>();

@@ -65,6 +65,7 @@ struct Coordinator::Impl {
   // --metrics-port: the Prometheus listener (coordinator_metrics.cpp), its text renewed every second.
   std::unique_ptr<MetricsHttp> metrics;
   double last_metrics = 0;
+  double first_report = 0;  // when a worker's heartbeat first reported a round (training began)
   void start_metrics();
   std::string metrics_text() const;
 

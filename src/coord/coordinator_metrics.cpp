@@ -2,9 +2,11 @@
 // host, state, K planned) and what the workers' heartbeats report (round, samples, step time,
 // throughput, staleness, bytes; the evaluator's test accuracy), in the text exposition format.
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 
 #include "coordinator_impl.hpp"
+#include "esync/clock.hpp"
 
 namespace esync::coord {
 namespace {
@@ -14,7 +16,10 @@ std::string label(const std::string& v) {
   std::string out;
   for (const char c : v) {
     if (c == '\\' || c == '"') out += '\\';
-    out += c == '\n' ? 'n' : c;
+    if (c == '\n')
+      out += "\\n";
+    else
+      out += c;
   }
   return out;
 }
@@ -72,6 +77,37 @@ std::string Coordinator::Impl::metrics_text() const {
   t.sample("esync_job_round", "", round);
   t.family("esync_job_samples_seen", "gauge", "Samples the whole job has trained on");
   t.sample("esync_job_samples_seen", "", seen);
+  // How far the job is: the epochs' share (an epoch as rank 0 loaded it) or the time budget's,
+  // counted from the first worker's report, whichever is further.
+  const auto train = kv.find("data/train");
+  const double per_epoch = train != kv.end() ? std::atof(train->second.c_str()) : 0;
+  double progress = 0, eta = -1, rate = 0;
+  for (const auto& mem : members)
+    if (mem.alive && !mem.done) rate += num(mem.status, "samples_per_s");
+  t.family("esync_job_epochs_target", "gauge", "Epochs the job trains for (0: a time budget alone)");
+  t.sample("esync_job_epochs_target", "", cfg.job.epochs);
+  if (per_epoch > 0) {
+    t.family("esync_job_epochs", "gauge", "Epochs the job has trained");
+    t.sample("esync_job_epochs", "", seen / per_epoch);
+    if (cfg.job.epochs > 0) {
+      progress = seen / (per_epoch * cfg.job.epochs);
+      if (rate > 0) eta = std::max(0.0, per_epoch * cfg.job.epochs - seen) / rate;
+    }
+  }
+  if (cfg.job.time_budget_s > 0 && first_report > 0) {
+    const double spent = mono_s() - first_report;
+    if (spent / cfg.job.time_budget_s > progress) {
+      progress = spent / cfg.job.time_budget_s;
+      eta = std::max(0.0, cfg.job.time_budget_s - spent);
+    }
+  }
+  t.family("esync_job_progress_ratio", "gauge", "How far the job is, 0 to 1 (epochs or time budget)");
+  t.sample("esync_job_progress_ratio", "", std::min(1.0, progress));
+  if (eta >= 0) {
+    t.family("esync_job_eta_seconds", "gauge",
+             "Time left at the live workers' throughput (or of the time budget)");
+    t.sample("esync_job_eta_seconds", "", eta);
+  }
   if (acc >= 0) {
     t.family("esync_job_test_accuracy", "gauge", "The evaluator's last test accuracy");
     t.sample("esync_job_test_accuracy", "", acc);

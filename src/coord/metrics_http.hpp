@@ -4,6 +4,7 @@
 // scrape at a time, each bounded by 2 s, so a slow or stuck scraper never holds up its owner (the
 // state server's loop only swaps the text in).
 #include <atomic>
+#include <chrono>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -21,6 +22,7 @@ class MetricsHttp {
  private:
   void serve();
   void answer(int client);
+  bool ready(int fd, short events, std::chrono::steady_clock::time_point deadline) const;
   int fd_ = -1, port_ = 0;
   std::mutex mu_;
   std::string text_;

@@ -19,13 +19,13 @@ void check_schedule(const std::string& kind) {
 
 float LrSchedule::at(std::int64_t step) const {
   double lr = base_lr;
-  if (kind == "cosine") {
-    const double frac = std::clamp(double(step) / double(std::max<std::int64_t>(total_steps, 1)), 0.0, 1.0);
+  if (kind == "cosine" && total_steps > 0) {  // no length (a misuse): no decay rather than a rate of 0
+    const double frac = std::clamp(double(step) / double(total_steps), 0.0, 1.0);
     lr = base_lr * 0.5 * (1.0 + std::cos(std::numbers::pi * frac));
   } else if (kind == "exponential") {
     const auto epoch = step / std::max<std::int64_t>(steps_per_epoch, 1);
     lr = base_lr * std::pow(double(gamma), double(epoch));
-  } else {
+  } else if (kind != "cosine") {
     check_schedule(kind);
   }
   if (step < warmup) lr *= double(std::max<std::int64_t>(step, 0) + 1) / double(warmup);

@@ -79,11 +79,11 @@ PushOutcome ShardRules::push(int worker, const float* x, double samples, std::ui
   PushOutcome out;
   out.staleness = static_cast<std::int64_t>(version_ - based_on);
   out.lr = lr();
-  samples_ += samples;
   if (sync_) {
     ESYNC_CHECK_T(ProtocolError, std::isfinite(weight), "push with a weight that is not a number");
     ESYNC_CHECK_T(ProtocolError, !pushed_[i], "worker ", worker, " pushed twice into round ", version_);
     rule_->add(x, samples);
+    samples_ += samples;
     pushed_[i] = 1;
     ++pending_;
     pending_samples_ += samples;
@@ -94,6 +94,7 @@ PushOutcome ShardRules::push(int worker, const float* x, double samples, std::ui
   const ShardView view{w_->data(), n_, &live_, live_workers()};
   const auto step = rule_->step_for(worker, x, out.staleness, view, out.lr);
   out.lr = step.lr;
+  samples_ += samples;
   apply(step.g, step.lr);
   out.applied = true;
   return out;

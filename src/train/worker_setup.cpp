@@ -39,7 +39,6 @@ void connect_ps(const WorkerJob& job, WorkerSetup& s) {
   if (job.rank == 0) {
     job.client->kv_set("model/floats", std::to_string(n));
     job.client->kv_set("model/params", std::to_string(fm.num_params()));
-    job.client->kv_set("data/train", std::to_string(s.ds.train.size()));  // an epoch, for the rate's schedule
   }
   std::vector<std::string> endpoints;
   for (int i = 0; i < job.config.servers; ++i)
@@ -99,6 +98,8 @@ void setup_worker(const WorkerJob& job, WorkerSetup& s) {
   dopt.num_classes = cfg.num_classes;
   dopt.seed = cfg.seed;
   s.ds = load_dataset(dopt);
+  // An epoch's samples: the shards' rate schedule and the state server's progress count in them.
+  if (job.rank == 0) job.client->kv_set("data/train", std::to_string(s.ds.train.size()));
   std::vector<std::int64_t> labels;
   if (s.ds.num_classes > 0) {
     const auto* y = s.ds.train.y.data_ptr<std::int64_t>();

@@ -54,6 +54,9 @@ Split read_split(const std::string& path) {
                 "; expected float (float32, float64, float16) or uint8 (images)");
   ESYNC_CHECK_T(ConfigError, !ys.is_floating_point() && !ys.is_complex() && ys.scalar_type() != torch::kBool,
                 path, ": y is ", ys.dtype(), "; expected integer class labels (int64)");
+  ESYNC_CHECK_T(ConfigError, xt != torch::kUInt8 || xs.dim() == 3 || xs.dim() == 4, path,
+                ": x is uint8 of shape ", shape_of(xs),
+                "; uint8 is for images [N, C, H, W] or [N, H, W]: save other inputs as float");
   if (xs.is_floating_point()) xs = xs.to(torch::kFloat32);
   if (xt == torch::kUInt8 && xs.dim() == 3) xs = xs.unsqueeze(1);  // [N, H, W]: one channel
   return {xs.contiguous(), ys.to(torch::kInt64).contiguous(), {}, {}};
