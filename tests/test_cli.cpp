@@ -227,6 +227,21 @@ TEST(Hostfile, SlotsFormGivesThatManyWorkers) {
     }
     EXPECT_EQ(r.out.find("--rank 3"), std::string::npos) << r.out;
   }
+  // A job file through cluster.sh: its settings, the hostfile's devices.
+  const auto recorded = dir("for-cluster");
+  ASSERT_EQ(sh(esync + " run --mode local-sgd --k-fixed 6 --lr-schedule exponential --dry-run --log-dir " +
+               recorded.string())
+                .code,
+            0);
+  const auto r3 = sh(cluster + " -- --config " + (recorded / "job.json").string() + " --log-dir " +
+                     (d / "from-config").string());
+  ASSERT_EQ(r3.code, 0) << r3.out;
+  const json j = job_file(d / "from-config");
+  EXPECT_EQ(j.value("mode", ""), "local-sgd");
+  EXPECT_EQ(j.value("k_fixed", 0), 6);
+  EXPECT_EQ(j.value("lr_schedule", ""), "exponential");
+  EXPECT_EQ(j.value("devices", json::array()).size(), 3u);
+
   std::ofstream(d / "zero") << "127.0.0.1 slots=0\n";
   const auto r = sh("ESYNC_BIN=" + esync + " bash " + std::string(ESYNC_SOURCE_DIR) +
                     "/launch/cluster.sh --dry-run --hostfile " + (d / "zero").string());
