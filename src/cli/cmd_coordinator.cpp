@@ -50,9 +50,7 @@ int cmd_coordinator(int argc, char** argv) {
   c.workers = r["workers"].as<int>();
   c.bind = r["bind"].as<std::string>();
   c.port = r["port"].as<int>();
-  c.metrics_port = r["metrics-port"].as<int>();
-  ESYNC_CHECK_T(ConfigError, c.metrics_port >= -1 && c.metrics_port < 65536, "--metrics-port ",
-                c.metrics_port, " is not a port (0: a free one, -1: none)");
+  c.metrics_port = metrics_port(r);
   c.log_dir = r["log-dir"].as<std::string>();
   c.token = env::token();
   c.curve = wire::curve_keys_from_env();

@@ -89,6 +89,13 @@ std::vector<double> parse_list(const std::string& s, const std::string& flag) {
   return out;
 }
 
+int metrics_port(const cxxopts::ParseResult& r) {
+  const int port = r["metrics-port"].as<int>();
+  ESYNC_CHECK_T(ConfigError, port >= -1 && port < 65536, "--metrics-port ", port,
+                " is not a port (0: a free one, -1: none)");
+  return port;
+}
+
 int default_threads() {
   const unsigned n = std::thread::hardware_concurrency();
   return n > 0 ? static_cast<int>(n) : 1;

@@ -16,6 +16,8 @@ std::vector<std::int64_t> parse_shape(const std::string& s, const std::string& f
 std::vector<double> parse_list(const std::string& s, const std::string& flag);
 // "4096", "1K", "256M", "1G" (powers of 1024) -> bytes; ConfigError naming the flag otherwise.
 std::size_t parse_bytes(const std::string& s, const std::string& flag);
+// --metrics-port: -1 (none), 0 (a free port) or a port; ConfigError otherwise.
+int metrics_port(const cxxopts::ParseResult& r);
 // Default thread count: the machine's cores.
 int default_threads();
 

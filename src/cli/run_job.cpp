@@ -259,9 +259,7 @@ std::optional<RunJob> parse_job(const std::vector<std::string>& args,
   out.wait_timeout_s = num("wait-timeout");
   ESYNC_CHECK_T(ConfigError, out.wait_timeout_s > 0, "--wait-timeout must be > 0");
   out.dry_run = r["dry-run"].as<bool>();
-  out.metrics_port = r["metrics-port"].as<int>();
-  ESYNC_CHECK_T(ConfigError, out.metrics_port >= -1 && out.metrics_port < 65536, "--metrics-port ",
-                out.metrics_port, " is not a port (0: a free one)");
+  out.metrics_port = metrics_port(r);
   out.restarts = r["restart"].as<int>();
   ESYNC_CHECK_T(ConfigError, out.restarts >= 0, "--restart must be >= 0");
   ESYNC_CHECK_T(ConfigError, out.restarts == 0 || out.job.on_failure == "continue",
