@@ -96,7 +96,9 @@ class ShardRules {
   // Checkpoints: the server-side optimiser's state, and the version a resumed shard continues at.
   FlatOptimizer& optimizer() { return opt_; }
   void restore_version(std::uint64_t v) { version_ = v; }
-  // The samples pushed so far, which the rate's schedule runs on (a resumed shard's from its file).
+  // The samples pushed so far (accepted pushes), which the rate's schedule runs on; a resumed
+  // shard's come from its file.
+  double samples() const { return samples_; }
   void restore_samples(double s) { samples_ = s; }
 
  private:

@@ -27,16 +27,15 @@ void ShardServer::Impl::resume() {
   auto st = load_shard_checkpoint(cfg);
   rules = std::move(st.rules);
   total_n = st.total_n;
-  samples = st.samples;
-  rules->restore_samples(double(samples));
+  rules->restore_samples(st.samples);
   log.write(
-      logev::ServerResume{cfg.resume_file, static_cast<std::int64_t>(rules->version()), double(samples)});
+      logev::ServerResume{cfg.resume_file, static_cast<std::int64_t>(rules->version()), rules->samples()});
 }
 
 void ShardServer::Impl::write_checkpoint() {
   if (checkpoint_due == 0 || cfg.checkpoint_dir.empty()) return;
   writer.submit(cfg.checkpoint_dir, checkpoint_due,
-                shard_checkpoint(cfg, *rules, {nullptr, total_n, samples}, checkpoint_due));
+                shard_checkpoint(cfg, *rules, {nullptr, total_n, rules->samples()}, checkpoint_due));
   log.write(logev::ServerCheckpoint{static_cast<std::int64_t>(checkpoint_due),
                                     static_cast<std::int64_t>(rules->version())});
   checkpoint_due = 0;
@@ -51,7 +50,7 @@ void ShardServer::Impl::reply(const std::string& identity, int rank, MsgType typ
 
 void ShardServer::Impl::send_weights(const std::string& identity, int rank, json body) {
   body["version"] = rules->version();
-  body["samples"] = samples;
+  body["samples"] = rules->samples();
   body["stop"] = stop_flag;
   auto m = wire::make(MsgType::kPullReply, cfg.job_id, static_cast<std::uint32_t>(rank), rules->version(),
                       std::move(body));
@@ -104,7 +103,6 @@ void ShardServer::Impl::on_push(const wire::Message& m, int rank) {
   const double n_i = m.body.at("samples").get<double>();
   const auto out = rules->push(rank, floats(frame), n_i, m.header.round, m.body.value("weight", n_i));
   ++stats.pushes;
-  samples += n_i;
   stop_flag = stop_flag || m.body.value("stop", false);
   // Only rank 0 names checkpoint rounds (its file and ours must hold the same model).
   if (const std::uint64_t round = m.body.value("checkpoint", std::uint64_t{0}); round > 0 && rank == 0)
@@ -198,7 +196,7 @@ void ShardServer::Impl::write_stats(double now) {
   logev::PsStats ev;
   for (const auto& [tau, count] : staleness_hist) ev.staleness_hist[std::to_string(tau)] = count;
   ev.version = i64(stats.version), ev.pushes = i64(stats.pushes), ev.pulls = i64(stats.pulls);
-  ev.live = rules->live_workers(), ev.samples = double(samples);
+  ev.live = rules->live_workers(), ev.samples = rules->samples();
   ev.staleness_mean = stats.pushes ? stats.staleness_sum / double(stats.pushes) : 0.0;
   ev.staleness_max = stats.staleness_max;
   ev.bytes_in = i64(stats.bytes_in), ev.bytes_out = i64(stats.bytes_out);

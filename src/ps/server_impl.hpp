@@ -41,7 +41,7 @@ struct ShardServer::Impl {
   std::vector<Waiting> waiting;      // sync pushes of the open round
   std::vector<Waiting> early_pulls;  // pulls that arrived before the weights
   std::vector<Waiting> joins;        // elastic joins parked until their version
-  double samples = 0, round_open = 0, last_msg = 0, last_log = 0;
+  double round_open = 0, last_msg = 0, last_log = 0;
   bool stop_flag = false;
   std::map<std::int64_t, std::uint64_t> staleness_hist;
   std::map<int, double> heard;  // rank -> when its last message arrived
