@@ -8,11 +8,17 @@
 #   launch/fetch-debs.sh                      # elsewhere, once: launch/debs/*.deb
 #   launch/device-check.sh [OUT]              # on the GPU host (OUT: results/gpu)
 #
+# Through a remote runner that returns a few files, pack the results after it, e.g.
+#   launch/device-check.sh; tar czf "$OUT/gpu.tgz" results/gpu    (launch/debs carried beside)
+#
 # What it runs: every CUDA kernel and the Place dispatch against their CPU twins (test_kernels
-# *Cuda*), the NCCL collective's tests (test_nccl), `esync bench kernels --device cuda:0` (GB/s
-# against a device-to-device copy), one epoch of Fashion-MNIST with `esync local`
-# on cuda:0 and on the CPU (accuracy, samples/s), and a mixed job `--workers cuda:0,cpu,cpu`
-# (the GPU worker synchronising through pinned host copies over gloo) with ESync against SSGD.
+# *Cuda*), the NCCL collective's tests (test_nccl), the model-averaging round on GPUs over NCCL
+# against its host result (test_model_averaging), `esync bench kernels --device cuda:0` (GB/s
+# against a device-to-device copy), one epoch of Fashion-MNIST with `esync local` on cuda:0 and
+# on the CPU (accuracy, samples/s), an all-GPU job (`--workers cuda:0`: NCCL, the synchroniser on
+# the GPU) with ESync and SSGD, and a mixed job `--workers cuda:0,cpu,cpu` (the GPU worker
+# synchronising through pinned host copies over gloo) with ESync against SSGD. env.txt records
+# what the build linked (which library gloo's symbols come from, LibTorch, CUDA, NCCL).
 # Exit 3, one line, where no GPU is visible; 1 on a build or tool failure.
 # ESYNC_DEVICE_CHECK_REHEARSE=1 skips the GPU check and takes Debian's LibTorch: it rehearses the
 # unpacking and the build on a machine without a GPU (the GPU tests then skip, the cuda:0 runs
@@ -81,7 +87,7 @@ else
     die "cmake configure failed ($out/configure.log)"
   }
   grep -E 'esync: (CUDA|LibTorch|NCCL)' "$out/configure.log" || true
-  cmake --build "$bdir" --target esync test_kernels test_nccl > "$out/build.log" 2>&1 || {
+  cmake --build "$bdir" --target esync test_kernels test_nccl test_model_averaging > "$out/build.log" 2>&1 || {
     grep -m 20 -E 'error|Error' "$out/build.log" >&2 || tail -20 "$out/build.log" >&2
     die "build failed ($out/build.log)"
   }
@@ -89,10 +95,24 @@ else
   say "built in ${build_s} s"
 fi
 
-# 5. The checks. A failing test is a result, not a stop: every check runs and is recorded.
-rc_kernels=0 rc_nccl=0
+# 5. What the build linked: the libraries in load order (libgloo must come before LibTorch, whose
+# libtorch_cpu.so may export a gloo of its own), and the versions.
+{
+  echo "# esync's libraries, in load order"
+  readelf -d "$bdir/esync" | grep NEEDED || true
+  ldd "$bdir/esync" | grep -E 'gloo|torch|nccl|cudart|zmq' || true
+  tl=$(ldd "$bdir/esync" | awk '/libtorch_cpu/ {print $3}')
+  [[ -n $tl ]] && echo "gloo symbols exported by $tl: $(nm -D --defined-only "$tl" 2> /dev/null | grep -c gloo)"
+  python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)' 2>&1 || true
+  command -v nvcc > /dev/null && nvcc --version | tail -1
+  "$bdir"/esync --version || true
+} > "$out/env.txt" 2>&1
+
+# 6. The checks. A failing test is a result, not a stop: every check runs and is recorded.
+rc_kernels=0 rc_nccl=0 rc_avg=0
 "$bdir"/tests/test_kernels --gtest_filter="*Cuda*" --gtest_output=json:"$out/kernels.json" > "$out/kernels.txt" 2>&1 || rc_kernels=$?
 "$bdir"/tests/test_nccl --gtest_output=json:"$out/nccl.json" > "$out/nccl.txt" 2>&1 || rc_nccl=$?
+"$bdir"/tests/test_model_averaging --gtest_output=json:"$out/averaging.json" > "$out/averaging.txt" 2>&1 || rc_avg=$?
 timeout 120 "$bdir"/esync bench kernels --device "${ESYNC_REHEARSE_DEVICE:-cuda:0}" --seconds 0.1 \
   --sizes 2^20,2^24 > "$out/bench_kernels.txt" 2>&1 || true
 # Training: the same epoch on the GPU and on 8 CPU threads (a ratio measured in this run), then
@@ -105,6 +125,11 @@ for run in "gpu $gpu_dev" "cpu cpu"; do
   timeout 300 "$bdir"/esync local --device "$dev" --model lenet5 --batch 128 --threads 8 --epochs 1 \
     --quiet --data-dir "$data_dir" --log-dir "$out/local-$name" > "$out/local-$name.txt" 2>&1 || true
 done
+for mode in esync ssgd; do  # one GPU: a group of one, but every synchronisation through NCCL on it
+  rm -rf "$out/gpu-$mode"
+  timeout 300 "$bdir"/esync run --workers "$gpu_dev:batch=256" --mode "$mode" --model lenet5 --epochs 2 \
+    --data-dir "$data_dir" --timeout 120 --log-dir "$out/gpu-$mode" > "$out/gpu-$mode.txt" 2>&1 || true
+done
 for mode in esync ssgd; do
   rm -rf "$out/mixed-$mode"
   timeout 300 "$bdir"/esync run --workers "$gpu_dev:batch=256,cpu:batch=64:threads=4,cpu:batch=64:threads=4" \
@@ -112,9 +137,9 @@ for mode in esync ssgd; do
     --log-dir "$out/mixed-$mode" > "$out/mixed-$mode.txt" 2>&1 || true
 done
 
-python3 - "$out" "$rc_kernels" "$rc_nccl" "$build_s" "$torch_dir" << 'PY'
+python3 - "$out" "$rc_kernels" "$rc_nccl" "$rc_avg" "$build_s" "$torch_dir" << 'PY'
 import glob, json, subprocess, sys
-out, rc_k, rc_n, build_s, torch_dir = sys.argv[1:]
+out, rc_k, rc_n, rc_a, build_s, torch_dir = sys.argv[1:]
 def events(path, ev):
     try:
         return [j for j in map(json.loads, open(path)) if j.get("ev") == ev]
@@ -132,7 +157,7 @@ def outcome(name):
             sums = [e[-1]["summary"] for e in ends]
             return {"acc": sums[0]["final"].get("acc"), "samples_per_s": round(sum(s["samples_per_s"] for s in sums)),
                     "train_wall_s": round(max(s["train_wall_s"] for s in sums), 1),
-                    "staging": [s.get("staging") for s in sums]}
+                    "backend": sums[0].get("backend"), "staging": [s.get("staging") for s in sums]}
     lines = open(f"{out}/{name}.txt").read().strip().splitlines() if glob.glob(f"{out}/{name}.txt") else []
     return {"failed": lines[-1] if lines else "no output"}
 def tests(name):
@@ -149,7 +174,9 @@ except OSError:
     gpu = "none visible"
 doc = {"gpu": gpu, "libtorch": torch_dir, "build_s": int(build_s),
        "kernels": dict(tests("kernels"), exit=int(rc_k)), "nccl": dict(tests("nccl"), exit=int(rc_n)),
+       "averaging": dict(tests("averaging"), exit=int(rc_a)),
        "local_cuda": outcome("local-gpu"), "local_cpu": outcome("local-cpu"),
+       "gpu_esync": outcome("gpu-esync"), "gpu_ssgd": outcome("gpu-ssgd"),
        "mixed_esync": outcome("mixed-esync"), "mixed_ssgd": outcome("mixed-ssgd")}
 json.dump(doc, open(f"{out}/device_check.json", "w"), indent=1)
 def fmt(o):
@@ -157,14 +184,15 @@ def fmt(o):
         return "failed: " + o["failed"]
     s = f"accuracy {o['acc']}, {o['samples_per_s']} samples/s"
     if "train_wall_s" in o:
-        s += f", {o['train_wall_s']} s of training, staging {'/'.join(map(str, o['staging']))}"
+        s += (f", {o['train_wall_s']} s of training, backend {o['backend']}, "
+              f"staging {'/'.join(map(str, o['staging']))}")
     return s
 def ratio(a, b, key):
     try:
         return f"{a[key] / b[key]:.2f}x"
     except (KeyError, TypeError, ZeroDivisionError):
         return "n/a"
-k, n = doc["kernels"], doc["nccl"]
+k, n, a = doc["kernels"], doc["nccl"], doc["averaging"]
 open(f"{out}/README.md", "w").write(f"""# GPU host check (`launch/device-check.sh`)
 
 GPU: {gpu or 'none visible'}. LibTorch: `{torch_dir}`. Build: {build_s} s.
@@ -173,6 +201,7 @@ GPU: {gpu or 'none visible'}. LibTorch: `{torch_dir}`. Build: {build_s} s.
 |---|---|---|---|---|
 | CUDA kernels against their CPU twins (`test_kernels`, `*Cuda*`) | {k['tests']} | {k['failures']} | {k['skipped']} | {k['exit']} |
 | NCCL collective (`test_nccl`) | {n['tests']} | {n['failures']} | {n['skipped']} | {n['exit']} |
+| model averaging, on the GPU over NCCL and on the host (`test_model_averaging`) | {a['tests']} | {a['failures']} | {a['skipped']} | {a['exit']} |
 
 One epoch of Fashion-MNIST, LeNet-5, batch 128 (`esync local`; the CPU run with 8 threads):
 
@@ -182,6 +211,14 @@ One epoch of Fashion-MNIST, LeNet-5, batch 128 (`esync local`; the CPU run with 
 | cpu | {fmt(doc['local_cpu'])} |
 
 GPU against CPU, samples/s: {ratio(doc['local_cuda'], doc['local_cpu'], 'samples_per_s')}.
+
+Two epochs, `--workers cuda:0:batch=256` (a group of one GPU: every synchronisation through NCCL,
+the synchroniser's kernels on the GPU):
+
+| mode | result |
+|---|---|
+| esync | {fmt(doc['gpu_esync'])} |
+| ssgd | {fmt(doc['gpu_ssgd'])} |
 
 Two epochs, `--workers cuda:0:batch=256,cpu:batch=64:threads=4,cpu:batch=64:threads=4` (the GPU
 worker reduces over gloo through pinned host copies):
@@ -196,9 +233,10 @@ ESync against SSGD: samples/s {ratio(doc['mixed_esync'], doc['mixed_ssgd'], 'sam
 
 Kernel bandwidth against a device-to-device copy: `bench_kernels.txt`.
 
-Raw output: `kernels.txt`, `nccl.txt`, `local-*.txt`, `mixed-*.txt` and their log directories;
-everything above: `device_check.json`.
+What the build linked: `env.txt`. Raw output: `kernels.txt`, `nccl.txt`, `averaging.txt`,
+`local-*.txt`, `gpu-*.txt`, `mixed-*.txt` and their log directories; everything above:
+`device_check.json`.
 """)
 print(f"device-check: kernels {k['tests']} tests, {k['failures']} failed; nccl {n['tests']} tests, "
-      f"{n['failures']} failed; results in {out}")
+      f"{n['failures']} failed; averaging {a['tests']} tests, {a['failures']} failed; results in {out}")
 PY

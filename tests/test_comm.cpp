@@ -128,18 +128,33 @@ TEST(Comm, NcclWithoutCudaIsConfigError) {
 }
 #endif
 
-// Training groups reduce over gloo whatever their devices (GPU workers through pinned host
-// copies); asking for NCCL in a job is refused with the reason, an unknown name too.
-TEST(Comm, TrainingGroupsResolveToGloo) {
-  EXPECT_EQ(comm::resolve_backend("auto", {"cuda:0", "cuda:1"}), "gloo");
+// An all-GPU group, one rank per GPU, reduces with NCCL in a CUDA build; any other group over
+// gloo (its GPU workers through pinned host copies). Asking for NCCL where it cannot serve is
+// refused with the reason; an unknown name too.
+TEST(Comm, TrainingGroupsResolveToNcclOnlyWithOneGpuPerRank) {
+  const std::string all_gpus = ESYNC_WITH_CUDA ? "nccl" : "gloo";
+  EXPECT_EQ(comm::resolve_backend("auto", {"cuda:0", "cuda:1"}), all_gpus);
+  EXPECT_EQ(comm::resolve_backend("auto", {"cuda"}), all_gpus);
+  EXPECT_EQ(comm::resolve_backend("auto", {"10.0.0.1/cuda:0", "10.0.0.2/cuda:0"}), all_gpus);
   EXPECT_EQ(comm::resolve_backend("auto", {"cuda:0", "cpu"}), "gloo");
-  EXPECT_EQ(comm::resolve_backend("gloo", {"cpu"}), "gloo");
-  try {
-    comm::resolve_backend("nccl", {"cuda:0", "cuda:1"});
-    FAIL() << "nccl accepted";
-  } catch (const esync::ConfigError& e) {
-    EXPECT_NE(std::string(e.what()).find("gloo"), std::string::npos) << e.what();
-  }
+  EXPECT_EQ(comm::resolve_backend("auto", {"cuda:0", "cuda:0"}), "gloo");
+  EXPECT_EQ(comm::resolve_backend("auto", {"h/cuda", "h/cuda:0"}), "gloo");
+  EXPECT_EQ(comm::resolve_backend("gloo", {"cuda:0", "cuda:1"}), "gloo");
+  const auto refused = [](const std::vector<std::string>& devices, const std::string& why) {
+    try {
+      comm::resolve_backend("nccl", devices);
+      FAIL() << "nccl accepted for " << devices.size() << " workers";
+    } catch (const esync::ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find(why), std::string::npos) << e.what();
+    }
+  };
+  refused({"cuda:0", "cpu"}, "worker on cpu");
+  refused({"cuda:1", "cuda:1"}, "two workers on cuda:1");
+#if ESYNC_WITH_CUDA
+  EXPECT_EQ(comm::resolve_backend("nccl", {"cuda:0", "cuda:1"}), "nccl");
+#else
+  refused({"cuda:0", "cuda:1"}, "no CUDA");
+#endif
   EXPECT_THROW(comm::resolve_backend("mpi", {"cpu"}), esync::ConfigError);
 }
 

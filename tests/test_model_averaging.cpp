@@ -4,6 +4,8 @@
 // variants must end at w_0 + R * Delta with Delta the weighting's average of the Delta_i. The
 // last floats are "BatchNorm buffers": averaged plainly, never scaled by the global lr.
 // Overlap only delays when a rank sees the average; after settle() every rank holds it bit for bit.
+// The same rounds run on GPUs over NCCL (one rank per GPU, as many as are visible, up to 3),
+// where the synchroniser's every kernel runs on the GPU: skipped without one.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -13,6 +15,8 @@
 #include <vector>
 
 #include "esync/collective.hpp"
+#include "esync/config.h"
+#include "esync/place.hpp"
 #include "esync/synchronizer.hpp"
 #include "test_util.hpp"
 
@@ -39,57 +43,85 @@ struct RankResult {
   double hidden_s = 0;
 };
 
-// Runs body(collective) on kWorld gloo ranks as threads.
+// The ranks: gloo on the host (kWorld of them), or NCCL with rank r on GPU r.
+struct Group {
+  int world = kWorld;
+  bool gpu = false;
+  esync::kernels::Place place(int rank) const {
+    return gpu ? esync::kernels::Place::gpu(rank) : esync::kernels::Place::host();
+  }
+};
+
+// GPUs for the NCCL group: as many as are visible, up to kWorld; 0 in a build without CUDA.
+int gpus() {
+#if ESYNC_WITH_CUDA
+  return std::min(kWorld, esync::kernels::cuda::device_count());
+#else
+  return 0;
+#endif
+}
+
+// Runs body(collective) on the group's ranks as threads.
 template <typename Body>
-void on_ranks(Body body) {
+void on_ranks(Body body, const Group& g = {}) {
   auto store = comm::make_memory_store();
   auto make = [&](int r) {
     comm::CollectiveOptions o;
-    o.rank = r, o.size = kWorld, o.timeout = 20s;
+    o.backend = g.gpu ? "nccl" : "gloo", o.device = r;
+    o.rank = r, o.size = g.world, o.timeout = 20s;
     return comm::make_collective(o, store);
   };
-  esync::test::expect_no_rank_errors(esync::test::run_collective_ranks(kWorld, make, body));
+  esync::test::expect_no_rank_errors(esync::test::run_collective_ranks(g.world, make, body));
 }
 
-// Runs kRounds rounds on every rank; rank 1 votes stop in round `vote_round`.
+// Runs kRounds rounds on every rank; rank 1 votes stop in round `vote_round`. The model and the
+// progress it adds live where the group's synchroniser works (the rank's GPU for NCCL).
 std::vector<RankResult> run(bool overlap, int vote_round,
-                            esync::Weighting weighting = esync::Weighting::samples) {
-  std::vector<RankResult> out(kWorld);
-  on_ranks([&](comm::Collective& c) {
-    RankResult& res = out[static_cast<std::size_t>(c.rank())];
-    es::SyncContext ctx;
-    ctx.collective = &c, ctx.k_fixed = kSteps, ctx.overlap = overlap, ctx.global_lr = kGlobalLr;
-    ctx.weighting = weighting, ctx.params = kParams;
-    auto s = es::make_synchronizer("local-sgd", ctx);
-    std::vector<float> w(kN, 0.5f);
-    for (int round = 0; round < kRounds; ++round) {
-      const int k = s->begin_round(static_cast<std::uint64_t>(round), w.data(), kN, 0.0);
-      ASSERT_EQ(k, kSteps);
-      for (int step = 0; step < steps(c.rank()); ++step) {  // ends early, as a deadline would
-        for (std::size_t j = 0; j < kN; ++j) w[j] += progress(c.rank(), j);
-        s->step_done(static_cast<std::uint64_t>(round), 0.0);
-      }
-      es::SyncStats st;
-      res.stops.push_back(
-          s->end_round(w.data(), kN, samples(c.rank()), c.rank() == 1 && round == vote_round, st));
-      res.samples_seen += st.total_samples, res.hidden_s += st.hidden_s;
-    }
-    es::SyncStats st;
-    res.settled_stop = s->settle(w.data(), kN, st);
-    res.samples_seen += st.total_samples;
-    res.w = w;
-  });
+                            esync::Weighting weighting = esync::Weighting::samples, const Group& g = {}) {
+  namespace k = esync::kernels;
+  std::vector<RankResult> out(static_cast<std::size_t>(g.world));
+  on_ranks(
+      [&](comm::Collective& c) {
+        RankResult& res = out[static_cast<std::size_t>(c.rank())];
+        const k::Place at = g.place(c.rank());
+        es::SyncContext ctx;
+        ctx.collective = &c, ctx.k_fixed = kSteps, ctx.overlap = overlap, ctx.global_lr = kGlobalLr;
+        ctx.weighting = weighting, ctx.params = kParams, ctx.place = at;
+        auto s = es::make_synchronizer("local-sgd", ctx);
+        k::Buffer w(at, kN), p(at, kN);
+        w.from_host(std::vector<float>(kN, 0.5f));
+        std::vector<float> mine(kN);
+        for (std::size_t j = 0; j < kN; ++j) mine[j] = progress(c.rank(), j);
+        p.from_host(mine);
+        for (int round = 0; round < kRounds; ++round) {
+          const int steps_k = s->begin_round(static_cast<std::uint64_t>(round), w.data(), kN, 0.0);
+          ASSERT_EQ(steps_k, kSteps);
+          for (int step = 0; step < steps(c.rank()); ++step) {  // ends early, as a deadline would
+            k::axpy(at, w.data(), 1.0f, p.data(), kN);
+            s->step_done(static_cast<std::uint64_t>(round), 0.0);
+          }
+          es::SyncStats st;
+          res.stops.push_back(
+              s->end_round(w.data(), kN, samples(c.rank()), c.rank() == 1 && round == vote_round, st));
+          res.samples_seen += st.total_samples, res.hidden_s += st.hidden_s;
+        }
+        es::SyncStats st;
+        res.settled_stop = s->settle(w.data(), kN, st);
+        res.samples_seen += st.total_samples;
+        res.w = w.to_host();
+      },
+      g);
   return out;
 }
 
-// The weighting's average of the Delta_i, written out from its definition.
-std::vector<float> expected(esync::Weighting weighting) {
+// The weighting's average of the Delta_i over `world` ranks, written out from its definition.
+std::vector<float> expected(esync::Weighting weighting, int world = kWorld) {
   double total_s = 0, total_b = 0;
-  for (int r = 0; r < kWorld; ++r) total_s += samples(r), total_b += batch(r);
+  for (int r = 0; r < world; ++r) total_s += samples(r), total_b += batch(r);
   std::vector<float> w(kN);
   for (std::size_t j = 0; j < kN; ++j) {
     double avg = 0, plain = 0;
-    for (int r = 0; r < kWorld; ++r) {
+    for (int r = 0; r < world; ++r) {
       const double delta = steps(r) * progress(r, j);
       switch (weighting) {
         case esync::Weighting::samples:
@@ -125,6 +157,30 @@ TEST(ModelAveraging, SyncAndOverlapReachTheWeightingsGlobalModel) {
         // Every sample counted exactly once, in the round's call or (overlap) the next one.
         EXPECT_DOUBLE_EQ(got.samples_seen, kRounds * (samples(0) + samples(1) + samples(2))) << what;
         EXPECT_EQ(got.w, res[0].w) << "rank " << r << " differs from rank 0 (" << what << ")";
+      }
+    }
+  }
+}
+
+// On GPUs over NCCL: the same global model, every kernel of the round on the GPU (the CUDA
+// kernels round like the CPU's within a few ulps), the same on every rank bit for bit.
+TEST(ModelAveraging, OnGpusOverNcclAsOnTheHost) {
+  const int n_gpus = gpus();
+  if (n_gpus == 0) GTEST_SKIP() << "no GPU visible (or no CUDA build): NCCL rounds skipped";
+  const Group g{n_gpus, true};
+  for (const auto weighting : {esync::Weighting::batch, esync::Weighting::normalized}) {
+    const auto want = expected(weighting, g.world);
+    for (const bool overlap : {false, true}) {
+      const auto res = run(overlap, -1, weighting, g);
+      for (int r = 0; r < g.world; ++r) {
+        const auto& got = res[static_cast<std::size_t>(r)];
+        for (std::size_t j = 0; j < kN; ++j)
+          ASSERT_NEAR(got.w[j], want[j], 1e-5f)
+              << (overlap ? "overlap" : "sync") << " rank " << r << " at " << j;
+        EXPECT_EQ(got.w, res[0].w) << "rank " << r << " differs from rank 0";
+        double all = 0;  // the control values went through the GPU's buffer too
+        for (int q = 0; q < g.world; ++q) all += samples(q);
+        EXPECT_DOUBLE_EQ(got.samples_seen, kRounds * all) << "rank " << r;
       }
     }
   }

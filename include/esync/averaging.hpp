@@ -23,6 +23,8 @@
 #include <cstddef>
 #include <string>
 
+#include "esync/place.hpp"
+
 namespace esync {
 
 enum class Weighting { batch, samples, normalized };
@@ -47,10 +49,11 @@ struct Scales {
 Scales round_scales(Weighting w, float global_lr, double total_samples, double total_weight);
 
 // Writes out[i] = c (w[i] - ref[i]), c = param_coef below `params`, buffer_coef from there.
+// `at`: where the buffers live (a GPU worker's synchroniser over NCCL keeps them on its GPU).
 void weighted_change(float* out, const float* w, const float* ref, std::size_t n, std::size_t params,
-                     const Contribution& c);
+                     const Contribution& c, const kernels::Place& at = kernels::Place::host());
 // Writes w[i] = ref[i] + s * sum[i], s = params scale below `params`, buffers scale from there.
 void apply_average(float* w, const float* ref, const float* sum, std::size_t n, std::size_t params,
-                   const Scales& s);
+                   const Scales& s, const kernels::Place& at = kernels::Place::host());
 
 }  // namespace esync

@@ -74,9 +74,11 @@ struct CollectiveOptions {
 // Blocks until all `size` ranks have met through the store (or the timeout passes).
 std::unique_ptr<Collective> make_collective(const CollectiveOptions& opts, std::shared_ptr<Store> store);
 
-// The backend a training group of workers on `devices` ("cpu", "cuda:N") uses: gloo for "auto"
-// and "gloo", GPU workers included (through pinned host copies); "nccl" is a ConfigError that
-// says so, since the synchronisers do not yet work on GPU memory.
+// The backend a training group of workers on `devices` uses. Each device is "cpu", "cuda" or
+// "cuda:N", optionally after "HOST/" (workers of several hosts: the same GPU ordinal on two hosts
+// is two GPUs). "auto": nccl when every worker has a GPU of its own and this build has NCCL,
+// else gloo (GPU workers then reduce through pinned host copies); "nccl" where it cannot serve
+// is a ConfigError that says why.
 std::string resolve_backend(const std::string& requested, const std::vector<std::string>& devices);
 
 }  // namespace esync::comm

@@ -24,6 +24,7 @@
 
 #include "esync/assignment.hpp"
 #include "esync/averaging.hpp"
+#include "esync/place.hpp"
 
 namespace esync::comm {
 class Collective;
@@ -83,6 +84,10 @@ struct SyncContext {
   std::chrono::milliseconds timeout{60000};
   // Allreduce: this worker's regroup vote at each reduction (a rejoining worker waits); none: no.
   std::function<bool()> regroup_vote;
+  // Where the buffers handed to the synchroniser live: host memory, or (an all-GPU group over
+  // NCCL) the worker's GPU, where every kernel of the round then runs, on the Place's stream.
+  // The parameter server's exchanges read and write host memory only.
+  kernels::Place place;
 };
 
 class Synchronizer {
@@ -131,8 +136,10 @@ std::unique_ptr<Synchronizer> make_synchronizer(const std::string& mode, const S
 void set_time_base(double unix_s);
 // weight: this rank's a_i (model averaging; the gradient modes pass their samples).
 // regroup: this rank's regroup vote; the consensus lands in st.regroup.
-bool reduce_with_control(comm::Collective& c, float* buf, std::size_t n, double samples, double weight,
-                         bool stop, SyncStats& st, bool regroup = false);
+// at: where buf lives. The control values are written and read on the host, and go to and from
+// a GPU's buffer in one small copy each way, queued on the Place's stream before the reduction.
+bool reduce_with_control(comm::Collective& c, const kernels::Place& at, float* buf, std::size_t n,
+                         double samples, double weight, bool stop, SyncStats& st, bool regroup = false);
 // Sleeps one draw of the injected network delay (nothing when none is set), into st.delay_s.
 void inject_delay(const std::function<double()>& network_delay, SyncStats& st);
 // The same for the parameter server: push x, receive the new weights into w; fills st from the

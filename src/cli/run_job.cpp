@@ -151,7 +151,7 @@ std::optional<RunJob> parse_job(const std::vector<std::string>& args,
     ("time-budget", "Stop after this many seconds (0: none)", cxxopts::value<double>()->default_value(text(d.time_budget_s)))
     ("partition", "iid | by-class | dirichlet", cxxopts::value<std::string>()->default_value(d.partition))
     ("dirichlet-alpha", "Concentration of the Dirichlet label skew", cxxopts::value<double>()->default_value(text(d.dirichlet_alpha)))
-    ("backend", "auto (nccl when every worker is on cuda, else gloo) | gloo | nccl", cxxopts::value<std::string>()->default_value(d.backend))
+    ("backend", "auto (nccl when every worker has a GPU of its own, else gloo) | gloo | nccl", cxxopts::value<std::string>()->default_value(d.backend))
     ("threads", "Intra-op threads per worker (default: cores / workers)", cxxopts::value<int>()->default_value("0"))
     ("eval-every", "Evaluate every N seconds (rank 0, in the background)", cxxopts::value<double>()->default_value(text(d.eval_every_s)))
     ("log-every", "Log a step event every N steps", cxxopts::value<int>()->default_value(std::to_string(d.log_every)))

@@ -42,17 +42,35 @@ std::unique_ptr<Collective> make_collective(const CollectiveOptions& opts, std::
 }
 
 std::string resolve_backend(const std::string& requested, const std::vector<std::string>& devices) {
-  // A training group reduces over gloo, GPU workers included: their synchronisers work on pinned
-  // host copies of the model (train/sync_staging.hpp). NCCL reduces device memory, which needs
-  // the synchronisers to run on the GPU; until they do, the NCCL collective is built and tested on
-  // its own (test_nccl), and a job that asks for it is told so before it starts.
+  // An all-GPU group reduces with NCCL in GPU memory, its synchronisers running their kernels
+  // there; a group with a CPU reduces over gloo, its GPU workers through pinned host copies of
+  // their model (train/sync_staging.hpp). NCCL takes one rank per GPU: two workers on one GPU
+  // (the same "host/cuda:N") reduce over gloo.
   ESYNC_CHECK_T(ConfigError, requested == "auto" || requested == "gloo" || requested == "nccl",
                 "unknown backend '", requested, "' (known: auto, gloo, nccl)");
-  ESYNC_CHECK_T(ConfigError, requested != "nccl",
-                "--backend nccl: training groups reduce over gloo in this version (GPU workers through "
-                "pinned host copies); use --backend auto or gloo (README, GPU hosts)");
-  (void)devices;
-  return "gloo";
+  if (requested == "gloo") return requested;
+  std::string why;  // why NCCL cannot reduce this group; empty: it can
+  std::vector<std::string> gpus;
+  for (const auto& d : devices) {
+    const std::string dev = d.substr(d.find('/') == std::string::npos ? 0 : d.find('/') + 1);
+    if (dev.rfind("cuda", 0) != 0) {
+      why = "worker on " + dev + " (NCCL reduces GPU memory only)";
+      break;
+    }
+    const std::string gpu = d.substr(0, d.size() - dev.size()) + (dev == "cuda" ? "cuda:0" : dev);
+    if (std::find(gpus.begin(), gpus.end(), gpu) != gpus.end()) {
+      why = "two workers on " + gpu + " (NCCL takes one rank per GPU)";
+      break;
+    }
+    gpus.push_back(gpu);
+  }
+  if (devices.empty()) why = "no workers";
+#if !ESYNC_WITH_CUDA
+  if (why.empty()) why = "this build has no CUDA/NCCL (configure with nvcc available, README \"GPU hosts\")";
+#endif
+  if (requested == "auto") return why.empty() ? "nccl" : "gloo";
+  ESYNC_CHECK_T(ConfigError, why.empty(), "--backend nccl: ", why, "; use --backend auto or gloo");
+  return "nccl";
 }
 
 }  // namespace esync::comm

@@ -23,6 +23,7 @@
 //    (its event loop usually notices the close first), SIGPIPE would kill the survivor. We
 //    therefore ignore SIGPIPE process-wide when nobody installed a handler, so that the write
 //    fails with EPIPE and becomes PeerLostError. ZeroMQ never relies on SIGPIPE either.
+#include <dlfcn.h>
 #include <gloo/allreduce.h>
 #include <gloo/barrier.h>
 #include <gloo/broadcast.h>
@@ -47,6 +48,23 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 constexpr std::size_t kBcubeMaxBytes = std::size_t{512} << 10;  // see the top of this file
+
+// A PyTorch install's LibTorch carries a gloo of its own inside libtorch_cpu.so, its symbols
+// exported. esync is compiled against Debian's gloo headers and must reach Debian's libgloo: had
+// the loader resolved gloo's symbols into LibTorch (a link that put LibTorch before libgloo), the
+// two versions' layouts would mix and corrupt memory. The link puts libgloo first
+// (src/comm/CMakeLists.txt); this checks, once, where the loader found gloo, before any call.
+void check_gloo_library() {
+  static const std::string where = [] {
+    void* sym = dlsym(RTLD_DEFAULT, "_ZN4gloo9transport3tcp12CreateDeviceERKNS1_4attrE");
+    Dl_info info{};
+    return sym && dladdr(sym, &info) && info.dli_fname ? std::string(info.dli_fname) : std::string();
+  }();
+  ESYNC_CHECK_T(ConfigError, where.empty() || where.find("libgloo") != std::string::npos, "gloo resolves to ",
+                where,
+                ", not to libgloo: this binary was linked with LibTorch before "
+                "gloo; rebuild it with esync's CMake files (README, GPU hosts)");
+}
 
 void ignore_sigpipe_once() {
   static std::once_flag once;
@@ -112,6 +130,7 @@ class GlooCollective final : public Collective {
  public:
   GlooCollective(const CollectiveOptions& opts, std::shared_ptr<Store> store)
       : rank_(opts.rank), size_(opts.size), timeout_(opts.timeout) {
+    check_gloo_library();
     ignore_sigpipe_once();
     guarded("rendezvous", [&] {
       gloo::transport::tcp::attr attr;

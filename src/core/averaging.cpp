@@ -49,17 +49,17 @@ Scales round_scales(Weighting w, float global_lr, double total_samples, double t
 }
 
 void weighted_change(float* out, const float* w, const float* ref, std::size_t n, std::size_t params,
-                     const Contribution& c) {
+                     const Contribution& c, const kernels::Place& at) {
   const std::size_t p = std::min(params, n);
-  kernels::cpu::esync_delta(out, w, ref, c.param_coef, p);
-  if (p < n) kernels::cpu::esync_delta(out + p, w + p, ref + p, c.buffer_coef, n - p);
+  kernels::esync_delta(at, out, w, ref, c.param_coef, p);
+  if (p < n) kernels::esync_delta(at, out + p, w + p, ref + p, c.buffer_coef, n - p);
 }
 
 void apply_average(float* w, const float* ref, const float* sum, std::size_t n, std::size_t params,
-                   const Scales& s) {
+                   const Scales& s, const kernels::Place& at) {
   const std::size_t p = std::min(params, n);
-  kernels::cpu::esync_apply(w, ref, sum, s.params, p);
-  if (p < n) kernels::cpu::esync_apply(w + p, ref + p, sum + p, s.buffers, n - p);
+  kernels::esync_apply(at, w, ref, sum, s.params, p);
+  if (p < n) kernels::esync_apply(at, w + p, ref + p, sum + p, s.buffers, n - p);
 }
 
 }  // namespace esync

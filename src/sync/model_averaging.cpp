@@ -9,12 +9,12 @@
 #include "esync/collective.hpp"
 #include "esync/error.hpp"
 #include "esync/heterogeneity.hpp"
-#include "esync/kernels.hpp"
 
 namespace esync::sync {
 
 ModelAveraging::ModelAveraging(std::string mode, const SyncContext& ctx, std::unique_ptr<KPlanner> k)
     : mode_(std::move(mode)),
+      at_(ctx.place),
       c_(ctx.collective),
       ps_(ctx.ps),
       global_lr_(ctx.global_lr),
@@ -28,6 +28,9 @@ ModelAveraging::ModelAveraging(std::string mode, const SyncContext& ctx, std::un
       scaffold_(ctx.scaffold) {
   ESYNC_CHECK_T(ConfigError, !scaffold_ || (c_ && !ps_ && !overlap_),
                 "--drift-correction scaffold needs an allreduce job without --overlap");
+  // The parameter server's client sends and receives host memory.
+  ESYNC_CHECK_T(ConfigError, !ps_ || !at_.is_cuda(),
+                "a parameter-server job synchronises through host memory, not ", at_.name());
 }
 
 ModelAveraging::~ModelAveraging() = default;  // Work's destructor waits for a reduction in flight
@@ -35,12 +38,15 @@ ModelAveraging::~ModelAveraging() = default;  // Work's destructor waits for a r
 int ModelAveraging::begin_round(std::uint64_t round, const float* w, std::size_t n, double mean_step_s) {
   // With a reduction in flight, w_ref_ is its base (the global model this worker knows) and
   // stays; otherwise w is the global model.
-  if (!pending_.valid()) w_ref_.assign(w, w + n);
+  if (!pending_.valid()) {
+    fit(w_ref_, n);
+    kernels::copy(at_, w_ref_.data(), w, n);
+  }
   if (scaffold_ && grad_sum_.empty()) {  // the job's first round: c = c_i = 0
     const std::size_t p = std::min(params_, n);
-    grad_sum_.assign(p, 0.0f), cv_job_.assign(p, 0.0f), cv_mine_.assign(p, 0.0f), cv_corr_.assign(p, 0.0f);
+    fit(grad_sum_, p), fit(cv_job_, p), fit(cv_mine_, p), fit(cv_corr_, p);
   }
-  std::fill(grad_sum_.begin(), grad_sum_.end(), 0.0f);
+  kernels::zero(at_, grad_sum_.data(), grad_sum_.size());
   const KPlanner::Steps k = k_->begin(round, mean_step_s, steps_);
   round_ = round;
   steps_ = 0, step_sum_ = 0;
@@ -52,8 +58,12 @@ void ModelAveraging::correct_gradient(float* grad, std::size_t n_params) {
   if (!scaffold_) return;
   ESYNC_CHECK(grad_sum_.size() == n_params, "correct_gradient: ", n_params,
               " parameters, the round began with ", grad_sum_.size());
-  kernels::cpu::axpy(grad_sum_.data(), 1.0f, grad, n_params);
-  kernels::cpu::axpy(grad, 1.0f, cv_corr_.data(), n_params);
+  kernels::axpy(at_, grad_sum_.data(), 1.0f, grad, n_params);
+  kernels::axpy(at_, grad, 1.0f, cv_corr_.data(), n_params);
+}
+
+void ModelAveraging::fit(kernels::Buffer& b, std::size_t n) const {
+  if (b.size() != n) b = kernels::Buffer(at_, n);
 }
 
 bool ModelAveraging::exchange(float* out, std::size_t n, double samples, double weight, bool stop,
@@ -63,13 +73,13 @@ bool ModelAveraging::exchange(float* out, std::size_t n, double samples, double 
     return ps_exchange(*ps_, out, delta_.data(), samples, weight, stop, st,
                        ps_seen_);                            // the server applies it
   const std::size_t extra = scaffold_ ? cv_job_.size() : 0;  // SCAFFOLD: a_i (c_i+ - c_i) after the model
-  const bool consensus = reduce_with_control(*c_, delta_.data(), n + extra, samples, weight, stop, st,
+  const bool consensus = reduce_with_control(*c_, at_, delta_.data(), n + extra, samples, weight, stop, st,
                                              regroup_vote_ && regroup_vote_());
   apply_average(out, w_ref_.data(), delta_.data(), n, params_,
-                round_scales(weighting_, global_lr_, st.total_samples, st.total_weight));
-  if (extra > 0 && st.total_weight > 0) {
-    kernels::cpu::axpy(cv_job_.data(), static_cast<float>(1.0 / st.total_weight), delta_.data() + n, extra);
-    for (std::size_t j = 0; j < extra; ++j) cv_corr_[j] = cv_job_[j] - cv_mine_[j];
+                round_scales(weighting_, global_lr_, st.total_samples, st.total_weight), at_);
+  if (extra > 0 && st.total_weight > 0) {  // c += sum a_i (c_i+ - c_i) / sum a_i; the correction c - c_i
+    kernels::axpy(at_, cv_job_.data(), static_cast<float>(1.0 / st.total_weight), delta_.data() + n, extra);
+    kernels::esync_delta(at_, cv_corr_.data(), cv_job_.data(), cv_mine_.data(), 1.0f, extra);
   }
   return consensus;
 }
@@ -86,9 +96,11 @@ bool ModelAveraging::collect(float* w, std::size_t n, SyncStats& st) {
   o.st.delay_s = 0, o.st.comm_s = 0, o.st.wait_s = held;
   st.add(o.st);
   // w = G + (w - anchor), in this order so that w is exactly G on every rank when no step was
-  // taken since the reduction left (settle), whatever the rounding of w - anchor otherwise.
-  for (std::size_t j = 0; j < n; ++j) w[j] = global_[j] + (w[j] - anchor_[j]);
-  w_ref_.swap(global_);
+  // taken since the reduction left (settle), whatever the rounding of w - anchor otherwise
+  // (w + -1 x anchor is w - anchor exactly, then 1 x G is added).
+  kernels::axpy(at_, w, -1.0f, anchor_.data(), n);
+  kernels::axpy(at_, w, 1.0f, global_.data(), n);
+  std::swap(w_ref_, global_);
   return o.stop;
 }
 
@@ -99,23 +111,26 @@ bool ModelAveraging::end_round(float* w, std::size_t n, double samples, bool sto
   if (steps_ > 0 && !stop) k_->ahead(round_ + 1, step_sum_ / steps_, steps_);
   const bool before = pending_.valid() && collect(w, n, st);  // overlap: the previous round's outcome
   const std::size_t extra = scaffold_ ? grad_sum_.size() : 0;
-  delta_.resize(n + extra + (c_ ? control_slots(c_->size()) : 0));
+  fit(delta_, n + extra + (c_ ? control_slots(c_->size()) : 0));
   const Contribution mine = contribution(weighting_, samples, steps_);
-  weighted_change(delta_.data(), w, w_ref_.data(), n, params_, mine);
+  weighted_change(delta_.data(), w, w_ref_.data(), n, params_, mine, at_);
   if (extra > 0) {
-    // c_i+ = the round's mean raw gradient; its change, weighted like the model's, joins the reduction.
+    // c_i+ = the round's mean raw gradient (c_i itself when no step was taken); its change,
+    // weighted like the model's, joins the reduction.
     float* dc = delta_.data() + n;
-    const float inv_k = steps_ > 0 ? 1.0f / static_cast<float>(steps_) : 0.0f;
-    for (std::size_t j = 0; j < extra; ++j) {
-      const float next = steps_ > 0 ? grad_sum_[j] * inv_k : cv_mine_[j];
-      dc[j] = static_cast<float>(mine.weight) * (next - cv_mine_[j]);
-      cv_mine_[j] = next;
+    if (steps_ > 0) {
+      kernels::scale(at_, grad_sum_.data(), 1.0f / static_cast<float>(steps_), extra);
+      kernels::esync_delta(at_, dc, grad_sum_.data(), cv_mine_.data(), static_cast<float>(mine.weight),
+                           extra);
+      kernels::copy(at_, cv_mine_.data(), grad_sum_.data(), extra);
+    } else {
+      kernels::zero(at_, dc, extra);
     }
   }
   const double delay_s = network_delay_ ? network_delay_() : 0.0;
   if (!overlap_) return exchange(w, n, samples, mine.weight, stop, delay_s, st);
-  anchor_.assign(w, w + n);
-  global_.resize(n);
+  fit(anchor_, n), fit(global_, n);
+  kernels::copy(at_, anchor_.data(), w, n);
   pending_delay_s_ = delay_s;
   pending_ =
       comm::start_async<Outcome>("the reduction of round " + std::to_string(round_),

@@ -22,8 +22,8 @@
 // without --overlap only.
 #include <functional>
 #include <memory>
-#include <vector>
 
+#include "esync/place.hpp"
 #include "esync/synchronizer.hpp"
 #include "esync/work.hpp"
 #include "k_planner.hpp"
@@ -63,8 +63,11 @@ class ModelAveraging : public Synchronizer {
                 SyncStats& st);
   // Waits for the pending reduction and moves w onto its result (w = G + w - anchor).
   bool collect(float* w, std::size_t n, SyncStats& st);
+  // b holds n floats at the synchroniser's Place (reallocated, zeroed, when its size differs).
+  void fit(kernels::Buffer& b, std::size_t n) const;
 
   std::string mode_;
+  kernels::Place at_;  // where w and every buffer below live (SyncContext::place)
   comm::Collective* c_;
   ps::PsClient* ps_;
   double ps_seen_ = 0;
@@ -83,11 +86,11 @@ class ModelAveraging : public Synchronizer {
   double pending_delay_s_ = 0;  // the injected delay of the reduction in flight
   // w_ref_: the global model the round's progress is measured from; delta_: the progress in
   // flight; anchor_: w when it was sent; global_: the reduction's result (overlap only).
-  std::vector<float> w_ref_, delta_, anchor_, global_;
+  kernels::Buffer w_ref_, delta_, anchor_, global_;
   // SCAFFOLD: the job's c, this worker's c_i, c - c_i (added to each gradient), the round's sum
   // of raw gradients.
   bool scaffold_;
-  std::vector<float> cv_job_, cv_mine_, cv_corr_, grad_sum_;
+  kernels::Buffer cv_job_, cv_mine_, cv_corr_, grad_sum_;
   comm::Work<Outcome> pending_;  // --overlap: the reduction of the previous round
 };
 

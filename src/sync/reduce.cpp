@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <atomic>
+#include <vector>
 
 #include "esync/clock.hpp"
 #include "esync/collective.hpp"
@@ -19,20 +20,24 @@ void inject_delay(const std::function<double()>& network_delay, SyncStats& st) {
   if (network_delay) st.delay_s += sleep_s(network_delay());
 }
 
-bool reduce_with_control(comm::Collective& c, float* buf, std::size_t n, double samples, double weight,
-                         bool stop, SyncStats& st, bool regroup) {
+bool reduce_with_control(comm::Collective& c, const kernels::Place& at, float* buf, std::size_t n,
+                         double samples, double weight, bool stop, SyncStats& st, bool regroup) {
   const int world = c.size();
-  float* ctl = buf + n;
-  std::fill(ctl, ctl + control_slots(world), 0.0f);
+  std::vector<float> ctl(control_slots(world), 0.0f);
   ctl[0] = static_cast<float>(samples);
   ctl[1] = static_cast<float>(weight);
   ctl[2] = stop ? 1.0f : 0.0f;
   ctl[3] = regroup ? 1.0f : 0.0f;
-  float* arrivals = ctl + 4;
+  const float* arrivals = ctl.data() + 4;
   const double arrival = unix_s() - g_time_base.load();
-  arrivals[c.rank()] = static_cast<float>(arrival);
+  ctl[4 + static_cast<std::size_t>(c.rank())] = static_cast<float>(arrival);
+  // On a GPU the copy is queued after the kernels that wrote the payload; the collective waits
+  // for the Place's stream (collective.hpp), so the reduction sees both.
+  kernels::copy(at, buf + n, ctl.data(), ctl.size());
   const double t0 = mono_s();
-  c.allreduce_sum(buf, n + control_slots(world));
+  c.allreduce_sum(buf, n + ctl.size());
+  kernels::copy(at, ctl.data(), buf + n, ctl.size());
+  kernels::wait(at);
   const double took = mono_s() - t0;
   const double latest = *std::max_element(arrivals, arrivals + world);
   const double wait = std::clamp(latest - arrival, 0.0, took);

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <cstring>
 #include <limits>
 #include <optional>
 
@@ -20,22 +19,41 @@ namespace {
 
 milliseconds seconds(double s) { return milliseconds(static_cast<long>(1000 * s)); }
 
-// Step 4 into copies: nothing of this worker changes unless every broadcast arrived.
-void take_model(const Regrouped& g, comm::Collective& c, float* w, const float* agreed, std::size_t n,
-                FlatOptimizer* optim) {
-  const float* mine = agreed ? agreed : w;
-  std::vector<float> model(mine, mine + n);
+// The Place that copies between buffers at a and b: the GPU's, if either is on one.
+const kernels::Place& copier(const kernels::Place& a, const kernels::Place& b) { return a.is_cuda() ? a : b; }
+
+// n floats from src (at `from`) into a new buffer at `at`, the copy finished.
+kernels::Buffer copy_to(const kernels::Place& at, const kernels::Place& from, const float* src,
+                        std::size_t n) {
+  kernels::Buffer b(at, n);
+  kernels::copy(copier(from, at), b.data(), src, n);
+  kernels::wait(copier(from, at));
+  return b;
+}
+
+// Step 4 into copies: nothing of this worker changes unless every broadcast arrived. `at`: where
+// w, agreed and the collective's buffers live (the host for gloo, the GPU for NCCL); the
+// optimiser's state lives on the model's device.
+void take_model(const Regrouped& g, comm::Collective& c, const kernels::Place& at, float* w,
+                const float* agreed, std::size_t n, FlatOptimizer* optim) {
+  kernels::Buffer model = copy_to(at, at, agreed ? agreed : w, n);
   c.broadcast(model.data(), n, g.source);
-  std::vector<std::vector<float>> state;
+  std::vector<kernels::Buffer> state;
   if (optim)
     for (auto& entry : optim->state()) {
-      state.push_back(entry.second->to_host());
+      const kernels::Buffer& b = *entry.second;
+      state.push_back(copy_to(at, b.place(), b.data(), b.size()));
       c.broadcast(state.back().data(), state.back().size(), g.source);
     }
-  std::memcpy(w, model.data(), n * sizeof(float));
+  kernels::copy(at, w, model.data(), n);
+  kernels::wait(at);
   if (!optim) return;
   std::size_t i = 0;
-  for (auto& entry : optim->state()) entry.second->from_host(state[i++]);
+  for (auto& entry : optim->state()) {
+    kernels::Buffer& b = *entry.second;
+    kernels::copy(copier(b.place(), at), b.data(), state[i++].data(), b.size());
+    kernels::wait(copier(b.place(), at));
+  }
   optim->set_steps(g.at.steps);
 }
 
@@ -43,8 +61,7 @@ void take_model(const Regrouped& g, comm::Collective& c, float* w, const float* 
 
 GroupRecovery::GroupRecovery(const WorkerJob& job)
     : job_(job),
-      enabled_(job.config.servers == 0 && job.config.on_failure == "continue" &&
-               job.config.backend != "nccl" && job.client),
+      enabled_(job.config.servers == 0 && job.config.on_failure == "continue" && job.client),
       generation_(job.rejoin_generation.value_or(1) - 1) {}
 
 Regrouped GroupRecovery::answer(const GroupProgress& mine) {
@@ -109,6 +126,7 @@ Regrouped GroupRecovery::answer(const GroupProgress& mine) {
 void GroupRecovery::meet(WorkerSetup& s, const Regrouped& g) {
   comm::CollectiveOptions copt;
   copt.backend = s.backend;
+  copt.device = std::max(0, s.fm->place().cuda_device);  // NCCL: this rank's GPU
   copt.rank = g.group_rank;
   copt.size = static_cast<int>(g.members.size());
   copt.bind_host = job_.bind_host;
@@ -139,7 +157,7 @@ Regrouped GroupRecovery::recover(WorkerSetup& s, const GroupProgress& mine, floa
     if (!g.established) return g;
     try {
       meet(s, g);  // 3.
-      take_model(g, *s.coll, w, agreed, n, optim);
+      take_model(g, *s.coll, s.stage->sync_place(), w, agreed, n, optim);
       return g;
     } catch (const Error& e) {
       const bool broke = dynamic_cast<const PeerLostError*>(&e) || dynamic_cast<const TimeoutError*>(&e);
@@ -155,10 +173,11 @@ Regrouped GroupRecovery::rebuild(WorkerSetup& s, std::unique_ptr<sync::Synchroni
                                  bool settled, const std::string& why, JsonlLog& log) {
   const double t0 = mono_s();
   const auto n = static_cast<std::size_t>(s.fm->size());
-  std::vector<float> agreed;
+  const kernels::Place at = s.stage->sync_place();
+  kernels::Buffer agreed;
   const bool gradients = find_mode(job_.mode).syncs_gradients();
   if (syncer) {
-    if (const float* a = syncer->agreed_model(); a && !settled) agreed.assign(a, a + n);
+    if (const float* a = syncer->agreed_model(); a && !settled) agreed = copy_to(at, at, a, n);
     syncer.reset();
   }
   const Regrouped g = recover(s, mine, s.stage->weights(), agreed.empty() ? nullptr : agreed.data(), n,

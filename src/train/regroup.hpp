@@ -59,8 +59,8 @@ struct Regrouped {
 class GroupRecovery {
  public:
   explicit GroupRecovery(const WorkerJob& job);
-  // An allreduce job over gloo with --on-failure continue: a broken group re-forms instead of
-  // ending it. (NCCL would need the model broadcast in device memory.)
+  // An allreduce job with --on-failure continue: a broken group re-forms instead of ending it
+  // (over gloo on the host, over NCCL in GPU memory: the synchroniser's Place).
   bool enabled() const { return enabled_; }
   // The last generation this worker went through: a rejoining worker announced for a later one
   // (the state server's news, coord_client.hpp) makes it vote to regroup.

@@ -60,8 +60,8 @@ std::string SyncStaging::kind() const {
   return place_.is_cuda() ? "pinned" : "host";
 }
 
-bool staging_copies(const FlatModel& fm) {
-  if (fm.place().is_cuda()) return true;
+bool staging_copies(const FlatModel& fm, const std::string& backend) {
+  if (fm.place().is_cuda()) return backend != "nccl";
   const char* force = std::getenv("ESYNC_FORCE_STAGING");
   return force && std::strcmp(force, "1") == 0;
 }

@@ -1,12 +1,14 @@
 #pragma once
-// The synchronisers and their transports (gloo, the parameter server) work on host memory. A
-// worker whose model lives on a GPU hands them page-locked host mirrors of its flat buffers:
+// gloo and the parameter server work on host memory; NCCL on GPU memory. A worker whose model
+// lives on a GPU and whose group reduces over gloo, or that talks to the parameter server, hands
+// its synchroniser page-locked host mirrors of its flat buffers:
 // the weights come down once before a model exchange and go up once after it, the gradient
 // likewise around a gradient exchange, so a mixed CPU+GPU group costs a GPU worker one
 // device-to-host and one host-to-device copy per synchronisation. The control values that ride
 // after the payload (synchronizer.hpp) exist only in the host mirror.
-// On a CPU worker the mirrors are the model's own buffers and nothing is copied, unless `copy`
-// forces the staging (so the GPU path's bookkeeping is tested with CPU tensors).
+// On a CPU worker, and on a GPU worker of an NCCL group (whose synchroniser runs its kernels on
+// the GPU), the "mirrors" are the model's own buffers and nothing is copied, unless `copy` forces
+// the staging on a CPU worker (so the GPU path's bookkeeping is tested with CPU tensors).
 #include <cstddef>
 #include <string>
 
@@ -20,6 +22,8 @@ class SyncStaging {
   // spare: the floats after the gradient for control values (FlatModel's grad_spare).
   SyncStaging(FlatModel& fm, std::size_t spare, bool copy);
   bool copies() const { return copy_; }
+  // Where the buffers this hands out live: the host when it copies, else the model's Place.
+  kernels::Place sync_place() const { return copy_ ? kernels::Place::host() : place_; }
   // "none", "pinned" or "host" (log_events.hpp, WorkerSummary::staging).
   std::string kind() const;
   double seconds() const { return seconds_; }  // spent copying, over the job
@@ -50,8 +54,9 @@ class SyncStaging {
   double seconds_ = 0;
 };
 
-// The staging a worker needs: copies when its model is on a GPU, or when ESYNC_FORCE_STAGING=1
-// asks for them on a CPU worker (tests).
-bool staging_copies(const FlatModel& fm);
+// The staging a worker needs: copies when its model is on a GPU and its transport (`backend`:
+// gloo, ps, nccl) is not NCCL, or when ESYNC_FORCE_STAGING=1 asks for them on a CPU worker
+// (tests).
+bool staging_copies(const FlatModel& fm, const std::string& backend);
 
 }  // namespace esync::train

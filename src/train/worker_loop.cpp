@@ -67,6 +67,7 @@ logev::WorkerSummary train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& 
   sctx.params = n_params;
   sctx.scaffold = cfg.drift_correction == "scaffold";
   sctx.timeout = job.timeout;
+  sctx.place = stage.sync_place();
   // A broken allreduce group re-forms, a restarted worker rejoins it (regroup.hpp): this worker
   // votes to regroup when the state server says a rejoining worker waits for a generation it
   // has not been through.
@@ -276,7 +277,10 @@ logev::WorkerSummary train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& 
         last_eval = mono_s();
         const float* global = syncer->global_model();  // copied by submit
         const torch::Tensor model =
-            global ? torch::from_blob(const_cast<float*>(global), {fm.size()}, torch::kFloat) : fm.flat();
+            global
+                ? torch::from_blob(const_cast<float*>(global), {fm.size()},
+                                   sctx.place.is_cuda() ? fm.flat().options() : torch::dtype(torch::kFloat))
+                : fm.flat();
         evaluator->submit(model, stamp_at(static_cast<std::int64_t>(round)), /*force=*/stop);
       }
       // A restarted worker waits: every rank saw the vote in the same reduction, and all regroup

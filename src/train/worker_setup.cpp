@@ -18,11 +18,11 @@ namespace {
 
 // The allreduce backend. The launcher resolves "auto" when it knows every device (esync run);
 // a worker that still sees "auto" (a hand-started coordinator) asks its peers: every rank
-// publishes its device and reads all of them, so all ranks take the same decision.
+// publishes its host and device and reads all of them, so all ranks take the same decision.
 std::string agree_on_backend(const WorkerJob& job) {
   const std::string want = job.config.backend;
   if (want != "auto") return want;
-  job.client->kv_set("device/" + std::to_string(job.rank), job.device);
+  job.client->kv_set("device/" + std::to_string(job.rank), job.bind_host + "/" + job.device);
   std::vector<std::string> devices;
   for (int r = 0; r < job.world; ++r)
     devices.push_back(job.client->kv_get("device/" + std::to_string(r), job.timeout));
@@ -45,7 +45,6 @@ void connect_ps(const WorkerJob& job, WorkerSetup& s) {
     endpoints.push_back(job.client->kv_get("ps/" + std::to_string(i), job.timeout));
   s.psc =
       std::make_unique<ps::PsClient>(endpoints, job.token, job.rank, job.client->job_id(), n, job.timeout);
-  s.backend = "ps";
   // A resumed job's shards start from their own checkpoints, not from rank 0's weights.
   SyncStaging& stage = *s.stage;
   if (job.rank == 0 && !s.resuming) s.psc->init(stage.weights());
@@ -65,8 +64,8 @@ void connect_ps(const WorkerJob& job, WorkerSetup& s) {
 
 void connect_collective(const WorkerJob& job, WorkerSetup& s) {
   comm::CollectiveOptions copt;
-  copt.backend = agree_on_backend(job);
-  s.backend = copt.backend;
+  copt.backend = s.backend;
+  copt.device = std::max(0, s.fm->place().cuda_device);  // NCCL: this rank's GPU
   // A restarted worker meets the group when the training loop regroups with it (regroup.hpp),
   // and shares the time origin rank 0 published.
   if (job.rejoin_generation) {
@@ -81,10 +80,10 @@ void connect_collective(const WorkerJob& job, WorkerSetup& s) {
   FlatModel& fm = *s.fm;
   s.coll->broadcast(s.stage->weights(), static_cast<std::size_t>(fm.size()), 0);
   s.stage->upload_weights();
-  float base = static_cast<float>(unix_s());  // one time origin for everyone's arrival stamps
-  s.coll->broadcast(&base, 1, 0);
-  sync::set_time_base(base);
-  if (job.rank == 0) job.client->kv_set("time/base", std::to_string(base));
+  // One time origin for everyone's arrival stamps, rank 0's, through the state server (an NCCL
+  // group broadcasts GPU memory only). A float, as the stamps travel: the same value everywhere.
+  if (job.rank == 0) job.client->kv_set("time/base", std::to_string(static_cast<float>(unix_s())));
+  sync::set_time_base(std::stod(job.client->kv_get("time/base", job.timeout)));
 }
 
 }  // namespace
@@ -119,7 +118,9 @@ void setup_worker(const WorkerJob& job, WorkerSetup& s) {
   net->to(torch_device(job.device));
   const auto spare = sync::control_slots(job.world);
   s.fm.emplace(net, static_cast<std::int64_t>(spare));
-  s.stage.emplace(*s.fm, spare, staging_copies(*s.fm));
+  // The transport decides where the synchroniser works: NCCL on the GPU, the others on the host.
+  s.backend = cfg.servers > 0 ? "ps" : agree_on_backend(job);
+  s.stage.emplace(*s.fm, spare, staging_copies(*s.fm, s.backend));
   resume_worker(job, s);
   // The parameter server when the job has shards, else an allreduce group; either way every
   // rank starts from rank 0's initial weights.
