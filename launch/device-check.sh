@@ -87,7 +87,7 @@ else
     die "cmake configure failed ($out/configure.log)"
   }
   grep -E 'esync: (CUDA|LibTorch|NCCL)' "$out/configure.log" || true
-  cmake --build "$bdir" --target esync test_kernels test_nccl test_model_averaging > "$out/build.log" 2>&1 || {
+  cmake --build "$bdir" --target esync test_kernels test_nccl test_model_averaging test_train > "$out/build.log" 2>&1 || {
     grep -m 20 -E 'error|Error' "$out/build.log" >&2 || tail -20 "$out/build.log" >&2
     die "build failed ($out/build.log)"
   }
@@ -113,6 +113,8 @@ rc_kernels=0 rc_nccl=0 rc_avg=0
 "$bdir"/tests/test_kernels --gtest_filter="*Cuda*" --gtest_output=json:"$out/kernels.json" > "$out/kernels.txt" 2>&1 || rc_kernels=$?
 "$bdir"/tests/test_nccl --gtest_output=json:"$out/nccl.json" > "$out/nccl.txt" 2>&1 || rc_nccl=$?
 "$bdir"/tests/test_model_averaging --gtest_output=json:"$out/averaging.json" > "$out/averaging.txt" 2>&1 || rc_avg=$?
+"$bdir"/tests/test_train --gtest_filter='Staging.*:Batches.*' --gtest_output=json:"$out/staging.json" \
+  > "$out/staging.txt" 2>&1 || true  # failures are read from its JSON
 timeout 120 "$bdir"/esync bench kernels --device "${ESYNC_REHEARSE_DEVICE:-cuda:0}" --seconds 0.1 \
   --sizes 2^20,2^24 > "$out/bench_kernels.txt" 2>&1 || true
 # Training: the same epoch on the GPU and on 8 CPU threads (a ratio measured in this run), then
@@ -174,7 +176,7 @@ except OSError:
     gpu = "none visible"
 doc = {"gpu": gpu, "libtorch": torch_dir, "build_s": int(build_s),
        "kernels": dict(tests("kernels"), exit=int(rc_k)), "nccl": dict(tests("nccl"), exit=int(rc_n)),
-       "averaging": dict(tests("averaging"), exit=int(rc_a)),
+       "averaging": dict(tests("averaging"), exit=int(rc_a)), "staging": tests("staging"),
        "local_cuda": outcome("local-gpu"), "local_cpu": outcome("local-cpu"),
        "gpu_esync": outcome("gpu-esync"), "gpu_ssgd": outcome("gpu-ssgd"),
        "mixed_esync": outcome("mixed-esync"), "mixed_ssgd": outcome("mixed-ssgd")}
@@ -192,7 +194,7 @@ def ratio(a, b, key):
         return f"{a[key] / b[key]:.2f}x"
     except (KeyError, TypeError, ZeroDivisionError):
         return "n/a"
-k, n, a = doc["kernels"], doc["nccl"], doc["averaging"]
+k, n, a, t = doc["kernels"], doc["nccl"], doc["averaging"], doc["staging"]
 open(f"{out}/README.md", "w").write(f"""# GPU host check (`launch/device-check.sh`)
 
 GPU: {gpu or 'none visible'}. LibTorch: `{torch_dir}`. Build: {build_s} s.
@@ -202,6 +204,7 @@ GPU: {gpu or 'none visible'}. LibTorch: `{torch_dir}`. Build: {build_s} s.
 | CUDA kernels against their CPU twins (`test_kernels`, `*Cuda*`) | {k['tests']} | {k['failures']} | {k['skipped']} | {k['exit']} |
 | NCCL collective (`test_nccl`) | {n['tests']} | {n['failures']} | {n['skipped']} | {n['exit']} |
 | model averaging, on the GPU over NCCL and on the host (`test_model_averaging`) | {a['tests']} | {a['failures']} | {a['skipped']} | {a['exit']} |
+| a GPU model's staging, by transport, and its batches (`test_train`, `Staging.*:Batches.*`) | {t['tests']} | {t['failures']} | {t['skipped']} | - |
 
 One epoch of Fashion-MNIST, LeNet-5, batch 128 (`esync local`; the CPU run with 8 threads):
 
@@ -234,7 +237,7 @@ ESync against SSGD: samples/s {ratio(doc['mixed_esync'], doc['mixed_ssgd'], 'sam
 Kernel bandwidth against a device-to-device copy: `bench_kernels.txt`.
 
 What the build linked: `env.txt`. Raw output: `kernels.txt`, `nccl.txt`, `averaging.txt`,
-`local-*.txt`, `gpu-*.txt`, `mixed-*.txt` and their log directories; everything above:
+`staging.txt`, `local-*.txt`, `gpu-*.txt`, `mixed-*.txt` and their log directories; everything above:
 `device_check.json`.
 """)
 print(f"device-check: kernels {k['tests']} tests, {k['failures']} failed; nccl {n['tests']} tests, "

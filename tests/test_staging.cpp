@@ -28,6 +28,28 @@ TEST(Staging, WithoutCopiesTheTransportsSeeTheModelsOwnMemory) {
   EXPECT_EQ(stage.weights_out(), fm.data());
   EXPECT_EQ(stage.grads(), fm.grad_data());
   EXPECT_EQ(stage.kind(), "none");
+  EXPECT_TRUE(stage.sync_place() == fm.place());
+}
+
+// A GPU model is staged through pinned host memory for gloo and the parameter server, and handed
+// to the synchroniser in place for NCCL (its kernels then run on the GPU). Needs a CUDA LibTorch
+// and a GPU; on a CPU model nothing is staged whatever the transport.
+TEST(Staging, AGpuModelIsStagedUnlessItsGroupReducesWithNccl) {
+  FlatModel cpu = small_model(4);
+  for (const char* backend : {"gloo", "ps", "nccl"}) EXPECT_FALSE(staging_copies(cpu, backend)) << backend;
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA LibTorch or no GPU: the GPU half skipped";
+  torch::manual_seed(3);
+  auto net = make_model("cnn", {1, 28, 28}, 10);
+  net->to(torch::Device("cuda:0"));
+  FlatModel gpu(net, 4);
+  EXPECT_TRUE(staging_copies(gpu, "gloo"));
+  EXPECT_TRUE(staging_copies(gpu, "ps"));
+  EXPECT_FALSE(staging_copies(gpu, "nccl"));
+  SyncStaging pinned(gpu, 4, true), in_place(gpu, 4, false);
+  EXPECT_EQ(pinned.kind(), "pinned");
+  EXPECT_TRUE(pinned.sync_place() == esync::kernels::Place::host());
+  EXPECT_TRUE(in_place.sync_place().is_cuda());
+  EXPECT_EQ(in_place.weights(), gpu.data());
 }
 
 TEST(Staging, CopiesFollowTheModelBothWays) {
@@ -35,6 +57,7 @@ TEST(Staging, CopiesFollowTheModelBothWays) {
   ASSERT_GT(fm.num_buffers(), 0);
   SyncStaging stage(fm, 4, /*copy=*/true);
   EXPECT_EQ(stage.kind(), "host");
+  EXPECT_TRUE(stage.sync_place() == esync::kernels::Place::host());
   const auto n = fm.size(), p = fm.num_params();
   // Down: the host copy is a separate buffer holding the model's weights.
   float* w = stage.weights();
