@@ -109,18 +109,26 @@ fi
 } > "$out/env.txt" 2>&1
 
 # 6. The checks. A failing test is a result, not a stop: every check runs and is recorded.
+# A rehearsal has no GPU: its cuda:0 runs record their refusal (or run on ESYNC_REHEARSE_DEVICE).
+gpu_dev=cuda:0
+[[ -n ${ESYNC_DEVICE_CHECK_REHEARSE:-} ]] && gpu_dev=${ESYNC_REHEARSE_DEVICE:-cuda:0}
 rc_kernels=0 rc_nccl=0 rc_avg=0
 "$bdir"/tests/test_kernels --gtest_filter="*Cuda*" --gtest_output=json:"$out/kernels.json" > "$out/kernels.txt" 2>&1 || rc_kernels=$?
 "$bdir"/tests/test_nccl --gtest_output=json:"$out/nccl.json" > "$out/nccl.txt" 2>&1 || rc_nccl=$?
 "$bdir"/tests/test_model_averaging --gtest_output=json:"$out/averaging.json" > "$out/averaging.txt" 2>&1 || rc_avg=$?
 "$bdir"/tests/test_train --gtest_filter='Staging.*:Batches.*' --gtest_output=json:"$out/staging.json" \
   > "$out/staging.txt" 2>&1 || true  # failures are read from its JSON
+# One training step (forward, backward, optimiser), LeNet-5 on the GPU and on 8 CPU threads, and
+# ResNet-18 (CIFAR shape) on the GPU.
+for run in "lenet5 1x28x28 gpu $gpu_dev" "lenet5 1x28x28 cpu cpu" "resnet18 3x32x32 gpu $gpu_dev"; do
+  read -r model input name dev <<< "$run"
+  timeout 120 "$bdir"/esync bench step --model "$model" --input "$input" --batch 128 --threads 8 --seconds 2 \
+    --device "$dev" > "$out/step-$model-$name.txt" 2>&1 || true
+done
 timeout 120 "$bdir"/esync bench kernels --device "${ESYNC_REHEARSE_DEVICE:-cuda:0}" --seconds 0.1 \
   --sizes 2^20,2^24 > "$out/bench_kernels.txt" 2>&1 || true
 # Training: the same epoch on the GPU and on 8 CPU threads (a ratio measured in this run), then
 # the mixed job. A rehearsal has no GPU: its cuda:0 runs record their refusal.
-gpu_dev=cuda:0
-[[ -n ${ESYNC_DEVICE_CHECK_REHEARSE:-} ]] && gpu_dev=${ESYNC_REHEARSE_DEVICE:-cuda:0}
 for run in "gpu $gpu_dev" "cpu cpu"; do
   read -r name dev <<< "$run"
   rm -rf "$out/local-$name"
@@ -162,6 +170,15 @@ def outcome(name):
                     "backend": sums[0].get("backend"), "staging": [s.get("staging") for s in sums]}
     lines = open(f"{out}/{name}.txt").read().strip().splitlines() if glob.glob(f"{out}/{name}.txt") else []
     return {"failed": lines[-1] if lines else "no output"}
+def step(name):
+    """`esync bench step`'s row: samples/s and ms a step, or the last line it printed."""
+    try:
+        lines = open(f"{out}/{name}.txt").read().splitlines()
+        row = json.loads(lines[lines.index("#json") + 1])["rows"][0]
+        return {"samples_per_s": round(row["samples_per_s"]), "step_ms": round(row["step_ms"], 3)}
+    except (OSError, ValueError, KeyError, IndexError):
+        lines = open(f"{out}/{name}.txt").read().strip().splitlines() if glob.glob(f"{out}/{name}.txt") else []
+        return {"failed": lines[-1] if lines else "no output"}
 def tests(name):
     try:
         d = json.load(open(f"{out}/{name}.json"))
@@ -179,6 +196,7 @@ doc = {"gpu": gpu, "libtorch": torch_dir, "build_s": int(build_s),
        "averaging": dict(tests("averaging"), exit=int(rc_a)), "staging": tests("staging"),
        "local_cuda": outcome("local-gpu"), "local_cpu": outcome("local-cpu"),
        "gpu_esync": outcome("gpu-esync"), "gpu_ssgd": outcome("gpu-ssgd"),
+       "step": {n[5:]: step(n) for n in ("step-lenet5-gpu", "step-lenet5-cpu", "step-resnet18-gpu")},
        "mixed_esync": outcome("mixed-esync"), "mixed_ssgd": outcome("mixed-ssgd")}
 json.dump(doc, open(f"{out}/device_check.json", "w"), indent=1)
 def fmt(o):
@@ -189,6 +207,8 @@ def fmt(o):
         s += (f", {o['train_wall_s']} s of training, backend {o['backend']}, "
               f"staging {'/'.join(map(str, o['staging']))}")
     return s
+def sfmt(o):
+    return "failed: " + o["failed"] if "failed" in o else f"{o['samples_per_s']} samples/s, {o['step_ms']} ms a step"
 def ratio(a, b, key):
     try:
         return f"{a[key] / b[key]:.2f}x"
@@ -215,6 +235,14 @@ One epoch of Fashion-MNIST, LeNet-5, batch 128 (`esync local`; the CPU run with 
 
 GPU against CPU, samples/s: {ratio(doc['local_cuda'], doc['local_cpu'], 'samples_per_s')}.
 
+One training step, batch 128 (`esync bench step`, random input; the CPU with 8 threads):
+
+| model | device | result |
+|---|---|---|
+| LeNet-5 | cuda:0 | {sfmt(doc['step']['lenet5-gpu'])} |
+| LeNet-5 | cpu | {sfmt(doc['step']['lenet5-cpu'])} |
+| ResNet-18, 3x32x32 | cuda:0 | {sfmt(doc['step']['resnet18-gpu'])} |
+
 Two epochs, `--workers cuda:0:batch=256` (a group of one GPU: every synchronisation through NCCL,
 the synchroniser's kernels on the GPU):
 
@@ -237,7 +265,7 @@ ESync against SSGD: samples/s {ratio(doc['mixed_esync'], doc['mixed_ssgd'], 'sam
 Kernel bandwidth against a device-to-device copy: `bench_kernels.txt`.
 
 What the build linked: `env.txt`. Raw output: `kernels.txt`, `nccl.txt`, `averaging.txt`,
-`staging.txt`, `local-*.txt`, `gpu-*.txt`, `mixed-*.txt` and their log directories; everything above:
+`staging.txt`, `step-*.txt`, `local-*.txt`, `gpu-*.txt`, `mixed-*.txt` and their log directories; everything above:
 `device_check.json`.
 """)
 print(f"device-check: kernels {k['tests']} tests, {k['failures']} failed; nccl {n['tests']} tests, "

@@ -5,7 +5,8 @@
 // last floats are "BatchNorm buffers": averaged plainly, never scaled by the global lr.
 // Overlap only delays when a rank sees the average; after settle() every rank holds it bit for bit.
 // The same rounds run on GPUs over NCCL (one rank per GPU, as many as are visible, up to 3),
-// where the synchroniser's every kernel runs on the GPU: skipped without one.
+// where the synchroniser's every kernel runs on the GPU: skipped without one. SSGD's gradient
+// average too.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -181,6 +182,46 @@ TEST(ModelAveraging, OnGpusOverNcclAsOnTheHost) {
         double all = 0;  // the control values went through the GPU's buffer too
         for (int q = 0; q < g.world; ++q) all += samples(q);
         EXPECT_DOUBLE_EQ(got.samples_seen, kRounds * all) << "rank " << r;
+      }
+    }
+  }
+}
+
+// SSGD's step: every rank ends with sum_i n_i g_i / sum_i n_i (n_i: its batch), on the host over
+// gloo and, where GPUs are visible, on them over NCCL, with the stop vote carried alongside.
+TEST(Ssgd, AveragesTheGradientsBySamplesOnTheHostAndOnGpus) {
+  namespace k = esync::kernels;
+  std::vector<Group> groups{Group{}};
+  if (gpus() > 0) groups.push_back(Group{gpus(), true});
+  for (const Group& g : groups) {
+    double total = 0;
+    for (int r = 0; r < g.world; ++r) total += batch(r);
+    std::vector<std::vector<float>> got(static_cast<std::size_t>(g.world));
+    std::vector<int> stops(static_cast<std::size_t>(g.world));
+    on_ranks(
+        [&](comm::Collective& c) {
+          const k::Place at = g.place(c.rank());
+          es::SyncContext ctx;
+          ctx.collective = &c, ctx.place = at;
+          auto s = es::make_synchronizer("ssgd", ctx);
+          std::vector<float> mine(kN + es::control_slots(g.world));
+          for (std::size_t j = 0; j < kN; ++j) mine[j] = progress(c.rank(), j);
+          k::Buffer grad(at, mine.size());
+          grad.from_host(mine);
+          es::SyncStats st;
+          stops[static_cast<std::size_t>(c.rank())] =
+              s->reduce_gradients(nullptr, grad.data(), kN, batch(c.rank()), c.rank() == 0, st);
+          got[static_cast<std::size_t>(c.rank())] = grad.to_host();
+          EXPECT_DOUBLE_EQ(st.total_samples, total);
+        },
+        g);
+    for (int r = 0; r < g.world; ++r) {
+      EXPECT_EQ(stops[static_cast<std::size_t>(r)], 1) << "rank 0's stop vote reaches rank " << r;
+      for (std::size_t j = 0; j < kN; ++j) {
+        double want = 0;
+        for (int q = 0; q < g.world; ++q) want += batch(q) / total * progress(q, j);
+        ASSERT_NEAR(got[static_cast<std::size_t>(r)][j], want, 1e-6)
+            << (g.gpu ? "gpu" : "host") << " rank " << r;
       }
     }
   }

@@ -57,6 +57,7 @@ struct StepBenchConfig {
   int warmup = 20;
   double seconds = 5.0;  // measure for at least this long
   std::string optimizer = "momentum";
+  std::string device = "cpu";  // cpu | cuda | cuda:N
 };
 
 struct WorkerOptions {

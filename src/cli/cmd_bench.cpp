@@ -36,7 +36,8 @@ int bench_step(int argc, char** argv) {
       "batch", "Batch size", cxxopts::value<std::int64_t>()->default_value("64"))(
       "threads", "Intra-op threads", cxxopts::value<int>()->default_value("1"))(
       "seconds", "Measure at least this long", cxxopts::value<double>()->default_value("5"))(
-      "optimizer", "sgd | momentum | adam", cxxopts::value<std::string>()->default_value("momentum"));
+      "optimizer", "sgd | momentum | adam", cxxopts::value<std::string>()->default_value("momentum"))(
+      "device", "cpu | cuda | cuda:N", cxxopts::value<std::string>()->default_value("cpu"));
   cxxopts::ParseResult r;
   if (!parse(o, argc, argv, r)) return 0;
   train::StepBenchConfig c;
@@ -47,9 +48,11 @@ int bench_step(int argc, char** argv) {
   c.threads = r["threads"].as<int>();
   c.seconds = r["seconds"].as<double>();
   c.optimizer = r["optimizer"].as<std::string>();
+  c.device = r["device"].as<std::string>();
   const auto res = train::run_step_bench(c);
-  BenchTable t("step", {"model", "batch", "threads", "steps", "step_ms", "samples_per_s"});
-  t.add_row({res["model"], res["batch"], res["threads"], res["steps"], res["step_ms"], res["samples_per_s"]});
+  BenchTable t("step", {"model", "device", "batch", "threads", "steps", "step_ms", "samples_per_s"});
+  t.add_row({res["model"], res["device"], res["batch"], res["threads"], res["steps"], res["step_ms"],
+             res["samples_per_s"]});
   t.set("num_params", res["num_params"]);
   t.print();
   return 0;
