@@ -22,6 +22,9 @@ Place parse_place(const std::string& device, const std::string& flag) {
 }
 
 #if !ESYNC_WITH_CUDA
+// What callers outside the dispatch may ask a CPU-only build (kernels/cuda/device.cu otherwise).
+int cuda::device_count() { return 0; }
+
 namespace {
 
 [[noreturn]] void no_cuda(const Place& p) {

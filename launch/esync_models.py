@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """esync's built-in models written in PyTorch, with the parameter and buffer names of esync's own
 (src/train/models/*.cpp), so the state_dict a job writes (LOGDIR/model.pt, or
-`esync export CHECKPOINT -o model.pt`) loads into them with torch.load, no esync needed:
+`esync export CHECKPOINT -o model.pt`) loads into them with torch.load (load() below), no
+esync needed:
 
-    import torch, esync_models
-    net = esync_models.build("lenet5", sample_shape=(1, 28, 28), classes=10)
-    net.load_state_dict(torch.load("logs/run-esync-.../model.pt"))
+    import esync_models
+    net = esync_models.load("logs/run-esync-.../model.pt", "lenet5")
 
 A TorchScript model trained with --model FILE comes back as the module: torch.jit.load(path).
 
@@ -16,6 +16,7 @@ normalises it (the training set's mean and std of x/255):
 """
 import argparse
 import gzip
+import importlib
 import json
 import os
 
@@ -127,6 +128,10 @@ def build(name, sample_shape=(1, 28, 28), classes=10):
 def load(path, name, sample_shape=(1, 28, 28), classes=10):
     """The model esync wrote to `path`, ready for inference (eval mode)."""
     net = build(name, sample_shape, classes)
+    # PyTorch >= 2.6 loads weights_only by default, which refuses the dict type tags that
+    # LibTorch's pickle_save writes unless their (harmless) restorer is allowed.
+    if hasattr(torch.serialization, "add_safe_globals"):
+        torch.serialization.add_safe_globals([importlib.import_module("torch.jit._pickle").restore_type_tag])
     net.load_state_dict(torch.load(path, map_location="cpu"))
     return net.eval()
 

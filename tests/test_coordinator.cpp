@@ -33,7 +33,8 @@ coord::CoordinatorConfig config(int workers) {
   coord::CoordinatorConfig cfg;
   cfg.workers = workers;
   cfg.token = "secret-token-0123456789abcdef012";
-  cfg.job = {{"mode", "esync"}, {"model", "lenet5"}};
+  cfg.job.mode = "esync";
+  cfg.job.model = "lenet5";
   cfg.status = false;
   return cfg;
 }
@@ -225,7 +226,9 @@ TEST(Coordinator, SilentWorkerIsDeclaredLost) {
 // awaited, never expected by a moment.
 TEST(Coordinator, RegroupAnswersOnceEveryLiveWorkerReportedLeavingTheLostOutAndTakingTheRestartedBack) {
   auto cfg = config(3);
-  cfg.heartbeat_timeout_s = 2;
+  // Long enough that a starved test thread (every message of 0 and 1 counts as a beat) does not
+  // lose them too, short enough to wait for worker 2's loss.
+  cfg.heartbeat_timeout_s = 4;
   Running co(cfg);
   std::vector<std::unique_ptr<coord::CoordinatorClient>> w;
   for (int r = 0; r < 3; ++r) {

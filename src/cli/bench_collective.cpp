@@ -17,6 +17,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/options.hpp"
+#include "comm/gloo_compat.hpp"
 #include "esync/bench_table.hpp"
 #include "esync/clock.hpp"
 #include "esync/collective.hpp"
@@ -40,12 +41,12 @@ Rank esync_rank(int r, int m, std::shared_ptr<comm::Store> store) {
   return {[c](float* p, std::size_t n) { c->allreduce_sum(p, n); }, [c] { c->barrier(); }};
 }
 
-Rank raw_gloo_rank(int r, int m, gloo::rendezvous::HashStore& store) {
+Rank raw_gloo_rank(int r, int m, std::shared_ptr<gloo::rendezvous::HashStore> store) {
   gloo::transport::tcp::attr attr;
   attr.hostname = "127.0.0.1";
   auto ctx = std::make_shared<gloo::rendezvous::Context>(r, m);
   auto device = gloo::transport::tcp::CreateDevice(attr);  // the context keeps it alive
-  ctx->connectFullMesh(store, device);
+  comm::connect_full_mesh(*ctx, std::move(store), device);
   auto tag = std::make_shared<std::uint32_t>(0);
   return {[ctx, tag](float* p, std::size_t n) {
             gloo::AllreduceOptions o(ctx);
@@ -128,7 +129,7 @@ int bench_allreduce(int argc, char** argv) {
   std::vector<Rank> ours(static_cast<std::size_t>(m)), raw(static_cast<std::size_t>(m));
   {
     auto store = comm::make_memory_store();
-    gloo::rendezvous::HashStore hash;
+    auto hash = std::make_shared<gloo::rendezvous::HashStore>();
     std::vector<std::thread> t;
     for (int i = 0; i < m; ++i)
       t.emplace_back([&, i] {

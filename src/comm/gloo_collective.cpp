@@ -41,6 +41,7 @@
 
 #include "esync/collective.hpp"
 #include "esync/error.hpp"
+#include "gloo_compat.hpp"
 
 namespace esync::comm {
 namespace {
@@ -140,8 +141,8 @@ class GlooCollective final : public Collective {
       context->setTimeout(timeout_);
       const auto meet =
           opts.rendezvous_timeout.count() > 0 ? std::min(opts.rendezvous_timeout, timeout_) : timeout_;
-      StoreAdapter adapter(std::move(store), opts.prefix, meet);
-      context->connectFullMesh(adapter, device_);
+      connect_full_mesh(*context, std::make_shared<StoreAdapter>(std::move(store), opts.prefix, meet),
+                        device_);
       context_ = std::move(context);
     });
   }

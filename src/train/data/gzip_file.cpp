@@ -21,16 +21,18 @@ std::string read_gzip_file(const std::string& path) {
   std::vector<char> chunk(1 << 20);
   for (;;) {
     const int got = gzread(f, chunk.data(), static_cast<unsigned>(chunk.size()));
-    if (got < 0) {
-      int code = 0;
-      const std::string msg = gzerror(f, &code);
+    // A stream cut short returns its last bytes with Z_BUF_ERROR set; asked right away, as
+    // zlib 1.3.2 clears it on the next gzread (1.2.13 kept it for gzclose, checked below).
+    int code = Z_OK;
+    const std::string msg = gzerror(f, &code);
+    if (got < 0 || code != Z_OK) {
       gzclose(f);
+      if (code == Z_BUF_ERROR) ESYNC_THROW(IoError, path, ": truncated gzip file (", msg, ")");
       ESYNC_THROW(IoError, path, ": corrupt gzip data (", msg, ")");
     }
     if (got == 0) break;
     out.append(chunk.data(), static_cast<std::size_t>(got));
   }
-  // A gzip stream cut short reads as EOF without error from gzread; gzclose reports it.
   const int rc = gzclose(f);
   ESYNC_CHECK_T(IoError, rc == Z_OK, path, ": truncated or corrupt gzip file (zlib code ", rc, ")");
   return out;

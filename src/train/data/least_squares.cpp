@@ -26,7 +26,7 @@ Dataset make_least_squares(std::int64_t n, std::int64_t d, const std::string& ma
   const auto b = a.mv(x_true) + 0.1 * at::randn({n}, gen);
 
   const auto ad = a.to(torch::kDouble), bd = b.to(torch::kDouble);
-  const auto x_opt = torch::linalg::solve(ad.t().mm(ad), ad.t().mv(bd), /*left=*/true);
+  const auto x_opt = at::linalg_solve(ad.t().mm(ad), ad.t().mv(bd), /*left=*/true);
   const double f_star = 0.5 * (ad.mv(x_opt) - bd).pow(2).mean().item<double>();
 
   Dataset ds;
