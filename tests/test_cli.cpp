@@ -199,6 +199,7 @@ TEST(Flags, ThoseTheJobDoesNotUseAreRefused) {
       {"--ls-matrix normal", "--ls-matrix is for --dataset least-squares"},
       {"--epochs 0 --time-budget 10 --lr-schedule cosine",
        "--lr-schedule cosine decays to 0 at the last epoch"},
+      {"--workers cpu,cpu --backend nccl", "--backend nccl: worker on cpu"},
   };
   for (const auto& [args, needle] : cases) {
     const auto r = sh(esync + " run --dry-run --log-dir " + dir("unused").string() + " " + args);
