@@ -5,6 +5,7 @@
 #include "esync/collective.hpp"
 #include "esync/config.h"
 #include "esync/error.hpp"
+#include "esync/place.hpp"
 
 namespace esync::comm {
 
@@ -52,12 +53,14 @@ std::string resolve_backend(const std::string& requested, const std::vector<std:
   std::string why;  // why NCCL cannot reduce this group; empty: it can
   std::vector<std::string> gpus;
   for (const auto& d : devices) {
-    const std::string dev = d.substr(d.find('/') == std::string::npos ? 0 : d.find('/') + 1);
-    if (dev.rfind("cuda", 0) != 0) {
-      why = "worker on " + dev + " (NCCL reduces GPU memory only)";
+    const std::size_t slash = d.find('/');
+    const std::string host = slash == std::string::npos ? "" : d.substr(0, slash + 1);
+    const kernels::Place place = kernels::parse_place(d.substr(host.size()), "--workers");
+    if (!place.is_cuda()) {
+      why = "worker on " + place.name() + " (NCCL reduces GPU memory only)";
       break;
     }
-    const std::string gpu = d.substr(0, d.size() - dev.size()) + (dev == "cuda" ? "cuda:0" : dev);
+    const std::string gpu = host + place.name();  // "cuda" is cuda:0
     if (std::find(gpus.begin(), gpus.end(), gpu) != gpus.end()) {
       why = "two workers on " + gpu + " (NCCL takes one rank per GPU)";
       break;
