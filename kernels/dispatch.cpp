@@ -115,6 +115,27 @@ HostBuffer::~HostBuffer() {
 #endif
 }
 
+SideStream::SideStream(const Place& of) : side_(of) {
+  ON_PLACE(of, (void)0, (side_.stream = cuda::stream_create(), event_ = cuda::event_create()));
+}
+
+SideStream::~SideStream() {
+  if (!side_.is_cuda()) return;
+#if ESYNC_WITH_CUDA
+  try {
+    cuda::set_device(side_.cuda_device);
+    cuda::event_destroy(event_);
+    cuda::stream_destroy(side_.stream);
+  } catch (...) {  // as ~Buffer
+  }
+#endif
+}
+
+void SideStream::follow(const Place& p) {
+  ESYNC_CHECK(p.cuda_device == side_.cuda_device, "SideStream::follow: ", p.name(), " is not ", side_.name());
+  ON_PLACE(p, (void)0, (cuda::event_record(event_, p.stream), cuda::stream_wait_event(side_.stream, event_)));
+}
+
 void copy(const Place& p, float* dst, const float* src, std::size_t n) {
   if (n == 0 || dst == src) return;
   ON_PLACE(p, std::memcpy(dst, src, n * sizeof(float)),

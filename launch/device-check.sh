@@ -13,7 +13,8 @@
 #
 # What it runs: every CUDA kernel and the Place dispatch against their CPU twins (test_kernels
 # *Cuda*), the NCCL collective's tests (test_nccl), the model-averaging round on GPUs over NCCL
-# against its host result (test_model_averaging), `esync bench kernels --device cuda:0` (GB/s
+# against its host result and the overlapped reduction beside a held compute stream
+# (test_model_averaging), `esync bench kernels --device cuda:0` (GB/s
 # against a device-to-device copy), one epoch of Fashion-MNIST with `esync local` on cuda:0 and
 # on the CPU (accuracy, samples/s), an all-GPU job (`--workers cuda:0`: NCCL, the synchroniser on
 # the GPU) with ESync and SSGD, and a mixed job `--workers cuda:0,cpu,cpu` (the GPU worker
@@ -223,7 +224,7 @@ GPU: {gpu or 'none visible'}. LibTorch: `{torch_dir}`. Build: {build_s} s.
 |---|---|---|---|---|
 | CUDA kernels against their CPU twins (`test_kernels`, `*Cuda*`) | {k['tests']} | {k['failures']} | {k['skipped']} | {k['exit']} |
 | NCCL collective (`test_nccl`) | {n['tests']} | {n['failures']} | {n['skipped']} | {n['exit']} |
-| model averaging, on the GPU over NCCL and on the host (`test_model_averaging`) | {a['tests']} | {a['failures']} | {a['skipped']} | {a['exit']} |
+| model averaging, on the GPU over NCCL and on the host; `--overlap` beside a held compute stream (`test_model_averaging`) | {a['tests']} | {a['failures']} | {a['skipped']} | {a['exit']} |
 | a GPU model's staging, by transport, and its batches (`test_train`, `Staging.*:Batches.*`) | {t['tests']} | {t['failures']} | {t['skipped']} | - |
 
 One epoch of Fashion-MNIST, LeNet-5, batch 128 (`esync local`; the CPU run with 8 threads):

@@ -14,6 +14,7 @@
 #include <tuple>
 #include <vector>
 
+#include "cuda_gate.hpp"
 #include "esync/collective.hpp"
 #include "esync/error.hpp"
 #include "esync/kernels.hpp"
@@ -179,6 +180,30 @@ TEST(Nccl, HostPointerAndBadRootAreConfigErrorsAndLeaveItUsable) {
   EXPECT_THROW(c->broadcast(d.data(), 16, -1), esync::ConfigError);
   c->allreduce_sum(d.data(), 16);  // still usable
   EXPECT_EQ(d.download(), host);
+}
+
+// A reduction starts after the work queued on its producer's stream and after nothing else:
+// with the legacy default stream held, one whose producer is a stream of its own completes; a
+// plain allreduce_sum (producer: the legacy stream) waits until the hold ends.
+TEST(Nccl, AllreduceWaitsForItsProducersStreamOnly) {
+  REQUIRE_GPUS(1);
+  auto c = comm::make_collective(nccl_options(0, 1, 0, 30s), comm::make_memory_store());
+  const std::vector<float> h(1001, 2.0f);
+  DeviceBuffer d(h.size());
+  d.upload(h);
+  const cuda::Stream producer = cuda::stream_create();
+  {
+    esync::test::StreamGate gate(nullptr, 60s);
+    c->allreduce_sum_after(d.data(), h.size(), producer);
+    EXPECT_FALSE(gate.expired()) << "the reduction waited for the legacy stream (held for 60 s)";
+  }
+  {
+    esync::test::StreamGate gate(nullptr, 2s);
+    c->allreduce_sum(d.data(), h.size());
+    EXPECT_TRUE(gate.expired()) << "allreduce_sum ran before the work queued on the legacy stream";
+  }
+  cuda::stream_destroy(producer);
+  EXPECT_EQ(d.download(), h);
 }
 
 // Rank 0 of 2 alone: the communicator never forms, and rank 0 gets TimeoutError in about the

@@ -12,6 +12,9 @@
 #include "esync/error.hpp"
 #include "esync/place.hpp"
 #include "kernel_test_util.hpp"
+#if ESYNC_WITH_CUDA
+#include "cuda_gate.hpp"
+#endif
 
 namespace k = esync::kernels;
 using esync::test::rnd;
@@ -32,6 +35,16 @@ TEST(Place, HostDispatchRunsTheCpuKernels) {
   k::zero(k::Place::host(), copy.data(), n);
   EXPECT_EQ(copy, std::vector<float>(n, 0.0f));
   k::wait(k::Place::host());
+}
+
+TEST(Place, TheSideStreamOfTheHostIsTheHost) {
+  k::SideStream side(k::Place::host());
+  EXPECT_EQ(side.place(), k::Place::host());
+  side.follow(k::Place::host());  // nothing to order
+  std::vector<float> x{1, 2};
+  k::scale(side.place(), x.data(), 3.0f, x.size());
+  EXPECT_EQ(x, (std::vector<float>{3, 6}));
+  EXPECT_THROW(side.follow(k::Place::gpu(0)), esync::Error);
 }
 
 TEST(Place, BuffersStartZeroedAndRoundTripTheHost) {
@@ -137,5 +150,32 @@ TEST(PlaceCuda, StagingCopiesThroughPinnedMemory) {
   k::copy(gpu, dev.data(), pinned.data(), n);
   k::wait(gpu);
   EXPECT_EQ(dev.to_host(), src);
+}
+
+// A SideStream's work runs after what its Place queued before follow() and after nothing queued
+// later: with the legacy stream held behind a gate, the side stream's work still completes.
+TEST(PlaceCuda, ASideStreamWaitsForEventsOnly) {
+  if (k::cuda::device_count() == 0) GTEST_SKIP() << "no CUDA device visible: PlaceCuda skipped";
+  using namespace std::chrono_literals;
+  const k::Place gpu = k::Place::gpu(0);
+  const std::size_t n = 1 << 20;
+  k::HostBuffer src(gpu, n);
+  const auto values = rnd(n, 11);
+  std::copy(values.begin(), values.end(), src.data());
+  k::Buffer x(gpu, n);
+  k::SideStream side(gpu);
+  EXPECT_NE(side.place(), gpu);
+  k::copy(gpu, x.data(), src.data(), n);  // on the legacy stream, not waited for
+  side.follow(gpu);
+  bool expired = true;
+  {
+    esync::test::StreamGate gate(nullptr, 60s);  // the legacy stream is held from here
+    k::scale(side.place(), x.data(), 2.0f, n);   // after the copy (the event), beside the gate
+    k::wait(side.place());
+    expired = gate.expired();
+  }
+  EXPECT_FALSE(expired) << "the side stream waited for the legacy stream (held for 60 s)";
+  const auto got = x.to_host();
+  for (std::size_t i = 0; i < n; ++i) ASSERT_EQ(got[i], 2.0f * values[i]) << "element " << i;
 }
 #endif

@@ -16,6 +16,8 @@
 
 #include "esync/work.hpp"
 
+struct CUstream_st;  // cudaStream_t, as in kernels.hpp
+
 namespace esync::comm {
 
 // Key-value rendezvous store. Keys are written once; values are opaque bytes.
@@ -32,9 +34,11 @@ std::shared_ptr<Store> make_memory_store();
 
 // Where the buffers live depends on the backend: gloo: host memory; nccl: device memory of
 // CollectiveOptions::device (cudaMalloc'd or managed; a host pointer is refused with a
-// ConfigError). nccl calls are synchronous for the caller like gloo's: they run on a stream of
-// their own that waits for work queued on the legacy default stream, and return when the result
-// is in `data`; work on other streams that writes `data` must be finished by the caller first.
+// ConfigError). nccl calls are synchronous for the caller like gloo's: they run on a
+// non-blocking stream of their own, ordered by an event after the work queued so far on the
+// caller's stream (the legacy default stream, LibTorch's, unless allreduce_sum_after names
+// another), and return when the result is in `data`. Work queued later on any stream therefore
+// sees the result, and the GPU never holds other streams' work for the reduction.
 // nccl calls make CollectiveOptions::device the calling thread's current CUDA device.
 class Collective {
  public:
@@ -43,6 +47,12 @@ class Collective {
   virtual int size() const = 0;
   // In place: data becomes the element-wise sum over all ranks. n == 0 is a no-op.
   virtual void allreduce_sum(float* data, std::size_t n) = 0;
+  // The same for data that GPU work queued on `producer` (a CUDA stream; null: the legacy default
+  // stream) writes and nobody has waited for: nccl starts the reduction after that work. gloo's
+  // data is host memory, written before the call: it ignores the stream.
+  virtual void allreduce_sum_after(float* data, std::size_t n, CUstream_st* producer) {
+    allreduce_sum(data, n);
+  }
   // The same in the background (work.hpp); data is the collective's, and no other call may be
   // made on this Collective, until the handle's wait returned. This default runs allreduce_sum
   // on a thread of its own; a backend with asynchronous calls of its own may override it.

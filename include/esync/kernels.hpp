@@ -7,7 +7,8 @@
 #include <cstddef>
 #include <cstdint>
 
-struct CUstream_st;  // cudaStream_t without pulling in the CUDA headers
+struct CUstream_st;  // cudaStream_t and cudaEvent_t without pulling in the CUDA headers
+struct CUevent_st;
 
 namespace esync::kernels {
 
@@ -88,6 +89,16 @@ void zero_async(void* p, std::size_t bytes, Stream stream);
 void stream_synchronize(Stream stream);
 void* pinned_alloc(std::size_t bytes);
 void pinned_free(void* p);
+// Ordering between streams: a non-blocking stream (it neither waits for nor holds up the legacy
+// default stream, so only events order it), an event without timing, recording one on a stream,
+// and making a stream wait for the work an event stands for (on the GPU; the host goes on).
+using Event = CUevent_st*;
+Stream stream_create();
+void stream_destroy(Stream stream);
+Event event_create();
+void event_destroy(Event event);
+void event_record(Event event, Stream stream);
+void stream_wait_event(Stream stream, Event event);
 }  // namespace cuda
 
 #undef ESYNC_KERNEL_DECLS

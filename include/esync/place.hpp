@@ -87,6 +87,33 @@ class HostBuffer {
   bool pinned_ = false;
 };
 
+// A stream of its own on a Place's GPU, for work that runs beside the Place's stream: the
+// reduction --overlap leaves in flight while LibTorch's next steps run on the legacy default
+// stream. Non-blocking, so neither stream waits for the other except where follow() says: the
+// two interleave on the GPU. For a host Place it is that host Place, and follow() does nothing.
+class SideStream {
+ public:
+  SideStream() = default;
+  explicit SideStream(const Place& of);
+  ~SideStream();
+  SideStream(SideStream&& o) noexcept { swap(o); }
+  SideStream& operator=(SideStream&& o) noexcept {
+    SideStream t(std::move(o));
+    swap(t);
+    return *this;
+  }
+  // The Place of the side stream: the same device, the stream of its own.
+  const Place& place() const { return side_; }
+  // Work queued on the side stream from now on runs after the work queued on `p` so far (an
+  // event recorded on p's stream); the calling thread does not wait.
+  void follow(const Place& p);
+
+ private:
+  void swap(SideStream& o) noexcept { std::swap(side_, o.side_), std::swap(event_, o.event_); }
+  Place side_;
+  cuda::Event event_ = nullptr;
+};
+
 // Copies n floats between any two of: host memory, pinned host memory, the Place's GPU, queued
 // on the Place's stream (a host Place copies at once). wait() makes a queued copy visible.
 void copy(const Place& p, float* dst, const float* src, std::size_t n);

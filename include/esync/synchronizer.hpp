@@ -136,10 +136,13 @@ std::unique_ptr<Synchronizer> make_synchronizer(const std::string& mode, const S
 void set_time_base(double unix_s);
 // weight: this rank's a_i (model averaging; the gradient modes pass their samples).
 // regroup: this rank's regroup vote; the consensus lands in st.regroup.
-// at: where buf lives. The control values are written and read on the host, and go to and from
-// a GPU's buffer in one small copy each way, queued on the Place's stream before the reduction.
+// at: where buf lives; the reduction starts after the work queued on its stream. The control
+// values are written and read in `ctl` on the host (sized here; page-locked for a GPU, so the
+// copies wait for the Place's stream alone), and go to and from a GPU's buffer in one small copy
+// each way, queued on the Place's stream.
 bool reduce_with_control(comm::Collective& c, const kernels::Place& at, float* buf, std::size_t n,
-                         double samples, double weight, bool stop, SyncStats& st, bool regroup = false);
+                         kernels::HostBuffer& ctl, double samples, double weight, bool stop, SyncStats& st,
+                         bool regroup = false);
 // Sleeps one draw of the injected network delay (nothing when none is set), into st.delay_s.
 void inject_delay(const std::function<double()>& network_delay, SyncStats& st);
 // The same for the parameter server: push x, receive the new weights into w; fills st from the

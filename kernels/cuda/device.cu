@@ -66,4 +66,28 @@ void pinned_free(void* p) {
   if (p) CUDA_CHECK(cudaFreeHost(p));
 }
 
+Stream stream_create() {
+  cudaStream_t s = nullptr;
+  CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+  return s;
+}
+
+void stream_destroy(Stream stream) {
+  if (stream) CUDA_CHECK(cudaStreamDestroy(stream));  // queued work still completes
+}
+
+Event event_create() {
+  cudaEvent_t e = nullptr;
+  CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+  return e;
+}
+
+void event_destroy(Event event) {
+  if (event) CUDA_CHECK(cudaEventDestroy(event));
+}
+
+void event_record(Event event, Stream stream) { CUDA_CHECK(cudaEventRecord(event, stream)); }
+
+void stream_wait_event(Stream stream, Event event) { CUDA_CHECK(cudaStreamWaitEvent(stream, event, 0)); }
+
 }  // namespace esync::kernels::cuda

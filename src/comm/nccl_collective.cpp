@@ -115,16 +115,34 @@ class Comm {
   milliseconds timeout_;
 };
 
+// NCCL's own stream, non-blocking (the legacy default stream neither waits for it nor is waited
+// for), and the event that orders it after the caller's stream.
 class Stream {
  public:
-  Stream() { CUDA_CHECK(cudaStreamCreate(&s_)); }  // blocking: ordered after the legacy stream
+  Stream() {
+    CUDA_CHECK(cudaStreamCreateWithFlags(&s_, cudaStreamNonBlocking));
+    if (const cudaError_t err = cudaEventCreateWithFlags(&after_, cudaEventDisableTiming);
+        err != cudaSuccess) {
+      cudaStreamDestroy(s_);
+      ESYNC_THROW(Error, "CUDA call 'cudaEventCreateWithFlags' failed: ", cudaGetErrorString(err));
+    }
+  }
   Stream(const Stream&) = delete;
   Stream& operator=(const Stream&) = delete;
-  ~Stream() { cudaStreamDestroy(s_); }
+  ~Stream() {
+    cudaEventDestroy(after_);
+    cudaStreamDestroy(s_);
+  }
   cudaStream_t get() const { return s_; }
+  // What is queued here from now on runs after the work queued on `producer` so far.
+  void follow(cudaStream_t producer) {
+    CUDA_CHECK(cudaEventRecord(after_, producer));
+    CUDA_CHECK(cudaStreamWaitEvent(s_, after_, 0));
+  }
 
  private:
   cudaStream_t s_ = nullptr;
+  cudaEvent_t after_ = nullptr;
 };
 
 class DeviceFloat {  // the barrier's one float
@@ -200,11 +218,13 @@ class NcclCollective final : public Collective {
   int size() const override { return size_; }
   std::string name() const override { return "nccl"; }
 
-  void allreduce_sum(float* data, std::size_t n) override {
+  void allreduce_sum(float* data, std::size_t n) override { allreduce_sum_after(data, n, nullptr); }
+
+  void allreduce_sum_after(float* data, std::size_t n, cudaStream_t producer) override {
     ensure_usable("allreduce_sum");
     if (n == 0) return;
     check_device_pointer("allreduce_sum", data);
-    run("allreduce_sum", n,
+    run("allreduce_sum", n, producer,
         [&] { return ncclAllReduce(data, data, n, ncclFloat, ncclSum, comm_.get(), stream_.get()); });
   }
 
@@ -215,13 +235,13 @@ class NcclCollective final : public Collective {
     ensure_usable("broadcast");
     if (n == 0) return;
     check_device_pointer("broadcast", data);
-    run("broadcast", n,
+    run("broadcast", n, nullptr,
         [&] { return ncclBroadcast(data, data, n, ncclFloat, root, comm_.get(), stream_.get()); });
   }
 
   void barrier() override {
     ensure_usable("barrier");
-    run("barrier", 1, [&] {
+    run("barrier", 1, nullptr, [&] {
       return ncclAllReduce(one_.get(), one_.get(), 1, ncclFloat, ncclSum, comm_.get(), stream_.get());
     });
   }
@@ -256,10 +276,12 @@ class NcclCollective final : public Collective {
     }
   }
 
-  // Enqueues one NCCL operation and waits, within the timeout, until it has completed.
+  // Enqueues one NCCL operation after the work queued on `producer` and waits, within the
+  // timeout, until it has completed.
   template <typename Enqueue>
-  void run(const char* what, std::size_t n, Enqueue&& enqueue) {
+  void run(const char* what, std::size_t n, cudaStream_t producer, Enqueue&& enqueue) {
     const auto deadline = Clock::now() + timeout_;
+    stream_.follow(producer);
     const ncclResult_t r = enqueue();
     if (r != ncclSuccess && r != ncclInProgress) fail(what, r);
     wait(what, deadline, /*stream=*/true,

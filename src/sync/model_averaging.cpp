@@ -31,6 +31,7 @@ ModelAveraging::ModelAveraging(std::string mode, const SyncContext& ctx, std::un
   // The parameter server's client sends and receives host memory.
   ESYNC_CHECK_T(ConfigError, !ps_ || !at_.is_cuda(),
                 "a parameter-server job synchronises through host memory, not ", at_.name());
+  if (overlap_) side_ = kernels::SideStream(at_);
 }
 
 ModelAveraging::~ModelAveraging() = default;  // Work's destructor waits for a reduction in flight
@@ -66,17 +67,17 @@ void ModelAveraging::fit(kernels::Buffer& b, std::size_t n) const {
   if (b.size() != n) b = kernels::Buffer(at_, n);
 }
 
-bool ModelAveraging::exchange(float* out, std::size_t n, double samples, double weight, bool stop,
-                              double delay_s, SyncStats& st) {
+bool ModelAveraging::exchange(const kernels::Place& on, float* out, std::size_t n, double samples,
+                              double weight, bool stop, double delay_s, SyncStats& st) {
   st.delay_s += sleep_s(delay_s);  // a slower network (--delay): behind the steps too, with overlap
   if (ps_)
     return ps_exchange(*ps_, out, delta_.data(), samples, weight, stop, st,
                        ps_seen_);                            // the server applies it
   const std::size_t extra = scaffold_ ? cv_job_.size() : 0;  // SCAFFOLD: a_i (c_i+ - c_i) after the model
-  const bool consensus = reduce_with_control(*c_, at_, delta_.data(), n + extra, samples, weight, stop, st,
-                                             regroup_vote_ && regroup_vote_());
+  const bool consensus = reduce_with_control(*c_, on, delta_.data(), n + extra, ctl_, samples, weight, stop,
+                                             st, regroup_vote_ && regroup_vote_());
   apply_average(out, w_ref_.data(), delta_.data(), n, params_,
-                round_scales(weighting_, global_lr_, st.total_samples, st.total_weight), at_);
+                round_scales(weighting_, global_lr_, st.total_samples, st.total_weight), on);
   if (extra > 0 && st.total_weight > 0) {  // c += sum a_i (c_i+ - c_i) / sum a_i; the correction c - c_i
     kernels::axpy(at_, cv_job_.data(), static_cast<float>(1.0 / st.total_weight), delta_.data() + n, extra);
     kernels::esync_delta(at_, cv_corr_.data(), cv_job_.data(), cv_mine_.data(), 1.0f, extra);
@@ -128,17 +129,21 @@ bool ModelAveraging::end_round(float* w, std::size_t n, double samples, bool sto
     }
   }
   const double delay_s = network_delay_ ? network_delay_() : 0.0;
-  if (!overlap_) return exchange(w, n, samples, mine.weight, stop, delay_s, st);
+  if (!overlap_) return exchange(at_, w, n, samples, mine.weight, stop, delay_s, st);
   fit(anchor_, n), fit(global_, n);
   kernels::copy(at_, anchor_.data(), w, n);
+  // On a GPU the reduction runs on the side stream, after the kernels just queued (delta_,
+  // anchor_) and beside the next round's steps; it is complete on the GPU when the thread ends.
+  side_.follow(at_);
   pending_delay_s_ = delay_s;
-  pending_ =
-      comm::start_async<Outcome>("the reduction of round " + std::to_string(round_),
-                                 [this, n, samples, weight = mine.weight, stop, delay_s] {
-                                   Outcome o;
-                                   o.stop = exchange(global_.data(), n, samples, weight, stop, delay_s, o.st);
-                                   return o;
-                                 });
+  pending_ = comm::start_async<Outcome>("the reduction of round " + std::to_string(round_),
+                                        [this, n, samples, weight = mine.weight, stop, delay_s] {
+                                          Outcome o;
+                                          o.stop = exchange(side_.place(), global_.data(), n, samples, weight,
+                                                            stop, delay_s, o.st);
+                                          kernels::wait(side_.place());
+                                          return o;
+                                        });
   return before;
 }
 

@@ -57,10 +57,11 @@ class ModelAveraging : public Synchronizer {
     SyncStats st;
   };
   // One reduction of delta_ (this worker's weighted progress since w_ref_, averaging.hpp): the new
-  // global model into `out`. Runs on the caller's thread, or (overlap) on the pending one.
-  // delay_s: injected network delay (--delay), slept first.
-  bool exchange(float* out, std::size_t n, double samples, double weight, bool stop, double delay_s,
-                SyncStats& st);
+  // global model into `out`, its kernels queued on `on`. Runs on the caller's thread at at_, or
+  // (overlap) on the pending one at the side stream. delay_s: injected network delay (--delay),
+  // slept first.
+  bool exchange(const kernels::Place& on, float* out, std::size_t n, double samples, double weight, bool stop,
+                double delay_s, SyncStats& st);
   // Waits for the pending reduction and moves w onto its result (w = G + w - anchor).
   bool collect(float* w, std::size_t n, SyncStats& st);
   // b holds n floats at the synchroniser's Place (reallocated, zeroed, when its size differs).
@@ -91,7 +92,9 @@ class ModelAveraging : public Synchronizer {
   // of raw gradients.
   bool scaffold_;
   kernels::Buffer cv_job_, cv_mine_, cv_corr_, grad_sum_;
-  comm::Work<Outcome> pending_;  // --overlap: the reduction of the previous round
+  kernels::HostBuffer ctl_;      // the control values on the host (reduce_with_control)
+  kernels::SideStream side_;     // --overlap: where the reduction in flight runs
+  comm::Work<Outcome> pending_;  // --overlap: the reduction of the previous round (destroyed first)
 };
 
 }  // namespace esync::sync

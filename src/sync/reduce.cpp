@@ -21,22 +21,25 @@ void inject_delay(const std::function<double()>& network_delay, SyncStats& st) {
 }
 
 bool reduce_with_control(comm::Collective& c, const kernels::Place& at, float* buf, std::size_t n,
-                         double samples, double weight, bool stop, SyncStats& st, bool regroup) {
+                         kernels::HostBuffer& ctl_buf, double samples, double weight, bool stop,
+                         SyncStats& st, bool regroup) {
   const int world = c.size();
-  std::vector<float> ctl(control_slots(world), 0.0f);
+  if (ctl_buf.size() != control_slots(world)) ctl_buf = kernels::HostBuffer(at, control_slots(world));
+  float* ctl = ctl_buf.data();
+  std::fill(ctl, ctl + ctl_buf.size(), 0.0f);
   ctl[0] = static_cast<float>(samples);
   ctl[1] = static_cast<float>(weight);
   ctl[2] = stop ? 1.0f : 0.0f;
   ctl[3] = regroup ? 1.0f : 0.0f;
-  const float* arrivals = ctl.data() + 4;
+  const float* arrivals = ctl + 4;
   const double arrival = unix_s() - g_time_base.load();
   ctl[4 + static_cast<std::size_t>(c.rank())] = static_cast<float>(arrival);
-  // On a GPU the copy is queued after the kernels that wrote the payload; the collective waits
-  // for the Place's stream (collective.hpp), so the reduction sees both.
-  kernels::copy(at, buf + n, ctl.data(), ctl.size());
+  // On a GPU the copy is queued after the kernels that wrote the payload, and the reduction
+  // after both on the same stream (collective.hpp).
+  kernels::copy(at, buf + n, ctl, ctl_buf.size());
   const double t0 = mono_s();
-  c.allreduce_sum(buf, n + ctl.size());
-  kernels::copy(at, ctl.data(), buf + n, ctl.size());
+  c.allreduce_sum_after(buf, n + ctl_buf.size(), at.stream);
+  kernels::copy(at, ctl, buf + n, ctl_buf.size());
   kernels::wait(at);
   const double took = mono_s() - t0;
   const double latest = *std::max_element(arrivals, arrivals + world);

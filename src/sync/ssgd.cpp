@@ -23,15 +23,16 @@ class Ssgd final : public Synchronizer {
                         SyncStats& st) override {
     inject_delay(network_delay_, st);
     kernels::scale(at_, grad, static_cast<float>(samples), n);
-    const bool consensus =
-        reduce_with_control(c_, at_, grad, n, samples, samples, stop, st, regroup_vote_ && regroup_vote_());
+    const bool consensus = reduce_with_control(c_, at_, grad, n, ctl_, samples, samples, stop, st,
+                                               regroup_vote_ && regroup_vote_());
     if (st.total_samples > 0) kernels::scale(at_, grad, static_cast<float>(1.0 / st.total_samples), n);
     return consensus;
   }
 
  private:
   comm::Collective& c_;
-  kernels::Place at_;  // where the gradient lives
+  kernels::Place at_;        // where the gradient lives
+  kernels::HostBuffer ctl_;  // the control values on the host
   std::function<double()> network_delay_;
   std::function<bool()> regroup_vote_;
 };
