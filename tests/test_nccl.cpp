@@ -193,9 +193,9 @@ TEST(Nccl, AllreduceWaitsForItsProducersStreamOnly) {
   d.upload(h);
   const cuda::Stream producer = cuda::stream_create();
   {
-    esync::test::StreamGate gate(nullptr, 60s);
+    esync::test::StreamGate gate(nullptr, 20s);
     c->allreduce_sum_after(d.data(), h.size(), producer);
-    EXPECT_FALSE(gate.expired()) << "the reduction waited for the legacy stream (held for 60 s)";
+    EXPECT_FALSE(gate.expired()) << "the reduction waited for the legacy stream (held for 20 s)";
   }
   {
     esync::test::StreamGate gate(nullptr, 2s);

@@ -169,12 +169,12 @@ TEST(PlaceCuda, ASideStreamWaitsForEventsOnly) {
   side.follow(gpu);
   bool expired = true;
   {
-    esync::test::StreamGate gate(nullptr, 60s);  // the legacy stream is held from here
+    esync::test::StreamGate gate(nullptr, 20s);  // the legacy stream is held from here
     k::scale(side.place(), x.data(), 2.0f, n);   // after the copy (the event), beside the gate
     k::wait(side.place());
     expired = gate.expired();
   }
-  EXPECT_FALSE(expired) << "the side stream waited for the legacy stream (held for 60 s)";
+  EXPECT_FALSE(expired) << "the side stream waited for the legacy stream (held for 20 s)";
   const auto got = x.to_host();
   for (std::size_t i = 0; i < n; ++i) ASSERT_EQ(got[i], 2.0f * values[i]) << "element " << i;
 }

@@ -7,6 +7,9 @@
 
 namespace esync {
 
+// On a terminal: back to the line's start and clear it, before a line is drawn in place.
+inline constexpr const char* kClearLine = "\r\033[K";
+
 class Progress {
  public:
   // total: units of work (samples); label: shown first on the line.
@@ -16,6 +19,9 @@ class Progress {
   // Prints a final line (always, TTY or not) and ends the bar's line.
   void finish(const std::string& extra = "");
   static std::string format_duration(double s);
+  // The bar and its percentage, "[#####...................]  21%": frac of `width` cells, floored
+  // (full only when done). Every progress line draws it this way (`esync local`, `esync run`).
+  static std::string bar(double frac, int width = 24);
 
  private:
   std::string line(std::int64_t done, const std::string& extra, double now) const;

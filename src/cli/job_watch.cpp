@@ -96,13 +96,7 @@ std::string JobWatch::status() {
     eta = std::max(0.0, budget_s_ - elapsed);
   }
   std::string out = where.empty() ? "starting" : where;
-  if (frac >= 0) {
-    const int width = 20, full = static_cast<int>(frac * width + 0.5);
-    std::snprintf(buf, sizeof buf, " [%s%s] %3.0f%%",
-                  std::string(static_cast<std::size_t>(full), '#').c_str(),
-                  std::string(static_cast<std::size_t>(width - full), '-').c_str(), frac * 100);
-    out += buf;
-  }
+  if (frac >= 0) out += " " + Progress::bar(frac, 20);
   std::snprintf(buf, sizeof buf, " | %.0f samples/s", rate);
   out += buf;
   if (eta >= 0) out += " | ETA " + Progress::format_duration(eta);

@@ -20,6 +20,7 @@
 
 #include "cli/process_io.hpp"
 #include "esync/error.hpp"
+#include "esync/progress.hpp"
 
 extern char** environ;
 
@@ -101,7 +102,7 @@ struct ProcessGroup::Impl {
   std::string shown;
   Clock::time_point next_status{}, next_plain{};
   void above_status(int fd, const std::string& s) {
-    if (!shown.empty()) write_all(opts.err_fd, "\r\033[K");
+    if (!shown.empty()) write_all(opts.err_fd, kClearLine);
     write_all(fd, s);
     if (!shown.empty()) write_all(opts.err_fd, shown);
   }
@@ -111,14 +112,14 @@ struct ProcessGroup::Impl {
     const std::string text = opts.label + ": " + opts.status();
     if (tty) {
       shown = text;
-      write_all(opts.err_fd, "\r\033[K" + shown);
+      write_all(opts.err_fd, std::string(kClearLine) + shown);
     } else if (now >= next_plain) {
       next_plain = now + opts.status_plain_every;
       write_all(opts.out_fd, text + "\n");
     }
   }
   void clear_status() {
-    if (!shown.empty()) write_all(opts.err_fd, "\r\033[K");
+    if (!shown.empty()) write_all(opts.err_fd, kClearLine);
     shown.clear();
   }
   void signal_all(int sig) {

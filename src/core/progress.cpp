@@ -27,6 +27,16 @@ std::string Progress::format_duration(double s) {
   return buf;
 }
 
+std::string Progress::bar(double frac, int width) {
+  frac = std::clamp(frac, 0.0, 1.0);
+  std::string out(static_cast<std::size_t>(width) + 2, '.');
+  out.front() = '[', out.back() = ']';
+  std::fill_n(out.begin() + 1, static_cast<int>(frac * width), '#');
+  char pct[8];
+  std::snprintf(pct, sizeof pct, " %3.0f%%", frac * 100);
+  return out + pct;
+}
+
 std::string Progress::line(std::int64_t done, const std::string& extra, double now) const {
   const double el = now - start_;
   const double rate = el > 0 ? double(done) / el : 0.0;
@@ -34,12 +44,8 @@ std::string Progress::line(std::int64_t done, const std::string& extra, double n
   const double eta = rate > 0 ? double(total_ - done) / rate : -1;
   char buf[256];
   if (tty_) {
-    constexpr int kWidth = 24;
-    const int fill = static_cast<int>(frac * kWidth);
-    std::string bar(static_cast<std::size_t>(fill), '#');
-    bar.resize(kWidth, '.');
-    std::snprintf(buf, sizeof buf, "%s [%s] %3.0f%% %.0f samples/s %s ETA %s", label_.c_str(), bar.c_str(),
-                  frac * 100, rate, extra.c_str(), format_duration(eta).c_str());
+    std::snprintf(buf, sizeof buf, "%s %s %.0f samples/s %s ETA %s", label_.c_str(), bar(frac).c_str(), rate,
+                  extra.c_str(), format_duration(eta).c_str());
   } else {
     std::snprintf(buf, sizeof buf, "%s %5.1f%% %lld/%lld %.0f samples/s %s elapsed %s ETA %s", label_.c_str(),
                   frac * 100, static_cast<long long>(done), static_cast<long long>(total_), rate,
@@ -54,7 +60,7 @@ void Progress::update(std::int64_t done, const std::string& extra) {
   if (now - last_draw_ < (tty_ ? 0.2 : interval_)) return;
   last_draw_ = now;
   if (tty_)
-    std::fprintf(stderr, "\r\033[K%s", line(done, extra, now).c_str());
+    std::fprintf(stderr, "%s%s", kClearLine, line(done, extra, now).c_str());
   else
     std::fprintf(stderr, "%s\n", line(done, extra, now).c_str());
   std::fflush(stderr);
@@ -62,7 +68,7 @@ void Progress::update(std::int64_t done, const std::string& extra) {
 
 void Progress::finish(const std::string& extra) {
   const double now = mono_s();
-  std::fprintf(stderr, "%s%s\n", tty_ ? "\r\033[K" : "", line(last_done_, extra, now).c_str());
+  std::fprintf(stderr, "%s%s\n", tty_ ? kClearLine : "", line(last_done_, extra, now).c_str());
   std::fflush(stderr);
 }
 

@@ -6,8 +6,12 @@
 // (coordinator.cpp). A rank 0 that dies just before the end is only declared lost after the
 // heartbeat timeout, so the others wait for that long at most before deciding: a lower rank not
 // lost by then is alive and evaluates.
+#include <limits>
+#include <memory>
 #include <string>
 
+#include "esync/synchronizer.hpp"
+#include "train/background_eval.hpp"
 #include "train/worker_parts.hpp"
 
 namespace esync::train {
@@ -18,5 +22,18 @@ void announce_final_evaluation(const WorkerJob& job);
 // false as soon as rank 0 announces its evaluation, or when a lower rank is still alive after
 // the heartbeat timeout.
 bool takes_over_final_evaluation(const WorkerJob& job);
+
+// The evaluator of a worker that evaluates the job (rank 0, or a regrouped group's new rank 0),
+// on a CPU twin of the job's model. f0: a resumed least-squares job's F0 (NaN: none).
+std::unique_ptr<BackgroundEval> make_evaluator(const JobConfig& cfg, const Dataset& ds, JsonlLog& log,
+                                               double f0 = std::numeric_limits<double>::quiet_NaN());
+
+// The end of a worker's part of the job, after its last round (fm holds its final model,
+// settled): leaves the parameter server, evaluates the final model where this worker is the one
+// to (its evaluator; or, in a parameter-server job that lost every lower rank, a new one), and
+// writes what was evaluated for PyTorch (model.pt). Fills sum.final and sum.model. stamp: where
+// the job stands, for a taken-over evaluation.
+void finish_job(const WorkerJob& job, WorkerSetup& s, JsonlLog& log, sync::Synchronizer& syncer,
+                BackgroundEval* evaluator, const logev::Eval& stamp, logev::WorkerSummary& sum);
 
 }  // namespace esync::train

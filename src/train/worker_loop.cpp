@@ -15,29 +15,15 @@
 #include "esync/synchronizer.hpp"
 #include "train/background_eval.hpp"
 #include "train/batches.hpp"
-#include "train/export.hpp"
 #include "train/final_eval.hpp"
-#include "train/models/net.hpp"
 #include "train/regroup.hpp"
 #include "train/worker_checkpoint.hpp"
 #include "train/worker_parts.hpp"
+#include "train/worker_totals.hpp"
 
 namespace esync::train {
 
 using nlohmann::json;
-
-namespace {
-
-// Seconds spent per kind over the job. injected = emulated slowdown (a slower device) +
-// injected delay (a slower network, sync.delay_s, kept apart too, so the computing-time ratio
-// can tell them apart).
-struct Totals {
-  double compute = 0, injected = 0;
-  std::int64_t steps = 0, samples = 0;
-  sync::SyncStats sync;
-};
-
-}  // namespace
 
 logev::WorkerSummary train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& log) {
   const JobConfig& cfg = job.config;
@@ -100,9 +86,7 @@ logev::WorkerSummary train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& 
   // it was lost (a parameter-server job's rank 0 evaluates again, the others deferring to it).
   if (job.rank == 0 && !rejoining) {
     torch::manual_seed(seed);
-    evaluator =
-        std::make_unique<BackgroundEval>(make_model(cfg.model, ds.sample_shape, ds.num_classes), ds.test,
-                                         ds.num_classes, log, ds.f_star, checkpoints.resumed_f0());
+    evaluator = make_evaluator(cfg, ds, log, checkpoints.resumed_f0());
     const logev::Eval first;  // round 0, epoch 0, nothing seen, at the start
     // Least squares measures progress against F0, the first evaluation's loss, which checkpoints
     // carry to a resumed job: it is evaluated now, not left to the idle-priority thread, which a
@@ -164,9 +148,7 @@ logev::WorkerSummary train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& 
     newcomer = false;
     seen = g.at.seen, agreed = g.at.round;
     stop = !g.established || seen >= target;  // the same on every member
-    if (!evaluator && !g.evaluator && g.group_rank == 0)
-      evaluator = std::make_unique<BackgroundEval>(make_model(cfg.model, ds.sample_shape, ds.num_classes),
-                                                   ds.test, ds.num_classes, log, ds.f_star);
+    if (!evaluator && !g.evaluator && g.group_rank == 0) evaluator = make_evaluator(cfg, ds, log);
     if (stop && evaluator && g.established) {  // the round that broke was the last: its model is final
       evaluator->submit(fm.flat(), stamp_at(g.at.round), /*force=*/true);
     }
@@ -178,14 +160,13 @@ logev::WorkerSummary train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& 
       // Model averaging keeps the round's starting weights; the gradient modes read none.
       const int k = syncer->begin_round(
           round, syncer->syncs_gradients() ? stage.weights_out() : stage.weights(), n_all, step_s);
-      double round_compute = 0, round_device = 0, round_slowdown = 0, round_samples = 0;
-      int k_done = 0;
+      RoundTotals r;
       st.clear();
       checkpoints.before_sync(round);
       if (job.heartbeat && job.heartbeat->coordinator_lost())
         ESYNC_THROW(TimeoutError, "lost the state server at ", job.client->endpoint(), ": ",
                     job.heartbeat->error());
-      while (k_done < k) {
+      while (r.k_done < k) {
         // compute: the whole local step (batch, forward, backward, optimiser), everything but
         // the synchronisation and injected delays, so K_i x c_i really is the round's length.
         const double ts = mono_s();
@@ -193,7 +174,7 @@ logev::WorkerSummary train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& 
         fm.zero_grad();
         auto loss = loss_fn(fm.net().forward(batch.x), batch.y, ds.num_classes);
         loss.backward();
-        round_samples += double(batch.size);
+        r.samples += double(batch.size);
         double not_compute = 0;
         if (syncer->syncs_gradients()) {
           const double tsync = mono_s();
@@ -224,20 +205,20 @@ logev::WorkerSummary train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& 
         // Emulate a device `slowdown` x slower: to the state server that is compute time (the
         // device is slower), to the logs it is injected time, kept apart from real compute.
         const double slept = sleep_s(slow.sleep_for(compute));
-        round_slowdown += slept;
-        round_device += compute + slept;
-        round_compute += compute;
-        ++k_done;
+        r.slowdown += slept;
+        r.device += compute + slept;
+        r.compute += compute;
+        ++r.k_done;
         ++tot.steps;
         if (tot.steps % log_every == 0)
-          log.write(logev::Step{static_cast<std::int64_t>(round), k_done, loss.item<double>(),
-                                double(tot.samples) + round_samples, compute, slept,
+          log.write(logev::Step{static_cast<std::int64_t>(round), r.k_done, loss.item<double>(),
+                                double(tot.samples) + r.samples, compute, slept,
                                 schedule.at(static_cast<std::int64_t>(seen))});
         if (stop || syncer->step_done(round, compute + slept)) break;
       }
       if (!syncer->syncs_gradients()) {
         in_sync = true;
-        stop = decide(syncer->end_round(stage.weights(), n_all, round_samples, vote(), st), st);
+        stop = decide(syncer->end_round(stage.weights(), n_all, r.samples, vote(), st), st);
         // With a reduction in flight, the last one completed is the previous round's.
         agreed = static_cast<std::int64_t>(round) - (syncer->global_model() ? 1 : 0);
         // --overlap leaves this round's reduction in flight: it is settled when the job stops (the
@@ -251,21 +232,9 @@ logev::WorkerSummary train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& 
         in_sync = false;
         stage.upload_weights();
       }
-      step_s = k_done ? round_device / k_done : step_s;
-      tot.samples += static_cast<std::int64_t>(round_samples);
-      tot.compute += round_compute;
-      tot.injected += round_slowdown + st.delay_s;
-      tot.sync.add(st);
-      logev::Sync ev;
-      ev.round = static_cast<std::int64_t>(round), ev.k_done = k_done,
-      ev.k_assigned = syncer->planned_steps(k);
-      ev.compute_s = round_compute, ev.comm_s = st.comm_s, ev.wait_s = st.wait_s, ev.hidden_s = st.hidden_s;
-      ev.slowdown_s = round_slowdown, ev.delay_s = st.delay_s, ev.injected_s = round_slowdown + st.delay_s;
-      ev.bytes_sent = static_cast<std::int64_t>(st.bytes_sent);
-      ev.bytes_recv = static_cast<std::int64_t>(st.bytes_recv);
-      ev.staleness = st.staleness, ev.samples = round_samples;
-      log.write(ev);
-      report(round, k_done, st.staleness);
+      step_s = r.step_s(step_s);
+      log.write(tot.add(round, syncer->planned_steps(k), r, st));
+      report(round, r.k_done, st.staleness);
       checkpoints.after_sync(round, optim, seen, tot.samples, evaluator ? evaluator->f0() : NAN);
       if (evaluator && (stop || mono_s() - last_eval >= eval_every)) {
         // The job's final model: under the asynchronous rules the shards hold it, and rank 0's own
@@ -307,50 +276,11 @@ logev::WorkerSummary train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& 
   // Throughput counts the training loop only: the final evaluation below is not training.
   const double train_wall = mono_s() - t0;
   checkpoints.finish();
-  // A parameter-server job that survives lost workers survives rank 0, its evaluator: the others
-  // keep the final model (pulled before they leave) in case they have to evaluate it.
-  torch::Tensor final_model;
-  const bool may_take_over = !evaluator && s.psc && cfg.on_failure == "continue" && job.client;
-  if (may_take_over) {
-    if (syncer->syncs_gradients()) {
-      s.psc->pull(stage.weights_out());
-      stage.upload_weights(n_params);
-    }
-    final_model = fm.flat().to(torch::kCPU, torch::kFloat32, /*non_blocking=*/false, /*copy=*/true);
-  }
-  // This worker's part of the job is over: leave the parameter server before rank 0's last
-  // evaluations, so the shards end with the others instead of waiting out their silence timeout.
-  if (s.psc) s.psc->leave("ok");
   logev::WorkerSummary sum;
-  if (evaluator) {
-    if (const auto last = evaluator->finish()) sum.final = *last;
-    if (s.psc) announce_final_evaluation(job);
-  } else if (may_take_over && takes_over_final_evaluation(job)) {
-    std::fprintf(stderr, "worker %d: every lower rank was lost; evaluating the final model\n", job.rank);
-    BackgroundEval takeover(make_model(cfg.model, ds.sample_shape, ds.num_classes), ds.test, ds.num_classes,
-                            log, ds.f_star);
-    takeover.evaluate_now(final_model, stamp_at(tot.steps));
-    if (const auto last = takeover.finish()) sum.final = *last;
-  }
-  // Whoever evaluated the final model writes it for PyTorch; fm holds it (settled, or pulled
-  // from the shards). The job's result stands if the file cannot be written: that is said.
-  if (!sum.final.empty() && !cfg.log_dir.empty()) {
-    const std::string path = cfg.log_dir + "/model.pt";
-    try {
-      save_for_pytorch(fm.net(), path);
-      sum.model = path;
-    } catch (const Error& e) {
-      std::fprintf(stderr, "worker %d: the final model was not written: %s\n", job.rank, e.what());
-    }
-  }
+  finish_job(job, s, log, *syncer, evaluator.get(), stamp_at(tot.steps), sum);
   sum.rank = job.rank, sum.mode = job.mode, sum.backend = s.backend;
-  sum.steps = tot.steps, sum.samples = tot.samples;
-  sum.t0_unix = t0_unix, sum.wall_s = mono_s() - t0, sum.train_wall_s = train_wall;
-  sum.samples_per_s = double(tot.samples) / train_wall;
-  sum.compute_s = tot.compute, sum.injected_s = tot.injected, sum.delay_s = tot.sync.delay_s;
-  sum.comm_s = tot.sync.comm_s, sum.wait_s = tot.sync.wait_s, sum.hidden_s = tot.sync.hidden_s;
-  sum.bytes_sent = static_cast<std::int64_t>(tot.sync.bytes_sent);
-  sum.bytes_recv = static_cast<std::int64_t>(tot.sync.bytes_recv);
+  sum.t0_unix = t0_unix, sum.wall_s = mono_s() - t0;
+  tot.fill(sum, train_wall);
   sum.staging = stage.kind(), sum.staging_s = stage.seconds();
   return sum;
 }
