@@ -69,6 +69,7 @@ Buffer::~Buffer() {
   }
 #if ESYNC_WITH_CUDA
   try {
+    cuda::set_device(place_.cuda_device);  // this thread may never have used that GPU
     cuda::device_free(p_);
   } catch (...) {  // a destructor must not throw; a failing device has failed louder elsewhere
   }
@@ -92,6 +93,7 @@ HostBuffer::HostBuffer(const Place& for_place, std::size_t n) : n_(n) {
   if (n == 0) return;
 #if ESYNC_WITH_CUDA
   if (for_place.is_cuda()) {
+    cuda::set_device(for_place.cuda_device);  // pinned for that GPU's context
     p_ = static_cast<float*>(cuda::pinned_alloc(n * sizeof(float)));
     std::memset(p_, 0, n * sizeof(float));
     pinned_ = true;

@@ -8,8 +8,9 @@
 #   launch/fetch-debs.sh                      # elsewhere, once: launch/debs/*.deb
 #   launch/device-check.sh [OUT]              # on the GPU host (OUT: results/gpu)
 #
-# Through a remote runner that returns a few files, pack the results after it, e.g.
-#   launch/device-check.sh; tar czf "$OUT/gpu.tgz" results/gpu    (launch/debs carried beside)
+# Through a remote runner that returns a few files, pack the results after it, under a limit
+# that leaves the packing time, e.g.
+#   timeout 540 launch/device-check.sh; tar czf "$OUT/gpu.tgz" results/gpu   (launch/debs carried)
 #
 # What it runs: every CUDA kernel and the Place dispatch against their CPU twins (test_kernels
 # *Cuda*), the NCCL collective's tests (test_nccl), the model-averaging round on GPUs over NCCL
@@ -66,11 +67,38 @@ if compgen -G "$debs/*.deb" > /dev/null; then
       (cd "$deps" && ar p "$OLDPWD/$f" "$(ar t "$OLDPWD/$f" | grep '^data.tar')" | tar -x)
     fi
   done
+  # A package's CMake config may name its library by absolute path (gloo's GlooTargets names
+  # /usr/lib/libgloo.so.0.5.0): point every such file that was unpacked here to its copy here.
+  while IFS= read -r cfg; do
+    for f in $(grep -oE '"/usr/[^"$;]+"' "$cfg" | tr -d '"' | sort -u); do
+      [[ -f $deps$f ]] && sed -i "s#\"$f\"#\"$deps$f\"#g" "$cfg"
+    done
+  done < <(find "$deps" -name '*.cmake')
   export LD_LIBRARY_PATH=$deps/usr/lib/x86_64-linux-gnu:$deps/usr/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
   prefix_args=(-DCMAKE_PREFIX_PATH="$deps/usr" -DCMAKE_INCLUDE_PATH="$deps/usr/include")
   data_dir=$deps/usr/share/datasets/fashion-mnist
   say "unpacked $(ls "$debs"/*.deb | wc -l) packages into $deps"
 fi
+
+# NCCL: the PyTorch install's own (nvidia-nccl wheel) when it has one, so that esync and
+# LibTorch load the same libnccl.so.2; else CMake looks in the CUDA toolkit.
+nccl_args=()
+if [[ -z ${ESYNC_DEVICE_CHECK_REHEARSE:-} ]]; then
+  nccl_dir=$(python3 -c 'import nvidia.nccl as n; print(list(n.__path__)[0])' 2> /dev/null) || nccl_dir=
+  if [[ -n $nccl_dir && -f $nccl_dir/include/nccl.h && -f $nccl_dir/lib/libnccl.so.2 ]]; then
+    nccl_args=(-DNCCL_INCLUDE_DIR="$nccl_dir/include" -DNCCL_LIBRARY="$nccl_dir/lib/libnccl.so.2")
+    export LD_LIBRARY_PATH=$nccl_dir/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+  fi
+  # Torch's CMake probes the GPU for its architecture unless told; NCCL says why it failed.
+  if [[ -z ${TORCH_CUDA_ARCH_LIST:-} ]]; then
+    TORCH_CUDA_ARCH_LIST=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2> /dev/null | head -1) || true
+    export TORCH_CUDA_ARCH_LIST
+  fi
+  export NCCL_DEBUG=${NCCL_DEBUG:-WARN}
+fi
+# Kernels load when the module does, not at their first launch: a first launch may wait for the
+# whole device, which the tests that hold a stream must not meet.
+export CUDA_MODULE_LOADING=EAGER
 
 # 4. The build: esync and the GPU tests, against that LibTorch, CUDA on. ESYNC_DEVICE_CHECK_BUILD=DIR
 # reuses a build instead (the checks only: a second run on the same host, or a rehearsal).
@@ -81,8 +109,11 @@ if [[ -n ${ESYNC_DEVICE_CHECK_BUILD:-} ]]; then
   [[ -x $bdir/esync && -x $bdir/tests/test_kernels ]] || die "$bdir holds no esync build"
   say "checks only, with the build in $bdir"
 else
+  # Warnings stay warnings: another compiler's new warning must not cost the host's only build.
+  cuda_opt=ON
+  [[ -n ${ESYNC_DEVICE_CHECK_REHEARSE:-} ]] && cuda_opt=AUTO
   cmake -S . -B "$bdir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DESYNC_LIBTORCH="$torch_dir" \
-    -DESYNC_CUDA="${ESYNC_DEVICE_CHECK_REHEARSE:+AUTO}${ESYNC_DEVICE_CHECK_REHEARSE:-ON}" "${prefix_args[@]}" \
+    -DESYNC_CUDA="$cuda_opt" -DESYNC_WERROR=OFF "${prefix_args[@]}" "${nccl_args[@]}" \
     > "$out/configure.log" 2>&1 || {
     tail -20 "$out/configure.log" >&2
     die "cmake configure failed ($out/configure.log)"
@@ -107,45 +138,66 @@ fi
   python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)' 2>&1 || true
   command -v nvcc > /dev/null && nvcc --version | tail -1
   "$bdir"/esync --version || true
+  # esync's CUDA kernels link the static CUDA runtime, its symbols hidden (local): with a CUDA
+  # LibTorch the process then holds two runtimes, sharing the GPU's primary context.
+  static_rt=$(nm "$bdir/esync" 2> /dev/null | grep -cE ' [Tt] (cudaMalloc|cudaLaunchKernel)$' || true)
+  echo "static CUDA runtime in esync: ${static_rt:-0} of 2 probe symbols"
+  echo "CUDA_MODULE_LOADING=$CUDA_MODULE_LOADING TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-} NCCL: ${nccl_args[*]:-found by CMake}"
 } > "$out/env.txt" 2>&1
 
 # 6. The checks. A failing test is a result, not a stop: every check runs and is recorded.
 # A rehearsal has no GPU: its cuda:0 runs record their refusal (or run on ESYNC_REHEARSE_DEVICE).
 gpu_dev=cuda:0
 [[ -n ${ESYNC_DEVICE_CHECK_REHEARSE:-} ]] && gpu_dev=${ESYNC_REHEARSE_DEVICE:-cuda:0}
+# Every check runs under a limit of its own and within the script's budget (ESYNC_DEVICE_CHECK_BUDGET
+# seconds from the start, build included): one that would start too late is skipped and says so,
+# so a hung check costs its limit only and the summary is always written.
+budget=${ESYNC_DEVICE_CHECK_BUDGET:-465}
+within() {  # within LIMIT_S OUTPUT_FILE COMMAND...: runs it, output to the file; its exit status
+  local limit=$1 file=$2 left
+  shift 2
+  left=$((budget - ($(date +%s) - start)))
+  if ((left < 15)); then
+    echo "skipped: the check's budget of $budget s was spent" > "$file"
+    return 124
+  fi
+  timeout $((limit < left ? limit : left)) "$@" > "$file" 2>&1
+}
 rc_kernels=0 rc_nccl=0 rc_avg=0
-"$bdir"/tests/test_kernels --gtest_filter="*Cuda*" --gtest_output=json:"$out/kernels.json" > "$out/kernels.txt" 2>&1 || rc_kernels=$?
-"$bdir"/tests/test_nccl --gtest_output=json:"$out/nccl.json" > "$out/nccl.txt" 2>&1 || rc_nccl=$?
-"$bdir"/tests/test_model_averaging --gtest_output=json:"$out/averaging.json" > "$out/averaging.txt" 2>&1 || rc_avg=$?
-"$bdir"/tests/test_train --gtest_filter='Staging.*:Batches.*' --gtest_output=json:"$out/staging.json" \
-  > "$out/staging.txt" 2>&1 || true  # failures are read from its JSON
+within 120 "$out/kernels.txt" "$bdir"/tests/test_kernels --gtest_filter="*Cuda*" \
+  --gtest_output=json:"$out/kernels.json" || rc_kernels=$?
+within 150 "$out/nccl.txt" "$bdir"/tests/test_nccl --gtest_output=json:"$out/nccl.json" || rc_nccl=$?
+within 120 "$out/averaging.txt" "$bdir"/tests/test_model_averaging \
+  --gtest_output=json:"$out/averaging.json" || rc_avg=$?
+within 90 "$out/staging.txt" "$bdir"/tests/test_train --gtest_filter='Staging.*:Batches.*' \
+  --gtest_output=json:"$out/staging.json" || true  # failures are read from its JSON
 # One training step (forward, backward, optimiser), LeNet-5 on the GPU and on 8 CPU threads, and
 # ResNet-18 (CIFAR shape) on the GPU.
 for run in "lenet5 1x28x28 gpu $gpu_dev" "lenet5 1x28x28 cpu cpu" "resnet18 3x32x32 gpu $gpu_dev"; do
   read -r model input name dev <<< "$run"
-  timeout 120 "$bdir"/esync bench step --model "$model" --input "$input" --batch 128 --threads 8 --seconds 2 \
-    --device "$dev" > "$out/step-$model-$name.txt" 2>&1 || true
+  within 60 "$out/step-$model-$name.txt" "$bdir"/esync bench step --model "$model" --input "$input" --batch 128 \
+    --threads 8 --seconds 2 --device "$dev" || true
 done
-timeout 120 "$bdir"/esync bench kernels --device "${ESYNC_REHEARSE_DEVICE:-cuda:0}" --seconds 0.1 \
-  --sizes 2^20,2^24 > "$out/bench_kernels.txt" 2>&1 || true
+within 60 "$out/bench_kernels.txt" "$bdir"/esync bench kernels --device "${ESYNC_REHEARSE_DEVICE:-cuda:0}" \
+  --seconds 0.1 --sizes 2^20,2^24 || true
 # Training: the same epoch on the GPU and on 8 CPU threads (a ratio measured in this run), then
 # the mixed job. A rehearsal has no GPU: its cuda:0 runs record their refusal.
 for run in "gpu $gpu_dev" "cpu cpu"; do
   read -r name dev <<< "$run"
   rm -rf "$out/local-$name"
-  timeout 300 "$bdir"/esync local --device "$dev" --model lenet5 --batch 128 --threads 8 --epochs 1 \
-    --quiet --data-dir "$data_dir" --log-dir "$out/local-$name" > "$out/local-$name.txt" 2>&1 || true
+  within 120 "$out/local-$name.txt" "$bdir"/esync local --device "$dev" --model lenet5 --batch 128 --threads 8 \
+    --epochs 1 --quiet --data-dir "$data_dir" --log-dir "$out/local-$name" || true
 done
 for mode in esync ssgd; do  # one GPU: a group of one, but every synchronisation through NCCL on it
   rm -rf "$out/gpu-$mode"
-  timeout 300 "$bdir"/esync run --workers "$gpu_dev:batch=256" --mode "$mode" --model lenet5 --epochs 2 \
-    --data-dir "$data_dir" --timeout 120 --log-dir "$out/gpu-$mode" > "$out/gpu-$mode.txt" 2>&1 || true
+  within 120 "$out/gpu-$mode.txt" "$bdir"/esync run --workers "$gpu_dev:batch=256" --mode "$mode" --model lenet5 \
+    --epochs 2 --data-dir "$data_dir" --timeout 60 --log-dir "$out/gpu-$mode" || true
 done
 for mode in esync ssgd; do
   rm -rf "$out/mixed-$mode"
-  timeout 300 "$bdir"/esync run --workers "$gpu_dev:batch=256,cpu:batch=64:threads=4,cpu:batch=64:threads=4" \
-    --mode "$mode" --model lenet5 --epochs 2 --data-dir "$data_dir" --timeout 120 \
-    --log-dir "$out/mixed-$mode" > "$out/mixed-$mode.txt" 2>&1 || true
+  within 150 "$out/mixed-$mode.txt" "$bdir"/esync run \
+    --workers "$gpu_dev:batch=256,cpu:batch=64:threads=4,cpu:batch=64:threads=4" --mode "$mode" --model lenet5 \
+    --epochs 2 --data-dir "$data_dir" --timeout 60 --log-dir "$out/mixed-$mode" || true
 done
 
 python3 - "$out" "$rc_kernels" "$rc_nccl" "$rc_avg" "$build_s" "$torch_dir" << 'PY'

@@ -16,6 +16,7 @@ PACKAGES=(
   libcxxopts-dev nlohmann-json3-dev
   libgloo-dev libgloo0 libhiredis0.14 libibverbs1 libnl-3-200 libnl-route-3-200
   libgtest-dev
+  zlib1g-dev zlib1g
   dataset-fashion-mnist
 )
 

@@ -191,6 +191,7 @@ TEST(Nccl, AllreduceWaitsForItsProducersStreamOnly) {
   const std::vector<float> h(1001, 2.0f);
   DeviceBuffer d(h.size());
   d.upload(h);
+  c->allreduce_sum(d.data(), h.size());  // NCCL's first call sets up what it sets up lazily
   const cuda::Stream producer = cuda::stream_create();
   {
     esync::test::StreamGate gate(nullptr, 20s);

@@ -165,6 +165,8 @@ TEST(PlaceCuda, ASideStreamWaitsForEventsOnly) {
   k::Buffer x(gpu, n);
   k::SideStream side(gpu);
   EXPECT_NE(side.place(), gpu);
+  k::scale(side.place(), x.data(), 1.0f, n);  // loaded and launched once before the hold
+  k::wait(side.place());
   k::copy(gpu, x.data(), src.data(), n);  // on the legacy stream, not waited for
   side.follow(gpu);
   bool expired = true;
