@@ -49,8 +49,8 @@ TEST_P(Survive, AKilledWorkerCostsTheJobNothingButItself) {
   fs::remove_all(dir);
   fs::create_directories(dir);
   const pid_t run = spawn({ESYNC_BINARY, "run", "--workers", std::to_string(workers), "--mode", mode,
-                           "--servers", std::to_string(c.servers), "--epochs", "2", "--threads", "1",
-                           "--timeout", "1200", "--log-dir", dir.string()},
+                           "--servers", std::to_string(c.servers), "--epochs", "2", "--lr-schedule", "cosine",
+                           "--threads", "1", "--timeout", "1200", "--log-dir", dir.string()},
                           dir / "run.out");
   // Training has started on the victim: its first round is logged. Then a random moment.
   const auto victim_log = dir / (name + ".jsonl");
@@ -110,7 +110,9 @@ TEST_P(Survive, AKilledWorkerCostsTheJobNothingButItself) {
     EXPECT_FALSE(events(dir / "coordinator-0.jsonl", "regroup").empty());
   }
   // The survivors finished the job's two epochs, and the model learned: rank 0 evaluated it, or,
-  // when rank 0 was the victim, rank 1.
+  // when rank 0 was the victim, rank 1. The job decays its rate to 0 (--lr-schedule cosine), as a
+  // user wanting a final model would: at plain SGD's constant 0.1 the last step alone moves the
+  // test accuracy by up to 0.07 (0.79-0.87 over the same job), which no kill causes.
   const auto end = events(dir / evaluator, "end");
   ASSERT_EQ(end.size(), 1u) << out;
   const auto final = end[0]["summary"]["final"];
