@@ -163,14 +163,14 @@ within() {  # within LIMIT_S OUTPUT_FILE COMMAND...: runs it, output to the file
   fi
   timeout $((limit < left ? limit : left)) "$@" > "$file" 2>&1
 }
-rc_kernels=0 rc_nccl=0 rc_avg=0
+rc_kernels=0 rc_nccl=0 rc_avg=0 rc_staging=0
 within 120 "$out/kernels.txt" "$bdir"/tests/test_kernels --gtest_filter="*Cuda*" \
   --gtest_output=json:"$out/kernels.json" || rc_kernels=$?
 within 150 "$out/nccl.txt" "$bdir"/tests/test_nccl --gtest_output=json:"$out/nccl.json" || rc_nccl=$?
 within 120 "$out/averaging.txt" "$bdir"/tests/test_model_averaging \
   --gtest_output=json:"$out/averaging.json" || rc_avg=$?
 within 90 "$out/staging.txt" "$bdir"/tests/test_train --gtest_filter='Staging.*:Batches.*' \
-  --gtest_output=json:"$out/staging.json" || true  # failures are read from its JSON
+  --gtest_output=json:"$out/staging.json" || rc_staging=$?
 # One training step (forward, backward, optimiser), LeNet-5 on the GPU and on 8 CPU threads, and
 # ResNet-18 (CIFAR shape) on the GPU.
 for run in "lenet5 1x28x28 gpu $gpu_dev" "lenet5 1x28x28 cpu cpu" "resnet18 3x32x32 gpu $gpu_dev"; do
@@ -200,9 +200,9 @@ for mode in esync ssgd; do
     --epochs 2 --data-dir "$data_dir" --timeout 60 --log-dir "$out/mixed-$mode" || true
 done
 
-python3 - "$out" "$rc_kernels" "$rc_nccl" "$rc_avg" "$build_s" "$torch_dir" << 'PY'
+python3 - "$out" "$rc_kernels" "$rc_nccl" "$rc_avg" "$rc_staging" "$build_s" "$torch_dir" << 'PY'
 import glob, json, subprocess, sys
-out, rc_k, rc_n, rc_a, build_s, torch_dir = sys.argv[1:]
+out, rc_k, rc_n, rc_a, rc_s, build_s, torch_dir = sys.argv[1:]
 def events(path, ev):
     try:
         return [j for j in map(json.loads, open(path)) if j.get("ev") == ev]
@@ -246,7 +246,7 @@ except OSError:
     gpu = "none visible"
 doc = {"gpu": gpu, "libtorch": torch_dir, "build_s": int(build_s),
        "kernels": dict(tests("kernels"), exit=int(rc_k)), "nccl": dict(tests("nccl"), exit=int(rc_n)),
-       "averaging": dict(tests("averaging"), exit=int(rc_a)), "staging": tests("staging"),
+       "averaging": dict(tests("averaging"), exit=int(rc_a)), "staging": dict(tests("staging"), exit=int(rc_s)),
        "local_cuda": outcome("local-gpu"), "local_cpu": outcome("local-cpu"),
        "gpu_esync": outcome("gpu-esync"), "gpu_ssgd": outcome("gpu-ssgd"),
        "step": {n[5:]: step(n) for n in ("step-lenet5-gpu", "step-lenet5-cpu", "step-resnet18-gpu")},
@@ -277,7 +277,7 @@ GPU: {gpu or 'none visible'}. LibTorch: `{torch_dir}`. Build: {build_s} s.
 | CUDA kernels against their CPU twins (`test_kernels`, `*Cuda*`) | {k['tests']} | {k['failures']} | {k['skipped']} | {k['exit']} |
 | NCCL collective (`test_nccl`) | {n['tests']} | {n['failures']} | {n['skipped']} | {n['exit']} |
 | model averaging, on the GPU over NCCL and on the host; `--overlap` beside a held compute stream (`test_model_averaging`) | {a['tests']} | {a['failures']} | {a['skipped']} | {a['exit']} |
-| a GPU model's staging, by transport, and its batches (`test_train`, `Staging.*:Batches.*`) | {t['tests']} | {t['failures']} | {t['skipped']} | - |
+| a GPU model's staging, by transport, and its batches (`test_train`, `Staging.*:Batches.*`) | {t['tests']} | {t['failures']} | {t['skipped']} | {t['exit']} |
 
 One epoch of Fashion-MNIST, LeNet-5, batch 128 (`esync local`; the CPU run with 8 threads):
 
@@ -322,5 +322,6 @@ What the build linked: `env.txt`. Raw output: `kernels.txt`, `nccl.txt`, `averag
 `device_check.json`.
 """)
 print(f"device-check: kernels {k['tests']} tests, {k['failures']} failed; nccl {n['tests']} tests, "
-      f"{n['failures']} failed; averaging {a['tests']} tests, {a['failures']} failed; results in {out}")
+      f"{n['failures']} failed; averaging {a['tests']} tests, {a['failures']} failed; staging "
+      f"{t['tests']} tests, {t['failures']} failed; results in {out}")
 PY
