@@ -97,6 +97,7 @@ HostBuffer::HostBuffer(const Place& for_place, std::size_t n) : n_(n) {
     p_ = static_cast<float*>(cuda::pinned_alloc(n * sizeof(float)));
     std::memset(p_, 0, n * sizeof(float));
     pinned_ = true;
+    device_ = for_place.cuda_device;
     return;
   }
 #endif
@@ -111,14 +112,25 @@ HostBuffer::~HostBuffer() {
   }
 #if ESYNC_WITH_CUDA
   try {
+    cuda::set_device(device_);  // as ~Buffer
     cuda::pinned_free(p_);
   } catch (...) {
   }
 #endif
 }
 
-SideStream::SideStream(const Place& of) : side_(of) {
-  ON_PLACE(of, (void)0, (side_.stream = cuda::stream_create(), event_ = cuda::event_create()));
+SideStream::SideStream(const Place& of) : side_(of) { ON_PLACE(of, (void)0, make_stream()); }
+
+void SideStream::make_stream() {
+#if ESYNC_WITH_CUDA
+  event_ = cuda::event_create();
+  try {
+    side_.stream = cuda::stream_create();
+  } catch (...) {  // the destructor does not run for a constructor that throws
+    cuda::event_destroy(event_);
+    throw;
+  }
+#endif
 }
 
 SideStream::~SideStream() {

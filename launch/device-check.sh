@@ -91,14 +91,11 @@ if [[ -z ${ESYNC_DEVICE_CHECK_REHEARSE:-} ]]; then
   fi
   # Torch's CMake probes the GPU for its architecture unless told; NCCL says why it failed.
   if [[ -z ${TORCH_CUDA_ARCH_LIST:-} ]]; then
-    TORCH_CUDA_ARCH_LIST=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2> /dev/null | head -1) || true
+    TORCH_CUDA_ARCH_LIST=$("$smi" --query-gpu=compute_cap --format=csv,noheader 2> /dev/null | head -1) || true
     export TORCH_CUDA_ARCH_LIST
   fi
   export NCCL_DEBUG=${NCCL_DEBUG:-WARN}
 fi
-# Kernels load when the module does, not at their first launch: a first launch may wait for the
-# whole device, which the tests that hold a stream must not meet.
-export CUDA_MODULE_LOADING=EAGER
 
 # 4. The build: esync and the GPU tests, against that LibTorch, CUDA on. ESYNC_DEVICE_CHECK_BUILD=DIR
 # reuses a build instead (the checks only: a second run on the same host, or a rehearsal).
@@ -119,9 +116,9 @@ else
     die "cmake configure failed ($out/configure.log)"
   }
   grep -E 'esync: (CUDA|LibTorch|NCCL)' "$out/configure.log" || true
-  cmake --build "$bdir" --target esync test_kernels test_nccl test_model_averaging test_train > "$out/build.log" 2>&1 || {
+  timeout -k 10 360 cmake --build "$bdir" --target esync test_kernels test_nccl test_model_averaging test_train > "$out/build.log" 2>&1 || {
     grep -m 20 -E 'error|Error' "$out/build.log" >&2 || tail -20 "$out/build.log" >&2
-    die "build failed ($out/build.log)"
+    die "build failed or ran past 360 s ($out/build.log)"
   }
   build_s=$(($(date +%s) - start))
   say "built in ${build_s} s"
@@ -142,7 +139,7 @@ fi
   # LibTorch the process then holds two runtimes, sharing the GPU's primary context.
   static_rt=$(nm "$bdir/esync" 2> /dev/null | grep -cE ' [Tt] (cudaMalloc|cudaLaunchKernel)$' || true)
   echo "static CUDA runtime in esync: ${static_rt:-0} of 2 probe symbols"
-  echo "CUDA_MODULE_LOADING=$CUDA_MODULE_LOADING TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-} NCCL: ${nccl_args[*]:-found by CMake}"
+  echo "CUDA_MODULE_LOADING=EAGER for the test binaries; TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-} NCCL: ${nccl_args[*]:-found by CMake}"
 } > "$out/env.txt" 2>&1
 
 # 6. The checks. A failing test is a result, not a stop: every check runs and is recorded.
@@ -161,13 +158,18 @@ within() {  # within LIMIT_S OUTPUT_FILE COMMAND...: runs it, output to the file
     echo "skipped: the check's budget of $budget s was spent" > "$file"
     return 124
   fi
-  timeout $((limit < left ? limit : left)) "$@" > "$file" 2>&1
+  timeout -k 10 $((limit < left ? limit : left)) "$@" > "$file" 2>&1
 }
+# The stream tests' kernels load with their module, not at their first launch, which may wait for
+# the whole device while a test holds a stream (the other runs keep CUDA's lazy loading).
+eager=(env CUDA_MODULE_LOADING=EAGER)
+# A check that is skipped or killed writes no JSON: none may be left from an earlier run.
+rm -f "$out"/{kernels,nccl,averaging,staging}.json
 rc_kernels=0 rc_nccl=0 rc_avg=0 rc_staging=0
-within 120 "$out/kernels.txt" "$bdir"/tests/test_kernels --gtest_filter="*Cuda*" \
+within 120 "$out/kernels.txt" "${eager[@]}" "$bdir"/tests/test_kernels --gtest_filter="*Cuda*" \
   --gtest_output=json:"$out/kernels.json" || rc_kernels=$?
-within 150 "$out/nccl.txt" "$bdir"/tests/test_nccl --gtest_output=json:"$out/nccl.json" || rc_nccl=$?
-within 120 "$out/averaging.txt" "$bdir"/tests/test_model_averaging \
+within 150 "$out/nccl.txt" "${eager[@]}" "$bdir"/tests/test_nccl --gtest_output=json:"$out/nccl.json" || rc_nccl=$?
+within 120 "$out/averaging.txt" "${eager[@]}" "$bdir"/tests/test_model_averaging \
   --gtest_output=json:"$out/averaging.json" || rc_avg=$?
 within 90 "$out/staging.txt" "$bdir"/tests/test_train --gtest_filter='Staging.*:Batches.*' \
   --gtest_output=json:"$out/staging.json" || rc_staging=$?

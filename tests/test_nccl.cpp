@@ -4,6 +4,7 @@
 // need more GPUs than are visible skip and say so; the no-GPU and bad-option cases run anywhere.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <exception>
 #include <iostream>
@@ -183,8 +184,9 @@ TEST(Nccl, HostPointerAndBadRootAreConfigErrorsAndLeaveItUsable) {
 }
 
 // A reduction starts after the work queued on its producer's stream and after nothing else:
-// with the legacy default stream held, one whose producer is a stream of its own completes; a
-// plain allreduce_sum (producer: the legacy stream) waits until the hold ends.
+// with its producer's stream held, it returns only once the hold ends; with the legacy default
+// stream held, one whose producer is a stream of its own completes; a plain allreduce_sum
+// (producer: the legacy stream) waits until the hold ends.
 TEST(Nccl, AllreduceWaitsForItsProducersStreamOnly) {
   REQUIRE_GPUS(1);
   auto c = comm::make_collective(nccl_options(0, 1, 0, 30s), comm::make_memory_store());
@@ -193,6 +195,18 @@ TEST(Nccl, AllreduceWaitsForItsProducersStreamOnly) {
   d.upload(h);
   c->allreduce_sum(d.data(), h.size());  // NCCL's first call sets up what it sets up lazily
   const cuda::Stream producer = cuda::stream_create();
+  {
+    esync::test::StreamGate gate(producer, 20s);
+    std::atomic<bool> opened{false};
+    std::thread opener([&] {
+      std::this_thread::sleep_for(300ms);
+      opened = true;
+      gate.open();
+    });
+    c->allreduce_sum_after(d.data(), h.size(), producer);
+    EXPECT_TRUE(opened) << "the reduction ran before the work queued on its producer's stream";
+    opener.join();
+  }
   {
     esync::test::StreamGate gate(nullptr, 20s);
     c->allreduce_sum_after(d.data(), h.size(), producer);

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <functional>
 #include <random>
+#include <thread>
 #include <vector>
 
 #include "esync/config.h"
@@ -152,8 +153,39 @@ TEST(PlaceCuda, StagingCopiesThroughPinnedMemory) {
   EXPECT_EQ(dev.to_host(), src);
 }
 
-// A SideStream's work runs after what its Place queued before follow() and after nothing queued
-// later: with the legacy stream held behind a gate, the side stream's work still completes.
+// A SideStream's work runs after what its Place queued before follow(): with the legacy stream
+// held, a copy queued there and then followed holds the side stream's kernel too, and the result
+// is the kernel applied to what the copy wrote.
+TEST(PlaceCuda, ASideStreamWaitsForWhatItFollows) {
+  if (k::cuda::device_count() == 0) GTEST_SKIP() << "no CUDA device visible: PlaceCuda skipped";
+  using namespace std::chrono_literals;
+  const k::Place gpu = k::Place::gpu(0);
+  const std::size_t n = 1 << 20;
+  k::HostBuffer src(gpu, n);
+  const auto values = rnd(n, 12);
+  std::copy(values.begin(), values.end(), src.data());
+  k::Buffer x(gpu, n);
+  k::SideStream side(gpu);
+  k::scale(side.place(), x.data(), 1.0f, n);  // loaded and launched once before the hold
+  k::wait(side.place());
+  {
+    esync::test::StreamGate gate(nullptr, 20s);
+    k::copy(gpu, x.data(), src.data(), n);  // behind the gate
+    side.follow(gpu);
+    k::scale(side.place(), x.data(), 2.0f, n);
+    std::this_thread::sleep_for(200ms);
+    EXPECT_EQ(cudaStreamQuery(side.place().stream), cudaErrorNotReady)
+        << "the side stream's kernel ran while what it follows was held";
+    gate.open();
+    k::wait(side.place());
+    EXPECT_FALSE(gate.expired());
+  }
+  const auto got = x.to_host();
+  for (std::size_t i = 0; i < n; ++i) ASSERT_EQ(got[i], 2.0f * values[i]) << "element " << i;
+}
+
+// ... and after nothing queued later: with the legacy stream held behind a gate, the side
+// stream's work still completes.
 TEST(PlaceCuda, ASideStreamWaitsForEventsOnly) {
   if (k::cuda::device_count() == 0) GTEST_SKIP() << "no CUDA device visible: PlaceCuda skipped";
   using namespace std::chrono_literals;

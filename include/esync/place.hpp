@@ -80,11 +80,12 @@ class HostBuffer {
 
  private:
   void swap(HostBuffer& o) noexcept {
-    std::swap(p_, o.p_), std::swap(n_, o.n_), std::swap(pinned_, o.pinned_);
+    std::swap(p_, o.p_), std::swap(n_, o.n_), std::swap(pinned_, o.pinned_), std::swap(device_, o.device_);
   }
   float* p_ = nullptr;
   std::size_t n_ = 0;
   bool pinned_ = false;
+  int device_ = 0;  // the GPU it was pinned for
 };
 
 // A stream of its own on a Place's GPU, for work that runs beside the Place's stream: the
@@ -109,6 +110,7 @@ class SideStream {
   void follow(const Place& p);
 
  private:
+  void make_stream();
   void swap(SideStream& o) noexcept { std::swap(side_, o.side_), std::swap(event_, o.event_); }
   Place side_;
   cuda::Event event_ = nullptr;

@@ -18,7 +18,7 @@ class JobWatch {
  public:
   JobWatch(std::filesystem::path log_dir, const JobConfig& job);
   // Reads what the logs gained since the last call; then the line, e.g.
-  // "epoch 0.42/1 [########------------] 42% | 15300 samples/s | ETA 0:21 | acc 0.8123 | K 4,2,1".
+  // "epoch 0.42/1 [########............]  42% | 15300 samples/s | ETA 0:21 | acc 0.8123 | K 4,2,1".
   std::string status();
 
  private:

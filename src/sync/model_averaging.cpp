@@ -32,6 +32,8 @@ ModelAveraging::ModelAveraging(std::string mode, const SyncContext& ctx, std::un
   ESYNC_CHECK_T(ConfigError, !ps_ || !at_.is_cuda(),
                 "a parameter-server job synchronises through host memory, not ", at_.name());
   if (overlap_) side_ = kernels::SideStream(at_);
+  // Page-locked now, not on the reduction thread beside the steps (cudaHostAlloc synchronises).
+  if (c_) ctl_ = kernels::HostBuffer(at_, control_slots(c_->size()));
 }
 
 ModelAveraging::~ModelAveraging() = default;  // Work's destructor waits for a reduction in flight

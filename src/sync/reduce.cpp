@@ -38,7 +38,14 @@ bool reduce_with_control(comm::Collective& c, const kernels::Place& at, float* b
   // after both on the same stream (collective.hpp).
   kernels::copy(at, buf + n, ctl, ctl_buf.size());
   const double t0 = mono_s();
-  c.allreduce_sum_after(buf, n + ctl_buf.size(), at.stream);
+  try {
+    c.allreduce_sum_after(buf, n + ctl_buf.size(), at.stream);
+  } catch (...) {
+    // The copy above may still read ctl on the GPU: done before a regroup frees or refills it.
+    // Bounded: at's stream never waits for the collective's.
+    kernels::wait(at);
+    throw;
+  }
   kernels::copy(at, ctl, buf + n, ctl_buf.size());
   kernels::wait(at);
   const double took = mono_s() - t0;

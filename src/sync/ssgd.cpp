@@ -14,6 +14,7 @@ class Ssgd final : public Synchronizer {
   explicit Ssgd(const SyncContext& ctx)
       : c_(*ctx.collective),
         at_(ctx.place),
+        ctl_(at_, control_slots(c_.size())),  // page-locked before the first step
         network_delay_(ctx.network_delay),
         regroup_vote_(ctx.regroup_vote) {}
   std::string mode() const override { return "ssgd"; }

@@ -32,7 +32,8 @@ std::unique_ptr<BackgroundEval> make_evaluator(const JobConfig& cfg, const Datas
 // settled): leaves the parameter server, evaluates the final model where this worker is the one
 // to (its evaluator; or, in a parameter-server job that lost every lower rank, a new one), and
 // writes what was evaluated for PyTorch (model.pt). Fills sum.final and sum.model. stamp: where
-// the job stands, for a taken-over evaluation.
+// the job stood when this worker's training ended, for a taken-over evaluation (the model's time,
+// not the takeover's, which comes after the state server has declared rank 0 lost).
 void finish_job(const WorkerJob& job, WorkerSetup& s, JsonlLog& log, sync::Synchronizer& syncer,
                 BackgroundEval* evaluator, const logev::Eval& stamp, logev::WorkerSummary& sum);
 

@@ -277,7 +277,8 @@ logev::WorkerSummary train_loop(const WorkerJob& job, WorkerSetup& s, JsonlLog& 
   const double train_wall = mono_s() - t0;
   checkpoints.finish();
   logev::WorkerSummary sum;
-  finish_job(job, s, log, *syncer, evaluator.get(), stamp_at(tot.steps), sum);
+  // The model's stamp: the last round the loop ran (it ends one past it), at the end of training.
+  finish_job(job, s, log, *syncer, evaluator.get(), stamp_at(static_cast<std::int64_t>(round) - 1), sum);
   sum.rank = job.rank, sum.mode = job.mode, sum.backend = s.backend;
   sum.t0_unix = t0_unix, sum.wall_s = mono_s() - t0;
   tot.fill(sum, train_wall);
