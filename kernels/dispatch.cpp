@@ -96,7 +96,6 @@ HostBuffer::HostBuffer(const Place& for_place, std::size_t n) : n_(n) {
     cuda::set_device(for_place.cuda_device);  // pinned for that GPU's context
     p_ = static_cast<float*>(cuda::pinned_alloc(n * sizeof(float)));
     std::memset(p_, 0, n * sizeof(float));
-    pinned_ = true;
     device_ = for_place.cuda_device;
     return;
   }
@@ -106,7 +105,7 @@ HostBuffer::HostBuffer(const Place& for_place, std::size_t n) : n_(n) {
 
 HostBuffer::~HostBuffer() {
   if (!p_) return;
-  if (!pinned_) {
+  if (!pinned()) {
     delete[] p_;
     return;
   }

@@ -153,35 +153,48 @@ TEST(PlaceCuda, StagingCopiesThroughPinnedMemory) {
   EXPECT_EQ(dev.to_host(), src);
 }
 
+// Random values staged in pinned memory, a zeroed buffer and a side stream on GPU 0, the side
+// stream's kernel loaded and launched once before any hold (a lazy first load could wait for the
+// held device).
+struct SideStreamCase {
+  explicit SideStreamCase(unsigned seed) : values(rnd(n, seed)) {
+    std::copy(values.begin(), values.end(), src.data());
+    k::scale(side.place(), x.data(), 1.0f, n);
+    k::wait(side.place());
+  }
+  // After copy(src -> x) on gpu and scale(x, 2) on the side stream: x is 2 * values exactly.
+  void expect_doubled() const {
+    const auto got = x.to_host();
+    for (std::size_t i = 0; i < n; ++i) ASSERT_EQ(got[i], 2.0f * values[i]) << "element " << i;
+  }
+  static constexpr std::size_t n = 1 << 20;
+  const k::Place gpu = k::Place::gpu(0);
+  k::HostBuffer src{gpu, n};
+  const std::vector<float> values;
+  k::Buffer x{gpu, n};
+  k::SideStream side{gpu};
+};
+
 // A SideStream's work runs after what its Place queued before follow(): with the legacy stream
 // held, a copy queued there and then followed holds the side stream's kernel too, and the result
 // is the kernel applied to what the copy wrote.
 TEST(PlaceCuda, ASideStreamWaitsForWhatItFollows) {
   if (k::cuda::device_count() == 0) GTEST_SKIP() << "no CUDA device visible: PlaceCuda skipped";
   using namespace std::chrono_literals;
-  const k::Place gpu = k::Place::gpu(0);
-  const std::size_t n = 1 << 20;
-  k::HostBuffer src(gpu, n);
-  const auto values = rnd(n, 12);
-  std::copy(values.begin(), values.end(), src.data());
-  k::Buffer x(gpu, n);
-  k::SideStream side(gpu);
-  k::scale(side.place(), x.data(), 1.0f, n);  // loaded and launched once before the hold
-  k::wait(side.place());
+  SideStreamCase c(12);
   {
     esync::test::StreamGate gate(nullptr, 20s);
-    k::copy(gpu, x.data(), src.data(), n);  // behind the gate
-    side.follow(gpu);
-    k::scale(side.place(), x.data(), 2.0f, n);
+    k::copy(c.gpu, c.x.data(), c.src.data(), c.n);  // behind the gate
+    c.side.follow(c.gpu);
+    k::scale(c.side.place(), c.x.data(), 2.0f, c.n);
     std::this_thread::sleep_for(200ms);
-    EXPECT_EQ(cudaStreamQuery(side.place().stream), cudaErrorNotReady)
+    EXPECT_EQ(cudaStreamQuery(c.side.place().stream), cudaErrorNotReady)
         << "the side stream's kernel ran while what it follows was held";
     gate.open();
-    k::wait(side.place());
+    k::wait(c.side.place());
     EXPECT_FALSE(gate.expired());
   }
-  const auto got = x.to_host();
-  for (std::size_t i = 0; i < n; ++i) ASSERT_EQ(got[i], 2.0f * values[i]) << "element " << i;
+  c.expect_doubled();
 }
 
 // ... and after nothing queued later: with the legacy stream held behind a gate, the side
@@ -189,27 +202,18 @@ TEST(PlaceCuda, ASideStreamWaitsForWhatItFollows) {
 TEST(PlaceCuda, ASideStreamWaitsForEventsOnly) {
   if (k::cuda::device_count() == 0) GTEST_SKIP() << "no CUDA device visible: PlaceCuda skipped";
   using namespace std::chrono_literals;
-  const k::Place gpu = k::Place::gpu(0);
-  const std::size_t n = 1 << 20;
-  k::HostBuffer src(gpu, n);
-  const auto values = rnd(n, 11);
-  std::copy(values.begin(), values.end(), src.data());
-  k::Buffer x(gpu, n);
-  k::SideStream side(gpu);
-  EXPECT_NE(side.place(), gpu);
-  k::scale(side.place(), x.data(), 1.0f, n);  // loaded and launched once before the hold
-  k::wait(side.place());
-  k::copy(gpu, x.data(), src.data(), n);  // on the legacy stream, not waited for
-  side.follow(gpu);
+  SideStreamCase c(11);
+  EXPECT_NE(c.side.place(), c.gpu);
+  k::copy(c.gpu, c.x.data(), c.src.data(), c.n);  // on the legacy stream, not waited for
+  c.side.follow(c.gpu);
   bool expired = true;
   {
-    esync::test::StreamGate gate(nullptr, 20s);  // the legacy stream is held from here
-    k::scale(side.place(), x.data(), 2.0f, n);   // after the copy (the event), beside the gate
-    k::wait(side.place());
+    esync::test::StreamGate gate(nullptr, 20s);       // the legacy stream is held from here
+    k::scale(c.side.place(), c.x.data(), 2.0f, c.n);  // after the copy (the event), beside the gate
+    k::wait(c.side.place());
     expired = gate.expired();
   }
   EXPECT_FALSE(expired) << "the side stream waited for the legacy stream (held for 20 s)";
-  const auto got = x.to_host();
-  for (std::size_t i = 0; i < n; ++i) ASSERT_EQ(got[i], 2.0f * values[i]) << "element " << i;
+  c.expect_doubled();
 }
 #endif

@@ -76,16 +76,15 @@ class HostBuffer {
   }
   float* data() { return p_; }
   std::size_t size() const { return n_; }
-  bool pinned() const { return pinned_; }
+  bool pinned() const { return device_ >= 0; }
 
  private:
   void swap(HostBuffer& o) noexcept {
-    std::swap(p_, o.p_), std::swap(n_, o.n_), std::swap(pinned_, o.pinned_), std::swap(device_, o.device_);
+    std::swap(p_, o.p_), std::swap(n_, o.n_), std::swap(device_, o.device_);
   }
   float* p_ = nullptr;
   std::size_t n_ = 0;
-  bool pinned_ = false;
-  int device_ = 0;  // the GPU it was pinned for
+  int device_ = -1;  // the GPU it is page-locked for; -1: plain memory
 };
 
 // A stream of its own on a Place's GPU, for work that runs beside the Place's stream: the
